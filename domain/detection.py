@@ -1,0 +1,312 @@
+"""The detection contract: one JSON record per message on `kuzet.detections.v1`.
+
+`parse_detection` turns raw bytes into an immutable `Detection` or raises `InvalidDetection`
+naming every bad field with its value. `detection_to_dict` / `encode_detection` are the inverse
+(used by detectors and the publisher), so a record survives a round trip unchanged.
+
+Validation is hand-written over the standard library's `json` on purpose: the domain imports
+nothing but the standard library and `eventsourcing`, and this path runs once per raw detection.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from types import MappingProxyType
+from typing import Any, NewType
+from uuid import UUID
+
+from domain.errors import FieldError, InvalidDetection
+from domain.kinds import Kind, SourceKind
+
+__all__ = [
+    "MAX_RECORD_BYTES",
+    "Detection",
+    "DetectionId",
+    "Location",
+    "ModelRef",
+    "Snapshot",
+    "detection_to_dict",
+    "encode_detection",
+    "parse_detection",
+    "validate_detection_dict",
+]
+
+MAX_RECORD_BYTES = 64 * 1024
+"""Records larger than this are rejected before parsing (a detector bug, or an attack)."""
+
+DetectionId = NewType("DetectionId", str)
+
+_KINDS = {k.value: k for k in Kind}
+_SOURCE_KINDS = {k.value: k for k in SourceKind}
+_SHA256 = re.compile(r"^[0-9a-f]{64}$")
+_MAX_ID = 128
+_MAX_ATTRIBUTES = 32
+
+
+@dataclass(frozen=True, slots=True)
+class Location:
+    lat: float
+    lon: float
+
+
+@dataclass(frozen=True, slots=True)
+class Snapshot:
+    uri: str
+    sha256: str
+
+
+@dataclass(frozen=True, slots=True)
+class ModelRef:
+    name: str
+    version: str
+
+
+@dataclass(frozen=True, slots=True)
+class Detection:
+    """One validated observation by a detector. Immutable; `attributes` is read-only."""
+
+    detection_id: DetectionId
+    source_id: str
+    source_kind: SourceKind
+    kind: Kind
+    confidence: float
+    observed_at: datetime
+    site_id: str | None = None
+    location: Location | None = None
+    bbox: tuple[float, float, float, float] | None = None
+    attributes: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
+    snapshot: Snapshot | None = None
+    model: ModelRef | None = None
+
+
+def _short(value: object) -> str:
+    text = repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+class _Checker:
+    """Collects every field error instead of stopping at the first."""
+
+    def __init__(self) -> None:
+        self.errors: list[FieldError] = []
+
+    def bad(self, name: str, value: object, reason: str) -> None:
+        self.errors.append(FieldError(name, _short(value), reason))
+
+    def text(self, rec: Mapping[str, Any], name: str, *, required: bool) -> str | None:
+        value = rec.get(name)
+        if value is None:
+            if required:
+                self.bad(name, value, "required")
+            return None
+        if not isinstance(value, str) or not value.strip() or len(value) > _MAX_ID:
+            self.bad(name, value, f"expected a non-empty string of at most {_MAX_ID} chars")
+            return None
+        return value
+
+    def number(self, value: object, name: str, lo: float, hi: float) -> float | None:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            self.bad(name, value, f"expected a number in [{lo}, {hi}]")
+            return None
+        number = float(value)
+        if not math.isfinite(number) or not lo <= number <= hi:
+            self.bad(name, value, f"expected a number in [{lo}, {hi}]")
+            return None
+        return number
+
+
+def _uuid(check: _Checker, rec: Mapping[str, Any]) -> DetectionId | None:
+    value = rec.get("detection_id")
+    try:
+        return DetectionId(str(UUID(value)))
+    except (TypeError, ValueError, AttributeError):
+        check.bad("detection_id", value, "required, expected a UUID")
+        return None
+
+
+def _timestamp(check: _Checker, value: object) -> datetime | None:
+    if not isinstance(value, str):
+        check.bad("observed_at", value, "required, expected an RFC 3339 timestamp with offset")
+        return None
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        check.bad("observed_at", value, "expected an RFC 3339 timestamp with offset")
+        return None
+    if parsed.tzinfo is None or "T" not in value.upper():
+        check.bad("observed_at", value, "timestamp must be RFC 3339 with a UTC offset")
+        return None
+    return parsed
+
+
+def _enum(check: _Checker, table: Mapping[str, Any], name: str, value: object) -> Any:
+    found = table.get(value) if isinstance(value, str) else None
+    if found is None:
+        check.bad(name, value, "expected one of " + ", ".join(sorted(table)))
+    return found
+
+
+def _location(check: _Checker, value: object) -> Location | None:
+    if value is None:
+        return None
+    if not isinstance(value, dict):
+        check.bad("location", value, "expected an object {lat, lon}")
+        return None
+    lat = check.number(value.get("lat"), "location.lat", -90.0, 90.0)
+    lon = check.number(value.get("lon"), "location.lon", -180.0, 180.0)
+    return Location(lat, lon) if lat is not None and lon is not None else None
+
+
+def _bbox(check: _Checker, value: object) -> tuple[float, float, float, float] | None:
+    if value is None:
+        return None
+    if not isinstance(value, list) or len(value) != 4:
+        check.bad("bbox", value, "expected [x, y, w, h] normalised to 0..1")
+        return None
+    parts = [check.number(v, f"bbox[{i}]", 0.0, 1.0) for i, v in enumerate(value)]
+    if any(p is None for p in parts):
+        return None
+    x, y, w, h = (float(p) for p in parts if p is not None)
+    if x + w > 1.0 + 1e-6 or y + h > 1.0 + 1e-6:
+        check.bad("bbox", value, "box extends past the frame (x+w or y+h > 1)")
+        return None
+    return (x, y, w, h)
+
+
+def _snapshot(check: _Checker, value: object) -> Snapshot | None:
+    if value is None:
+        return None
+    if not isinstance(value, dict):
+        check.bad("snapshot", value, "expected an object {uri, sha256}")
+        return None
+    uri, digest = value.get("uri"), value.get("sha256")
+    ok = True
+    if not isinstance(uri, str) or not uri or len(uri) > 1024:
+        check.bad("snapshot.uri", uri, "expected a non-empty URI of at most 1024 chars")
+        ok = False
+    if not isinstance(digest, str) or not _SHA256.match(digest):
+        check.bad("snapshot.sha256", digest, "expected 64 lower-case hex digits")
+        ok = False
+    return Snapshot(str(uri), str(digest)) if ok else None
+
+
+def _model(check: _Checker, value: object) -> ModelRef | None:
+    if value is None:
+        return None
+    if not isinstance(value, dict):
+        check.bad("model", value, "expected an object {name, version}")
+        return None
+    name = check.text(value, "name", required=True)
+    version = check.text(value, "version", required=True)
+    return ModelRef(name, version) if name and version else None
+
+
+def _attributes(check: _Checker, kind: Kind | None, value: object) -> Mapping[str, Any]:
+    if value is None:
+        value = {}
+    if not isinstance(value, dict) or len(value) > _MAX_ATTRIBUTES:
+        check.bad("attributes", value, f"expected an object with at most {_MAX_ATTRIBUTES} keys")
+        return MappingProxyType({})
+    attrs = dict(value)
+    count = attrs.get("count")
+    if count is not None and (isinstance(count, bool) or not isinstance(count, int) or count < 0):
+        check.bad("attributes.count", count, "expected a non-negative integer")
+    if "similarity" in attrs:
+        check.number(attrs["similarity"], "attributes.similarity", 0.0, 1.0)
+    for name in _REQUIRED_ATTRIBUTES.get(kind, ()) if kind else ():
+        if name not in attrs:
+            check.bad(f"attributes.{name}", None, f"required for kind {kind.value}")
+        elif name != "count" and name != "similarity":
+            check.text(attrs, name, required=True)
+    return MappingProxyType(attrs)
+
+
+_REQUIRED_ATTRIBUTES: dict[Kind, tuple[str, ...]] = {
+    Kind.FACE_MATCH: ("subject_id", "similarity"),
+    Kind.PLATE_MATCH: ("plate",),
+    Kind.CANTEEN_COUNT: ("count", "meal"),
+}
+
+
+def validate_detection_dict(rec: object) -> Detection:
+    """Validate an already-decoded JSON object against the contract."""
+    if not isinstance(rec, dict):
+        raise InvalidDetection((FieldError("<record>", _short(rec), "expected a JSON object"),))
+    check = _Checker()
+    detection_id = _uuid(check, rec)
+    source_id = check.text(rec, "source_id", required=True)
+    source_kind = _enum(check, _SOURCE_KINDS, "source_kind", rec.get("source_kind"))
+    kind = _enum(check, _KINDS, "kind", rec.get("kind"))
+    confidence = check.number(rec.get("confidence"), "confidence", 0.0, 1.0)
+    observed_at = _timestamp(check, rec.get("observed_at"))
+    site_id = check.text(rec, "site_id", required=kind is Kind.CANTEEN_COUNT)
+    detection = dict(
+        location=_location(check, rec.get("location")),
+        bbox=_bbox(check, rec.get("bbox")),
+        attributes=_attributes(check, kind, rec.get("attributes")),
+        snapshot=_snapshot(check, rec.get("snapshot")),
+        model=_model(check, rec.get("model")),
+    )
+    if check.errors:
+        raise InvalidDetection(tuple(check.errors))
+    return Detection(
+        detection_id=detection_id,  # type: ignore[arg-type]
+        source_id=source_id,  # type: ignore[arg-type]
+        source_kind=source_kind,
+        kind=kind,
+        confidence=confidence,  # type: ignore[arg-type]
+        observed_at=observed_at,  # type: ignore[arg-type]
+        site_id=site_id,
+        **detection,  # type: ignore[arg-type]
+    )
+
+
+def parse_detection(raw: bytes | str) -> Detection:
+    """Decode and validate one record; raises `InvalidDetection` naming every bad field."""
+    size = len(raw.encode() if isinstance(raw, str) else raw)
+    if size > MAX_RECORD_BYTES:
+        raise InvalidDetection(
+            (FieldError("<record>", f"{size} bytes", f"larger than {MAX_RECORD_BYTES} bytes"),)
+        )
+    try:
+        rec = json.loads(raw)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise InvalidDetection(
+            (FieldError("<record>", _short(raw[:60]), f"not JSON: {exc}"),)
+        ) from None
+    return validate_detection_dict(rec)
+
+
+def detection_to_dict(d: Detection) -> dict[str, Any]:
+    """The contract's JSON object for `d` (optional fields omitted when absent)."""
+    out: dict[str, Any] = {
+        "detection_id": d.detection_id,
+        "source_id": d.source_id,
+        "source_kind": d.source_kind.value,
+        "kind": d.kind.value,
+        "confidence": d.confidence,
+        "observed_at": d.observed_at.isoformat(),
+    }
+    if d.site_id is not None:
+        out["site_id"] = d.site_id
+    if d.location is not None:
+        out["location"] = {"lat": d.location.lat, "lon": d.location.lon}
+    if d.bbox is not None:
+        out["bbox"] = list(d.bbox)
+    if d.attributes:
+        out["attributes"] = dict(d.attributes)
+    if d.snapshot is not None:
+        out["snapshot"] = {"uri": d.snapshot.uri, "sha256": d.snapshot.sha256}
+    if d.model is not None:
+        out["model"] = {"name": d.model.name, "version": d.model.version}
+    return out
+
+
+def encode_detection(d: Detection) -> bytes:
+    """Compact UTF-8 JSON for `d`, as published on `kuzet.detections.v1`."""
+    return json.dumps(detection_to_dict(d), separators=(",", ":")).encode()

@@ -1,0 +1,34 @@
+"""Kafka topic names: public, versioned, owned by their producer (STYLE.md item 5)."""
+
+from __future__ import annotations
+
+from domain.kinds import Agency
+
+__all__ = [
+    "CORRELATION",
+    "DETECTIONS",
+    "DETECTIONS_DLQ",
+    "HEALTH",
+    "INCIDENT_EVENTS",
+    "agency_topic",
+]
+
+DETECTIONS = "kuzet.detections.v1"
+"""Raw detection records from detectors; key = source_id; value = detection JSON."""
+
+DETECTIONS_DLQ = "kuzet.detections.dlq.v1"
+"""Records that failed validation: value = {"reason", "errors", "original" (base64), ...}."""
+
+CORRELATION = "kuzet.correlation.v1"
+"""Internal: valid detections re-keyed by correlation shard (site, subject, plate, cell)."""
+
+HEALTH = "kuzet.health.v1"
+"""Per-source heartbeats and `source_offline` records from detector processes."""
+
+INCIDENT_EVENTS = "kuzet.incident-events.v1"
+"""Every stored incident event as a CloudEvents 1.0 envelope; key = incident id."""
+
+
+def agency_topic(agency: Agency) -> str:
+    """The data-minimised per-agency stream, e.g. `kuzet.agency.police.v1`."""
+    return f"kuzet.agency.{agency.value}.v1"
