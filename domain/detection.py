@@ -218,10 +218,11 @@ def _attributes(check: _Checker, kind: Kind | None, value: object) -> Mapping[st
         check.bad("attributes.count", count, "expected a non-negative integer")
     if "similarity" in attrs:
         check.number(attrs["similarity"], "attributes.similarity", 0.0, 1.0)
-    for name in _REQUIRED_ATTRIBUTES.get(kind, ()) if kind else ():
+    required = _REQUIRED_ATTRIBUTES.get(kind, ()) if kind is not None else ()
+    for name in required:
         if name not in attrs:
-            check.bad(f"attributes.{name}", None, f"required for kind {kind.value}")
-        elif name != "count" and name != "similarity":
+            check.bad(f"attributes.{name}", None, f"required for kind {getattr(kind, 'value', kind)}")
+        elif name not in {"count", "similarity"}:
             check.text(attrs, name, required=True)
     return MappingProxyType(attrs)
 

@@ -46,7 +46,7 @@ class Settings:
     batch_size: int = 2000
     batch_within_s: float = 0.2
     consumer_group: str = "kuzet-correlator"
-    log_level: str = "info"
+    log_level: str = "warn"
     # --- api / auth -------------------------------------------------------------------
     token_secret: str = field(default="", repr=False)
     """HMAC secret for bearer tokens. Required by the API; never printed."""

@@ -2,20 +2,26 @@
 
 from __future__ import annotations
 
+import asyncio
+import json
+import shutil
 import time
+
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.table import Table
 
-from kuzet.settings import load_settings
+from kuzet.errors import KuzetError
+from kuzet.settings import Settings, load_settings
 
 __all__ = ["register"]
 
 console = Console()
 ConfigOpt = Annotated[
-    Path | None, typer.Option("--config", "-c", help="TOML settings file (section [kuzet]).")
+    Path | None, typer.Option("--config", "-c", help="TOML settings file (section \\[kuzet]).")
 ]
 
 
@@ -33,5 +39,192 @@ def broker(
             time.sleep(3600)
 
 
+def worker(config: ConfigOpt = None) -> None:
+    """Run a correlation worker (Faust): detections in, incidents out. Scale out by running more."""
+    import faust
+
+    from domain.topics import CORRELATION, DETECTIONS, DETECTIONS_DLQ
+    from kuzet.kafka import ensure_topics
+    from kuzet.wiring import build_worker_app
+
+    settings = load_settings(config)
+    asyncio.run(ensure_topics(settings.bootstrap_servers,
+                              [DETECTIONS, CORRELATION, DETECTIONS_DLQ],
+                              settings.kafka_partitions))
+    app = build_worker_app(settings)
+    faust.Worker(app, loglevel=settings.log_level, quiet=True).execute_from_commandline()
+
+
+async def publish_records(bootstrap: str, records: list[tuple[bytes | None, bytes]],
+                          topic: str) -> int:
+    """Send (key, value) records and wait until the broker has them all."""
+    from aiokafka import AIOKafkaProducer
+    from aiokafka.errors import KafkaConnectionError
+
+    from kuzet.kafka import KafkaUnreachable
+
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, linger_ms=10,
+                                max_batch_size=1 << 20, acks="all")
+    try:
+        await producer.start()
+    except KafkaConnectionError:
+        await producer.stop()
+        raise KafkaUnreachable(f"no Kafka broker answers at {bootstrap}") from None
+    try:
+        futures = [await producer.send(topic, value, key=key) for key, value in records]
+        await asyncio.gather(*futures)
+    finally:
+        await producer.stop()
+    return len(records)
+
+
+def read_jsonl(path: Path) -> list[tuple[bytes | None, bytes]]:
+    """Lines of a JSONL file as (key=source_id, value) — malformed lines are sent as they are."""
+    try:
+        lines = [ln for ln in path.read_bytes().splitlines() if ln.strip()]
+    except OSError as exc:
+        raise KuzetError(f"cannot read {path}: {exc.strerror}") from None
+    out: list[tuple[bytes | None, bytes]] = []
+    for line in lines:
+        try:
+            key = json.loads(line).get("source_id")
+        except (ValueError, AttributeError):
+            key = None
+        out.append((str(key).encode() if key else None, line))
+    return out
+
+
+def publish(
+    file: Annotated[Path, typer.Argument(help="JSONL file, one detection record per line.")],
+    config: ConfigOpt = None,
+) -> None:
+    """Send detection records to kuzet.detections.v1 (keyed by source_id)."""
+    from domain.topics import DETECTIONS
+
+    settings = load_settings(config)
+    records = read_jsonl(file)
+    sent = asyncio.run(publish_records(settings.bootstrap_servers, records, DETECTIONS))
+    console.print(f"published {sent} record(s) to {DETECTIONS} at {settings.bootstrap_servers}")
+
+
+def incident_rows(settings: Settings) -> list[dict[str, Any]]:
+    from kuzet.wiring import build_incident_app
+
+    app = build_incident_app(settings)
+    try:
+        return [{
+            "id": str(i.id), "key": i.incident_key, "kind": i.kind, "status": i.status.value,
+            "severity": i.severity, "level": i.level, "site_id": i.site_id,
+            "sources": list(i.sources), "evidence": i.evidence_count,
+            "opened_at": i.opened_at.isoformat(), "version": i.version,
+            "linked_to": i.linked_to,
+        } for i in app.incidents()]
+    finally:
+        app.close()
+
+
+def incidents_table(rows: list[dict[str, Any]], title: str = "Incidents") -> Table:
+    table = Table(title=title)
+    for col in ("id", "kind", "status", "sev", "site", "sources", "evidence", "opened"):
+        table.add_column(col)
+    for r in rows:
+        table.add_row(r["id"][:8], r["kind"], r["status"], f"{r['severity']}/L{r['level']}",
+                      r["site_id"] or "-", ",".join(r["sources"]) or "-", str(r["evidence"]),
+                      r["opened_at"][11:19])
+    return table
+
+
+def incidents(
+    config: ConfigOpt = None,
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON array on stdout.")] = False,
+) -> None:
+    """List incidents from the event store."""
+    rows = incident_rows(load_settings(config))
+    if as_json:
+        typer.echo(json.dumps(rows, indent=2))
+    else:
+        console.print(incidents_table(rows))
+
+
+def up(
+    config: ConfigOpt = None,
+    workers: Annotated[int, typer.Option(help="Correlation workers to run.")] = 1,
+) -> None:
+    """Run the local stack (embedded broker unless KUZET_KAFKA_URL is set, workers) until Ctrl-C."""
+    from kuzet.stack import LocalStack
+
+    settings = load_settings(config)
+    with LocalStack(settings) as stack:
+        for n in range(workers):
+            stack.spawn(f"worker-{n}", ["worker"])
+        _start_extras(stack)
+        console.print(f"Kuzet is up: Kafka at [bold]{stack.bootstrap}[/], "
+                      f"store {settings.event_store_url or settings.data_dir / 'events.sqlite'}; "
+                      f"logs in {stack.logs}. Ctrl-C stops.")
+        _watch(stack)
+
+
+def _start_extras(stack: Any) -> None:
+    """Processes other areas add to the stack (projections, relay, API), where installed."""
+    import importlib
+
+    for name in ("kuzet.commands.stack_extras",):
+        try:
+            module = importlib.import_module(name)
+        except ModuleNotFoundError:
+            continue
+        module.start(stack, console)
+
+
+def _watch(stack: Any) -> None:
+    try:
+        while True:
+            for name, proc in stack.procs.items():
+                if proc.poll() is not None:
+                    raise KuzetError(f"{name} exited with status {proc.returncode}; "
+                                     f"see {stack.logs / (name + '.log')}")
+            time.sleep(1)
+    except KeyboardInterrupt:
+        console.print("stopping…")
+
+
+def demo(
+    config: ConfigOpt = None,
+    follow: Annotated[bool, typer.Option(help="Keep the stack running afterwards.")] = False,
+    timeout: Annotated[float, typer.Option(help="Seconds to wait for the incidents.")] = 120.0,
+) -> None:
+    """`up` plus a built-in scenario across ~20 cameras and sensors; prints the incidents."""
+    from kuzet.broker import free_port
+    from kuzet.demo import run_demo
+
+    base = load_settings(config)
+    data_dir = base.data_dir / "demo"
+    if data_dir.exists():
+        shutil.rmtree(data_dir)
+    settings = load_settings(config, data_dir=str(data_dir),
+                             consumer_group=f"kuzet-demo-{int(time.time())}",
+                             embedded_broker_port=free_port() if not base.kafka_url else None)
+    ok = run_demo(settings, console, follow=follow, timeout=timeout)
+    if not ok:
+        raise typer.Exit(1)
+
+
+def bench(
+    what: Annotated[str, typer.Argument(help="Benchmark to run: correlate.")] = "correlate",
+    n: Annotated[int, typer.Option(help="Detections to publish.")] = 20000,
+    postgres_url: Annotated[str, typer.Option(help="PostgreSQL server for the PG run.")] = "",
+) -> None:
+    """Run a benchmark (prints figures and ratios measured side by side)."""
+    if what != "correlate":
+        raise KuzetError(f"unknown benchmark {what!r}; known: correlate")
+    from kuzet.bench_correlate import main as bench_main
+
+    bench_main(n=n, postgres_url=postgres_url or None)
+
+
 def register(app: typer.Typer) -> None:
-    app.command()(broker)
+    for command in (broker, worker, publish, incidents, up, demo, bench):
+        app.command()(command)
+
+
+__all__ += ["incident_rows", "incidents_table", "publish_records", "read_jsonl"]

@@ -1,0 +1,107 @@
+"""Sensor ingress: fire-alarm panels and other IP devices POST signals over HTTP.
+
+`POST /sensors/v1/signals` with a JSON object::
+
+    {"sensor_id": "panel-7", "signal": "fire_alarm", "observed_at": "2025-05-01T10:00:00+05:00",
+     "site_id": "school-12", "location": {"lat": 43.2, "lon": 76.9}, "confidence": 1.0,
+     "attributes": {"loop": 3}}
+
+Only `sensor_id` and `signal` are required (`observed_at` defaults to the time of receipt,
+`confidence` to 1). Signals map to kinds by `SIGNAL_KINDS`. Input is validated like any other
+edge: a bad request gets 422 with every problem listed, never a crash; an accepted one is
+published as a `sensor` detection and answered 202 with its `detection_id`. When a bearer token
+is configured, requests without it get 401.
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+import uuid
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+
+from detectors.errors import SensorInputError
+from domain.detection import Detection, validate_detection_dict
+from domain.errors import InvalidDetection
+from domain.kinds import Kind
+
+__all__ = ["SIGNAL_KINDS", "create_sensor_app", "signal_to_detection"]
+
+SIGNAL_KINDS: dict[str, Kind] = {
+    "fire_alarm": Kind.FIRE_ALARM,
+    "smoke_detector": Kind.SMOKE,
+    "flame_detector": Kind.FIRE,
+    "bin_level": Kind.GARBAGE_OVERFLOW,
+    "panic_button": Kind.FIGHT,
+}
+_MODEL = {"name": "sensor-ingress", "version": "1"}
+_KEYS = {"sensor_id", "signal", "observed_at", "site_id", "location", "confidence", "attributes"}
+_MAX_BODY = 16 * 1024
+
+
+def signal_to_detection(payload: object, *, now: datetime) -> Detection:
+    """Validate one sensor signal and turn it into a `sensor` detection."""
+    if not isinstance(payload, dict):
+        raise SensorInputError(("expected a JSON object",))
+    problems = [f"{k}: unknown field" for k in sorted(set(payload) - _KEYS)]
+    signal = payload.get("signal")
+    kind = SIGNAL_KINDS.get(signal) if isinstance(signal, str) else None
+    if kind is None:
+        problems.append(f"signal={signal!r}: expected one of {', '.join(sorted(SIGNAL_KINDS))}")
+    if problems:
+        raise SensorInputError(tuple(problems))
+    rec: dict[str, Any] = {
+        "detection_id": str(uuid.uuid4()), "source_id": payload.get("sensor_id"),
+        "source_kind": "sensor", "kind": kind.value if kind else None,
+        "confidence": payload.get("confidence", 1.0),
+        "observed_at": payload.get("observed_at", now.isoformat()),
+        "attributes": {**(payload.get("attributes") or {}), "signal": signal},
+        "model": _MODEL,
+    }
+    for key in ("site_id", "location"):
+        if key in payload:
+            rec[key] = payload[key]
+    try:
+        return validate_detection_dict(rec)
+    except InvalidDetection as exc:
+        fields = {"source_id": "sensor_id"}
+        raise SensorInputError(tuple(
+            f"{fields.get(e.field, e.field)}={e.value}: {e.reason}" for e in exc.errors
+        )) from None
+    except TypeError:
+        raise SensorInputError(("attributes: expected an object",)) from None
+
+
+def create_sensor_app(publish: Callable[[Detection], None], *, token: str | None = None,
+                      clock: Callable[[], datetime] = lambda: datetime.now(UTC)) -> Starlette:
+    """The Starlette app of the ingress; `publish` receives each accepted detection."""
+
+    async def signals(request: Request) -> JSONResponse:
+        if token and not hmac.compare_digest(request.headers.get("authorization", ""),
+                                             f"Bearer {token}"):
+            return JSONResponse({"error": "missing or wrong bearer token"}, status_code=401)
+        body = await request.body()
+        if len(body) > _MAX_BODY:
+            return JSONResponse({"error": f"body larger than {_MAX_BODY} bytes"}, 413)
+        try:
+            detection = signal_to_detection(json.loads(body), now=clock())
+        except ValueError:
+            return JSONResponse({"errors": ["body is not JSON"]}, status_code=422)
+        except SensorInputError as exc:
+            return JSONResponse({"errors": list(exc.problems)}, status_code=422)
+        publish(detection)
+        return JSONResponse({"detection_id": detection.detection_id}, status_code=202)
+
+    async def healthz(_: Request) -> JSONResponse:
+        return JSONResponse({"status": "ok"})
+
+    return Starlette(routes=[Route("/sensors/v1/signals", signals, methods=["POST"]),
+                             Route("/healthz", healthz)])
+

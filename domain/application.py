@@ -1,0 +1,423 @@
+"""The incident application service (an eventsourcing `Application`).
+
+Thin use cases: load → call the aggregate → save, translating library errors into ours.
+Two kinds of callers:
+
+* the correlator carries out `Decision`s (open, add evidence, reopen, auto-resolve, escalate,
+  observe) and gets back `Applied` results that say what the store now holds, so its cache can
+  be corrected when an operator or another worker changed the incident meanwhile;
+* operators (through the API or CLI) run lifecycle commands with an `expected_version`.
+
+The persistence module (SQLite or PostgreSQL) comes from the `env` passed in by the
+composition root; nothing here reads the environment.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any, TypeVar
+from uuid import UUID
+
+from eventsourcing.application import AggregateNotFoundError, Application
+from eventsourcing.persistence import IntegrityError
+
+from domain.correlation import (
+    AddEvidence,
+    AutoResolve,
+    Decision,
+    Escalate,
+    IncidentSnapshot,
+    Observe,
+    OpenIncident,
+    ReopenIncident,
+    Skipped,
+)
+from domain.detection import Detection
+from domain.errors import IllegalTransition, IncidentNotFound, VersionConflict
+from domain.incident import Incident, incident_id_for, operator
+from domain.kinds import ACTIVE_STATUSES, TERMINALISH_STATUSES, Kind, Status
+from domain.observations import CanteenTally, PickupLog, canteen_tally_id, pickup_log_id
+from domain.rules import RuleSet, Schedule
+from domain.track import CorrelationTrack, track_id_for
+
+__all__ = ["Applied", "IncidentApp", "snapshot_of"]
+
+_A = TypeVar("_A")
+PERSONAL_ATTRIBUTES = ("subject_id", "plate")
+OPENED_TOPIC = "domain.incident:Incident.Opened"
+
+
+@dataclass(frozen=True, slots=True)
+class Applied:
+    """What the store holds after a decision; `refused` detections must be re-correlated."""
+
+    snapshot: IncidentSnapshot | None
+    next_episode: int
+    refused: tuple[Detection, ...] = ()
+    changed: bool = False
+
+
+def snapshot_of(incident: Incident) -> IncidentSnapshot:
+    return IncidentSnapshot(
+        incident_id=incident.id, key=incident.incident_key, episode=incident.episode,
+        status=incident.status, level=incident.level, severity=incident.severity,
+        opened_at=incident.opened_at, sla_due_at=incident.sla_due_at,
+        last_seen_at=incident.last_seen_at, resolved_at=incident.resolved_at,
+        version=incident.version,
+    )
+
+
+def _evidence_fields(dets: Sequence[Detection]) -> dict[str, Any]:
+    return {
+        "detection_ids": [d.detection_id for d in dets],
+        "source_ids": list(dict.fromkeys(d.source_id for d in dets)),
+        "count": len(dets),
+        "first_seen_at": min(d.observed_at for d in dets),
+        "last_seen_at": max(d.observed_at for d in dets),
+        "max_confidence": max(d.confidence for d in dets),
+        "snapshots": [d.snapshot.uri for d in dets if d.snapshot is not None],
+    }
+
+
+class IncidentApp(Application[UUID]):
+    """Kuzet's application: incidents, correlation tracks and observations in one store."""
+
+    name = "kuzet"
+
+    def __init__(self, env: dict[str, str] | None, rules: RuleSet) -> None:
+        super().__init__(env)
+        self.rules = rules
+
+    # --- loading --------------------------------------------------------------------------
+
+    def _get(self, aggregate_id: UUID, cls: type[_A]) -> _A | None:
+        try:
+            found: Any = self.repository.get(aggregate_id)
+        except AggregateNotFoundError:
+            return None
+        return found if isinstance(found, cls) else None
+
+    def incident(self, incident_id: UUID) -> Incident:
+        """The incident, or `IncidentNotFound`."""
+        found = self._get(incident_id, Incident)
+        if found is None:
+            raise IncidentNotFound(incident_id) from None
+        return found
+
+    def key_state(self, key: str) -> Applied:
+        """A cold correlator's view of `key`: its next episode and latest incident."""
+        track = self._get(track_id_for(key), CorrelationTrack)
+        if track is None or track.latest_incident_id is None:
+            return Applied(None, 0)
+        latest = self.incident(track.latest_incident_id)
+        return Applied(snapshot_of(latest), track.next_episode)
+
+    # --- the correlator's decisions --------------------------------------------------------
+
+    def apply(self, decision: Decision, now: datetime) -> Applied | None:
+        """Carry out one correlator decision; idempotent under redelivery."""
+        if isinstance(decision, OpenIncident):
+            return self.open_incident(decision, now)
+        if isinstance(decision, AddEvidence):
+            return self.add_evidence(decision.incident_id, decision.detections, now,
+                                     suppressed=decision.suppressed)
+        if isinstance(decision, ReopenIncident):
+            return self.reopen_by_rule(decision, now)
+        if isinstance(decision, AutoResolve | Escalate):
+            return self.run_timer(decision)
+        if isinstance(decision, Observe):
+            self.record_observations([decision.detection], now)
+        if isinstance(decision, Skipped):
+            return None
+        return None
+
+    def open_incident(self, d: OpenIncident, now: datetime) -> Applied:
+        existing = self._get(d.incident_id, Incident)
+        if existing is not None:  # redelivery, or another worker won the race
+            return self._join(existing, d.detections, now, suppressed=False)
+        track = self._get(track_id_for(d.key), CorrelationTrack)
+        if track is None:
+            track = CorrelationTrack(key=d.key, timestamp=now)
+        if track.next_episode != d.episode:  # the cache was stale: let the caller re-decide
+            return Applied(self.key_state(d.key).snapshot, track.next_episode, d.detections)
+        incident = self._new_incident(d, now)
+        track.start_episode(incident_id=incident.id, at=now)
+        try:
+            self.save(track, incident)
+        except IntegrityError:
+            return Applied(self.key_state(d.key).snapshot, track.next_episode, d.detections)
+        return Applied(snapshot_of(incident), track.next_episode, changed=True)
+
+    def _new_incident(self, d: OpenIncident, now: datetime) -> Incident:
+        group = self.rules.groups[d.group]
+        dets = d.detections
+        site = next((x.site_id for x in dets if x.site_id), None)
+        location = next((x.location for x in dets if x.location), None)
+        subject = {a: x.attributes[a] for x in dets for a in PERSONAL_ATTRIBUTES
+                   if isinstance(x.attributes.get(a), str)}
+        ev = _evidence_fields(dets)
+        return Incident(
+            incident_key=d.key, episode=d.episode, kind=d.group.value,
+            severity=group.severity, site_id=site,
+            location={"lat": location.lat, "lon": location.lon} if location else None,
+            source_ids=ev["source_ids"], detection_ids=ev["detection_ids"],
+            first_seen_at=ev["first_seen_at"], last_seen_at=ev["last_seen_at"],
+            sla_due_at=now + group.sla_ack, agencies=[a.value for a in group.agencies],
+            subject=subject, linked_to=str(d.linked_to) if d.linked_to else None,
+            rule=self.rules.rule_ref(d.group), actor=self.rules.rule_ref(d.group), timestamp=now,
+        )
+
+    def _join(self, incident: Incident, dets: Sequence[Detection], now: datetime, *,
+              suppressed: bool) -> Applied:
+        fresh = incident.new_evidence(d.detection_id for d in dets)
+        episode_next = incident.episode + 1
+        if not fresh:
+            return Applied(snapshot_of(incident), episode_next)
+        if not incident.is_active:
+            return Applied(snapshot_of(incident), episode_next,
+                           tuple(d for d in dets if d.detection_id in set(fresh)))
+        keep = [d for d in dets if d.detection_id in set(fresh)]
+        incident.add_evidence(**_evidence_fields(keep), suppressed=suppressed,
+                              actor=self.rules.rule_ref(Kind(incident.kind)), at=now)
+        return self._save_rule_change(incident, dets, now, suppressed=suppressed)
+
+    def _save_rule_change(self, incident: Incident, dets: Sequence[Detection], now: datetime,
+                          *, suppressed: bool) -> Applied:
+        try:
+            self.save(incident)
+        except IntegrityError:  # an operator wrote meanwhile: reload and try once more
+            return self._join(self.incident(incident.id), dets, now, suppressed=suppressed)
+        return Applied(snapshot_of(incident), incident.episode + 1, changed=True)
+
+    def add_evidence(self, incident_id: UUID, dets: Sequence[Detection], now: datetime, *,
+                     suppressed: bool = False) -> Applied:
+        return self._join(self.incident(incident_id), dets, now, suppressed=suppressed)
+
+    def reopen_by_rule(self, d: ReopenIncident, now: datetime) -> Applied:
+        incident = self.incident(d.incident_id)
+        if incident.is_active:
+            return self._join(incident, d.detections, now, suppressed=False)
+        group = self.rules.groups[Kind(incident.kind)]
+        newest = max(x.observed_at for x in d.detections)
+        resolved = incident.resolved_at
+        if incident.status not in TERMINALISH_STATUSES or resolved is None \
+                or newest - resolved > group.reopen_within or newest <= resolved:
+            return Applied(snapshot_of(incident), incident.episode + 1, d.detections)
+        incident.reopen(reason="detected again within reopen window",
+                        detection_ids=[x.detection_id for x in d.detections],
+                        actor=self.rules.rule_ref(group.kind), at=now)
+        try:
+            self.save(incident)
+        except IntegrityError:
+            return Applied(self.key_state(d.key).snapshot, incident.episode + 1, d.detections)
+        return Applied(snapshot_of(incident), incident.episode + 1, changed=True)
+
+    def run_timer(self, d: AutoResolve | Escalate) -> Applied:
+        """Auto-resolve or escalate by rule; a no-op if an operator got there first."""
+        incident = self.incident(d.incident_id)
+        actor = self.rules.rule_ref(Kind(incident.kind))
+        try:
+            if isinstance(d, AutoResolve):
+                incident.auto_resolve(reason=d.reason, actor=actor, at=d.at)
+            elif incident.status in {Status.OPEN, Status.REOPENED} and d.level > incident.level:
+                incident.escalate(level=d.level, severity=d.severity, reason=d.reason,
+                                  actor=actor, at=d.at)
+            else:
+                return Applied(snapshot_of(incident), incident.episode + 1)
+            self.save(incident)
+        except (IllegalTransition, IntegrityError):
+            incident = self.incident(d.incident_id)
+            return Applied(snapshot_of(incident), incident.episode + 1)
+        return Applied(snapshot_of(incident), incident.episode + 1, changed=True)
+
+    # --- observations ---------------------------------------------------------------------
+
+    def record_observations(self, dets: Sequence[Detection], now: datetime) -> int:
+        """Fold canteen counts and waste pickups into their aggregates; returns events saved."""
+        saved = 0
+        tallies: dict[tuple[str, str, str], list[Detection]] = {}
+        pickups: dict[tuple[str, str], list[Detection]] = {}
+        for d in dets:
+            day = d.observed_at.date().isoformat()
+            if d.kind is Kind.CANTEEN_COUNT and d.site_id:
+                tallies.setdefault((d.site_id, day, str(d.attributes["meal"])), []).append(d)
+            elif d.kind is Kind.WASTE_PICKUP:
+                pickups.setdefault((d.site_id or d.source_id, day), []).append(d)
+        for (site, day, meal), group in tallies.items():
+            saved += self._tally(site, day, meal, group, now)
+        for (site, day), group in pickups.items():
+            saved += self._pickup(site, day, group, now)
+        return saved
+
+    def _tally(self, site: str, day: str, meal: str, dets: list[Detection], now: datetime) -> int:
+        tally = self._get(canteen_tally_id(site, day, meal), CanteenTally)
+        tally = tally or CanteenTally(site_id=site, day=day, meal=meal, timestamp=now)
+        peak = max(int(d.attributes["count"]) for d in dets)
+        tally.count(peak=peak, samples=len(dets), last_seen_at=max(d.observed_at for d in dets),
+                    at=now)
+        return self._save_quietly(tally)
+
+    def _pickup(self, site: str, day: str, dets: list[Detection], now: datetime) -> int:
+        log = self._get(pickup_log_id(site, day), PickupLog)
+        log = log or PickupLog(site_id=site, day=day, timestamp=now)
+        log.seen(observed_at=[d.observed_at for d in dets],
+                 detection_ids=[d.detection_id for d in dets], at=now)
+        return self._save_quietly(log)
+
+    def _save_quietly(self, aggregate: Any) -> int:
+        try:
+            self.save(aggregate)
+        except IntegrityError:  # another worker wrote the same observation first
+            return 0
+        return len(aggregate.collect_events()) or 1
+
+    def canteen_tally(self, site: str, day: str, meal: str) -> CanteenTally | None:
+        return self._get(canteen_tally_id(site, day, meal), CanteenTally)
+
+    def check_schedule(self, schedule: Schedule, start: datetime, end: datetime,
+                       now: datetime) -> Applied | None:
+        """Open a "missed" incident if no pickup was seen in [start, end); idempotent."""
+        day = start.astimezone(schedule.utc_offset).date().isoformat()
+        log = self._get(pickup_log_id(schedule.site_id, day), PickupLog)
+        if log is not None and any(start <= t < end for t in log.seen_at):
+            return None
+        key = f"{schedule.kind.value}:missed:{schedule.site_id}:{day}"
+        if self._get(incident_id_for(key, 0), Incident) is not None:
+            return None
+        decision = OpenIncident(key, schedule.kind, 0, incident_id_for(key, 0), (), None, now)
+        return self._open_missed(decision, schedule, start, end, now)
+
+    def _open_missed(self, d: OpenIncident, schedule: Schedule, start: datetime, end: datetime,
+                     now: datetime) -> Applied:
+        group = self.rules.groups[schedule.kind]
+        track = CorrelationTrack(key=d.key, timestamp=now)
+        incident = Incident(
+            incident_key=d.key, episode=0, kind=schedule.kind.value, severity=group.severity,
+            site_id=schedule.site_id, location=None, source_ids=[], detection_ids=[],
+            first_seen_at=start, last_seen_at=end, sla_due_at=now + group.sla_ack,
+            agencies=[a.value for a in group.agencies], subject={"missed": schedule.id},
+            linked_to=None, rule=f"schedule:{schedule.id}@{self.rules.version}",
+            actor=self.rules.rule_ref(schedule.kind), timestamp=now,
+        )
+        track.start_episode(incident_id=incident.id, at=now)
+        try:
+            self.save(track, incident)
+        except IntegrityError:
+            return Applied(None, 1)
+        return Applied(snapshot_of(incident), 1, changed=True)
+
+    # --- operator commands ------------------------------------------------------------------
+
+    def _operate(self, incident_id: UUID, expected_version: int | None, command: str,
+                 **kwargs: Any) -> Incident:
+        incident = self.incident(incident_id)
+        if expected_version is not None and incident.version != expected_version:
+            raise VersionConflict(incident_id, expected_version, incident.version)
+        getattr(incident, command)(**kwargs)
+        try:
+            self.save(incident)
+        except IntegrityError:
+            current = self.incident(incident_id).version
+            raise VersionConflict(incident_id, expected_version or incident.version,
+                                  current) from None
+        return incident
+
+    def acknowledge(self, incident_id: UUID, *, by: str, at: datetime,
+                    expected_version: int | None = None) -> Incident:
+        return self._operate(incident_id, expected_version, "acknowledge",
+                             actor=operator(by), at=at)
+
+    def assign(self, incident_id: UUID, *, assignee: str, by: str, at: datetime,
+               expected_version: int | None = None) -> Incident:
+        return self._operate(incident_id, expected_version, "assign", assignee=assignee,
+                             actor=operator(by), at=at)
+
+    def dispatch(self, incident_id: UUID, *, unit: str, by: str, at: datetime,
+                 expected_version: int | None = None) -> Incident:
+        return self._operate(incident_id, expected_version, "dispatch", unit=unit,
+                             actor=operator(by), at=at)
+
+    def resolve(self, incident_id: UUID, *, resolution: str, by: str, at: datetime,
+                expected_version: int | None = None) -> Incident:
+        return self._operate(incident_id, expected_version, "resolve", resolution=resolution,
+                             actor=operator(by), at=at)
+
+    def mark_false_alarm(self, incident_id: UUID, *, reason: str, by: str, at: datetime,
+                         expected_version: int | None = None) -> Incident:
+        return self._operate(incident_id, expected_version, "mark_false_alarm", reason=reason,
+                             actor=operator(by), at=at)
+
+    def reopen(self, incident_id: UUID, *, reason: str, by: str, at: datetime,
+               expected_version: int | None = None) -> Incident:
+        return self._operate(incident_id, expected_version, "reopen", reason=reason,
+                             detection_ids=[], actor=operator(by), at=at)
+
+    def close_incident(self, incident_id: UUID, *, by: str, at: datetime,
+              expected_version: int | None = None) -> Incident:
+        return self._operate(incident_id, expected_version, "close", actor=operator(by), at=at)
+
+    def add_note(self, incident_id: UUID, *, text: str, by: str, at: datetime,
+                 expected_version: int | None = None) -> Incident:
+        return self._operate(incident_id, expected_version, "add_note", text=text,
+                             actor=operator(by), at=at)
+
+    def escalate(self, incident_id: UUID, *, level: int, reason: str, by: str, at: datetime,
+                 expected_version: int | None = None) -> Incident:
+        """A supervisor's manual escalation (rules escalate through `run_timer`)."""
+        current = self.incident(incident_id)
+        return self._operate(incident_id, expected_version, "escalate", level=level,
+                             severity=min(current.severity + 1, 4), reason=reason,
+                             actor=operator(by), at=at)
+
+    # --- queries ----------------------------------------------------------------------------
+
+    def incident_ids(self, batch: int = 1000) -> Iterator[UUID]:
+        """Every incident id, in the order the incidents were opened."""
+        start = 1
+        while True:
+            page = self.recorder.select_notifications(start, batch, topics=[OPENED_TOPIC])
+            yield from (n.originator_id for n in page)  # type: ignore[misc]
+            if len(page) < batch:
+                return
+            start = page[-1].id + 1
+
+    def incidents(self) -> Iterator[Incident]:
+        for incident_id in self.incident_ids():
+            yield self.incident(incident_id)
+
+    def history(self, incident_id: UUID) -> list[Any]:
+        """Every stored event of the incident, oldest first."""
+        events = list(self.events.get(incident_id))
+        if not events:
+            raise IncidentNotFound(incident_id)
+        return events
+
+    def incident_at(self, incident_id: UUID, as_of: datetime) -> Incident | None:
+        """The incident's state at instant `as_of` (None if it did not exist yet)."""
+        events = [e for e in self.history(incident_id) if e.timestamp <= as_of]
+        if not events:
+            return None
+        found: Incident = self.repository.get(incident_id, version=events[-1].originator_version)
+        return found
+
+    def is_active(self, incident_id: UUID) -> bool:
+        return self.incident(incident_id).status in ACTIVE_STATUSES
+
+
+def schedule_windows(schedule: Schedule, since: datetime, until: datetime
+                     ) -> list[tuple[datetime, datetime]]:
+    """The schedule's windows that ended in (since, until]."""
+    tz = schedule.utc_offset
+    out = []
+    day = since.astimezone(tz).date()
+    while day <= until.astimezone(tz).date():
+        if day.weekday() in schedule.days:
+            midnight = datetime(day.year, day.month, day.day, tzinfo=tz)
+            start = midnight + timedelta(minutes=schedule.start_minute)
+            end = midnight + timedelta(minutes=schedule.end_minute)
+            if since < end <= until:
+                out.append((start, end))
+        day += timedelta(days=1)
+    return out

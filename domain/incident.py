@@ -1,0 +1,263 @@
+"""The Incident aggregate: one situation the city reacts to, from opening to closing.
+
+Lifecycle (DESIGN.md): OPEN → ACKNOWLEDGED → DISPATCHED → RESOLVED → CLOSED, plus FALSE_ALARM,
+AUTO_RESOLVED and REOPENED; escalation raises level and severity without changing status.
+Public command methods guard transitions and raise `IllegalTransition`; the private `@event`
+methods only apply facts. Every event records its `actor` ("operator:<id>" or
+"rule:<group>@<version>") and its `timestamp`, which the caller passes in: nothing here reads
+a clock, so replay is stable.
+
+Event history (all version 1):
+    Opened, EvidenceAdded, Escalated, Acknowledged, Assigned, Dispatched, Resolved,
+    AutoResolved, MarkedFalseAlarm, Reopened, Closed, NoteAdded, RoutedTo.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import datetime
+from typing import Any
+from uuid import NAMESPACE_URL, UUID, uuid5
+
+from eventsourcing.domain import Aggregate, event
+
+from domain.errors import IllegalTransition, InvalidCommand
+from domain.kinds import ACTIVE_STATUSES, TERMINALISH_STATUSES, Status
+
+__all__ = ["MAX_LEVEL", "NAMESPACE", "Incident", "incident_id_for", "operator", "rule_actor"]
+
+NAMESPACE = uuid5(NAMESPACE_URL, "https://kuzet.dev/ns/incident")
+MAX_LEVEL = 3
+MAX_NOTE = 4000
+
+
+def incident_id_for(key: str, episode: int) -> UUID:
+    """The incident id of the `episode`-th incident of correlation `key` (deterministic)."""
+    return uuid5(NAMESPACE, f"incident:{key}#{episode}")
+
+
+def operator(operator_id: str) -> str:
+    """The actor string for a human operator."""
+    if not operator_id or len(operator_id) > 200:
+        raise ValueError(f"operator id {operator_id!r} must be 1..200 characters")
+    return f"operator:{operator_id}"
+
+
+def rule_actor(rule_ref: str) -> str:
+    return rule_ref if rule_ref.startswith("rule:") else f"rule:{rule_ref}"
+
+
+class Incident(Aggregate):
+    """An incident; its id is derived from (`incident_key`, `episode`) by `incident_id_for`."""
+
+    @staticmethod
+    def create_id(incident_key: str, episode: int) -> UUID:
+        return incident_id_for(incident_key, episode)
+
+    @event("Opened")
+    def __init__(
+        self,
+        *,
+        incident_key: str,
+        episode: int,
+        kind: str,
+        severity: int,
+        site_id: str | None,
+        location: Mapping[str, float] | None,
+        source_ids: Sequence[str],
+        detection_ids: Sequence[str],
+        first_seen_at: datetime,
+        last_seen_at: datetime,
+        sla_due_at: datetime,
+        agencies: Sequence[str],
+        subject: Mapping[str, Any],
+        linked_to: str | None,
+        rule: str,
+        actor: str,
+        timestamp: datetime,
+    ) -> None:
+        """Opened: a rule saw enough evidence (`detection_ids`) for a new incident."""
+        self.incident_key = incident_key
+        self.episode = episode
+        self.kind = kind
+        self.severity = severity
+        self.level = 0
+        self.status = Status.OPEN
+        self.site_id = site_id
+        self.location = dict(location) if location else None
+        self.sources = list(dict.fromkeys(source_ids))
+        self.evidence_ids: set[str] = set(detection_ids)
+        self.evidence_count = len(self.evidence_ids)
+        self.opening_detection_ids = list(detection_ids)
+        self.first_seen_at = first_seen_at
+        self.last_seen_at = last_seen_at
+        self.opened_at = timestamp
+        self.sla_due_at = sla_due_at
+        self.acknowledged_at: datetime | None = None
+        self.resolved_at: datetime | None = None
+        self.agencies = list(agencies)
+        self.subject = dict(subject)
+        self.linked_to = linked_to
+        self.rule = rule
+        self.assigned_to: str | None = None
+        self.notes = 0
+
+    # --- guards ---------------------------------------------------------------------------
+
+    def _require(self, command: str, allowed: Iterable[Status]) -> None:
+        if self.status not in allowed:
+            raise IllegalTransition(self.id, command, self.status.value)
+
+    @property
+    def is_active(self) -> bool:
+        return self.status in ACTIVE_STATUSES
+
+    def new_evidence(self, detection_ids: Iterable[str]) -> list[str]:
+        """The ids not yet recorded on this incident, in first-seen order (dedup)."""
+        return [d for d in dict.fromkeys(detection_ids) if d not in self.evidence_ids]
+
+    # --- commands -------------------------------------------------------------------------
+
+    def add_evidence(
+        self, *, detection_ids: Sequence[str], source_ids: Sequence[str], count: int,
+        first_seen_at: datetime, last_seen_at: datetime, max_confidence: float,
+        snapshots: Sequence[str], suppressed: bool, actor: str, at: datetime,
+    ) -> bool:
+        """Record new detections; ids already recorded are dropped. False if nothing new."""
+        self._require("add evidence to", ACTIVE_STATUSES)
+        fresh = self.new_evidence(detection_ids)
+        if not fresh:
+            return False
+        self._evidence_added(
+            detection_ids=fresh, source_ids=[s for s in source_ids if s not in self.sources],
+            count=count, first_seen_at=first_seen_at, last_seen_at=last_seen_at,
+            max_confidence=max_confidence, snapshots=list(snapshots)[:5],
+            suppressed=suppressed, actor=actor, timestamp=at,
+        )
+        return True
+
+    def escalate(self, *, level: int, severity: int, reason: str, actor: str,
+                 at: datetime) -> None:
+        self._require("escalate", ACTIVE_STATUSES)
+        if not self.level < level <= MAX_LEVEL:
+            raise InvalidCommand(self.id, f"level {level} must be in ({self.level}, {MAX_LEVEL}]")
+        self._escalated(level=level, severity=max(severity, self.severity), reason=reason,
+                        actor=actor, timestamp=at)
+
+    def acknowledge(self, *, actor: str, at: datetime) -> None:
+        self._require("acknowledge", {Status.OPEN, Status.REOPENED})
+        self._acknowledged(actor=actor, timestamp=at)
+
+    def assign(self, *, assignee: str, actor: str, at: datetime) -> None:
+        self._require("assign", ACTIVE_STATUSES)
+        if not assignee:
+            raise InvalidCommand(self.id, "assignee must not be empty")
+        self._assigned(assignee=assignee, actor=actor, timestamp=at)
+
+    def dispatch(self, *, unit: str, actor: str, at: datetime) -> None:
+        self._require("dispatch", {Status.ACKNOWLEDGED})
+        self._dispatched(unit=unit, actor=actor, timestamp=at)
+
+    def resolve(self, *, resolution: str, actor: str, at: datetime) -> None:
+        self._require("resolve", {Status.ACKNOWLEDGED, Status.DISPATCHED})
+        self._resolved(resolution=resolution, actor=actor, timestamp=at)
+
+    def auto_resolve(self, *, reason: str, actor: str, at: datetime) -> None:
+        """Inactivity: only before dispatch (a crew on its way is never auto-resolved)."""
+        self._require("auto-resolve", {Status.OPEN, Status.REOPENED, Status.ACKNOWLEDGED})
+        self._auto_resolved(reason=reason, last_seen_at=self.last_seen_at, actor=actor,
+                            timestamp=at)
+
+    def mark_false_alarm(self, *, reason: str, actor: str, at: datetime) -> None:
+        self._require("mark as false alarm", ACTIVE_STATUSES)
+        self._marked_false_alarm(reason=reason, actor=actor, timestamp=at)
+
+    def reopen(self, *, reason: str, detection_ids: Sequence[str], actor: str,
+               at: datetime) -> None:
+        self._require("reopen", TERMINALISH_STATUSES)
+        self._reopened(reason=reason, detection_ids=self.new_evidence(detection_ids),
+                       actor=actor, timestamp=at)
+
+    def close(self, *, actor: str, at: datetime) -> None:
+        self._require("close", TERMINALISH_STATUSES)
+        self._closed(actor=actor, timestamp=at)
+
+    def add_note(self, *, text: str, actor: str, at: datetime) -> None:
+        if not text.strip() or len(text) > MAX_NOTE:
+            raise InvalidCommand(self.id, f"a note must be 1..{MAX_NOTE} characters")
+        self._note_added(text=text, actor=actor, timestamp=at)
+
+    def route(self, *, agencies: Sequence[str], actor: str, at: datetime) -> bool:
+        added = [a for a in dict.fromkeys(agencies) if a not in self.agencies]
+        if added:
+            self._routed_to(agencies=added, actor=actor, timestamp=at)
+        return bool(added)
+
+    # --- events (facts only: no guards, no clocks) --------------------------------------
+
+    @event("EvidenceAdded")
+    def _evidence_added(
+        self, detection_ids: list[str], source_ids: list[str], count: int,
+        first_seen_at: datetime, last_seen_at: datetime, max_confidence: float,
+        snapshots: list[str], suppressed: bool, actor: str, timestamp: datetime,
+    ) -> None:
+        """EvidenceAdded: `count` detections (ids listed, deduplicated) since the last one."""
+        self.evidence_ids.update(detection_ids)
+        self.evidence_count = len(self.evidence_ids)
+        self.sources.extend(source_ids)
+        self.last_seen_at = max(self.last_seen_at, last_seen_at)
+
+    @event("Escalated")
+    def _escalated(self, level: int, severity: int, reason: str, actor: str,
+                   timestamp: datetime) -> None:
+        self.level = level
+        self.severity = severity
+
+    @event("Acknowledged")
+    def _acknowledged(self, actor: str, timestamp: datetime) -> None:
+        self.status = Status.ACKNOWLEDGED
+        self.acknowledged_at = timestamp
+
+    @event("Assigned")
+    def _assigned(self, assignee: str, actor: str, timestamp: datetime) -> None:
+        self.assigned_to = assignee
+
+    @event("Dispatched")
+    def _dispatched(self, unit: str, actor: str, timestamp: datetime) -> None:
+        self.status = Status.DISPATCHED
+
+    @event("Resolved")
+    def _resolved(self, resolution: str, actor: str, timestamp: datetime) -> None:
+        self.status = Status.RESOLVED
+        self.resolved_at = timestamp
+
+    @event("AutoResolved")
+    def _auto_resolved(self, reason: str, last_seen_at: datetime, actor: str,
+                       timestamp: datetime) -> None:
+        self.status = Status.AUTO_RESOLVED
+        self.resolved_at = timestamp
+
+    @event("MarkedFalseAlarm")
+    def _marked_false_alarm(self, reason: str, actor: str, timestamp: datetime) -> None:
+        self.status = Status.FALSE_ALARM
+        self.resolved_at = timestamp
+
+    @event("Reopened")
+    def _reopened(self, reason: str, detection_ids: list[str], actor: str,
+                  timestamp: datetime) -> None:
+        self.status = Status.REOPENED
+        self.resolved_at = None
+        self.evidence_ids.update(detection_ids)
+        self.evidence_count = len(self.evidence_ids)
+
+    @event("Closed")
+    def _closed(self, actor: str, timestamp: datetime) -> None:
+        self.status = Status.CLOSED
+
+    @event("NoteAdded")
+    def _note_added(self, text: str, actor: str, timestamp: datetime) -> None:
+        self.notes += 1
+
+    @event("RoutedTo")
+    def _routed_to(self, agencies: list[str], actor: str, timestamp: datetime) -> None:
+        self.agencies.extend(agencies)

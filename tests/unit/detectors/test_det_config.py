@@ -1,0 +1,56 @@
+"""The cameras file: the example loads; every bad key or value is named."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from detectors.config import build_config, load_cameras_file
+from detectors.errors import ConfigError
+
+EXAMPLE = Path(__file__).resolve().parents[3] / "examples" / "cameras.toml"
+
+
+def test_example_cameras_file_loads(tmp_path: Path) -> None:
+    config = load_cameras_file(EXAMPLE, data_dir=tmp_path)
+    assert [c.id for c in config.cameras] == ["school-12-canteen", "square-3", "waste-site-40"]
+    canteen = config.cameras[0]
+    assert canteen.zones[0].role == "canteen" and "lunch" in canteen.meals
+    assert config.wanted_plates == frozenset({"A123BC77"})
+    assert config.cameras[1].location == (43.2389, 76.8897)
+    assert {"objects", "faces_detector", "faces_embedder", "ocr"} <= set(config.models)
+
+
+@pytest.mark.parametrize(
+    ("camera", "message"),
+    [
+        ({"url": "x"}, r"cameras\[0\]\.id: required"),
+        ({"id": "c", "url": "x", "sample_fps": 0}, r"cameras\[0\]\.sample_fps=0.0: must be > 0"),
+        ({"id": "c", "url": "x", "kind": "drone"}, r"cameras\[0\]\.kind='drone'"),
+        ({"id": "c", "url": "x", "colour": 1}, r"cameras\[0\]: unknown key\(s\) colour"),
+        ({"id": "c", "url": "x", "detectors": ["canteen"]}, r"site_id: required when the canteen"),
+        ({"id": "c", "url": "x", "detectors": ["dumps"]}, "needs a zone with role 'dump'"),
+        ({"id": "c", "url": "x", "meals": {"lunch": "noon"}}, r"meals\.lunch='noon'"),
+        ({"id": "c", "url": "x", "timezone": "Mars/Base"}, "unknown time zone"),
+        ({"id": "c", "url": "x", "zones": [{"name": "z", "polygon": [[0, 0], [2, 0], [1, 1]]}]},
+         r"zones\[0\]\.polygon"),
+    ],
+)
+def test_bad_camera_is_named(tmp_path: Path, camera: dict[str, object], message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        build_config({"cameras": [camera]}, data_dir=tmp_path, base_dir=tmp_path)
+
+
+def test_duplicate_ids_and_missing_model_file(tmp_path: Path) -> None:
+    cams = [{"id": "a", "url": "x"}, {"id": "a", "url": "y"}]
+    with pytest.raises(ConfigError, match="duplicate id"):
+        build_config({"cameras": cams}, data_dir=tmp_path, base_dir=tmp_path)
+    with pytest.raises(ConfigError, match=r"models\.fire\.path='.*nope.onnx': no such model"):
+        build_config({"models": {"fire": {"path": "nope.onnx"}}}, data_dir=tmp_path,
+                     base_dir=tmp_path)
+    with pytest.raises(ConfigError, match=r"models\.fire\.classes\.0='lava'"):
+        model = tmp_path / "m.onnx"
+        model.write_bytes(b"")
+        build_config({"models": {"fire": {"path": "m.onnx", "classes": {"0": "lava"}}}},
+                     data_dir=tmp_path, base_dir=tmp_path)
