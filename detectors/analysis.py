@@ -123,8 +123,12 @@ class Analyser:
     @staticmethod
     def _object_adapters(frame: Frame) -> list[Adapter]:
         names = frame.camera.detectors
-        return ([object_detections] if "objects" in names else []) + (
-            [canteen_detections] if "canteen" in names else [])
+        adapters: list[Adapter] = []
+        if "objects" in names:
+            adapters.append(object_detections)
+        if "canteen" in names:
+            adapters.append(canteen_detections)
+        return adapters
 
     def _per_frame(self, frame: Frame) -> list[Detection]:
         names = frame.camera.detectors

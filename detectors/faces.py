@@ -61,7 +61,8 @@ class FaceEngine:
         for row in rows:
             full = row.copy()
             full[:14] /= scale
-            faces.append(Face(*(float(v) for v in full[:4]), float(full[14]), full))
+            x, y, w, h = (float(v) for v in full[:4])
+            faces.append(Face(x, y, w, h, float(full[14]), full))
         return sorted(faces, key=lambda f: -f.score)
 
     def aligned_crop(self, image: np.ndarray, face: Face) -> np.ndarray:

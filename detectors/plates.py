@@ -68,7 +68,7 @@ class PlateReader:
         if "character" not in meta:
             raise ModelLoadError(f"OCR model {ocr.path}: no 'character' table in its metadata")
         self.charset = meta["character"].split("\n")
-        cascade = cv2.data.haarcascades + "haarcascade_russian_plate_number.xml"
+        cascade = cv2.data.haarcascades + "haarcascade_russian_plate_number.xml"  # type: ignore[attr-defined]
         self.cascade = cv2.CascadeClassifier(cascade)
         if self.cascade.empty():
             raise ModelLoadError(f"plate cascade {cascade}: OpenCV could not load it")

@@ -159,7 +159,7 @@ class KafkaPublisher:
         self._wake = asyncio.Event()
         producer: AIOKafkaProducer | None = None
         backoff = 0.2
-        while not (self._closing and not self._queue):
+        while not self._closing:  # `close` sets it after flushing (or giving up on) the queue
             if not self._queue:
                 self._wake.clear()
                 with contextlib.suppress(asyncio.TimeoutError):

@@ -213,7 +213,12 @@ def shard_key(det: Detection, rules: RuleSet) -> str:
 
 
 def _meets(hits: Sequence[Detection], rules: RuleSet) -> bool:
-    """Some kind has `min_hits` hits inside one `window` whose median score is enough."""
+    """Some kind has `min_hits` hits inside one `window` and the median of its best
+    `min_hits` scores there reaches `threshold`.
+
+    Using the best scores (not all of them) keeps the test monotone: one more detection can
+    never un-meet it, which makes the outcome independent of arrival order.
+    """
     for kind in {h.kind for h in hits}:
         rule = rules.kinds[kind]
         times = sorted((h.observed_at, h.confidence) for h in hits if h.kind is kind)
@@ -221,8 +226,10 @@ def _meets(hits: Sequence[Detection], rules: RuleSet) -> bool:
         for hi in range(len(times)):
             while times[hi][0] - times[lo][0] > rule.window:
                 lo += 1
-            span = times[lo : hi + 1]
-            if len(span) >= rule.min_hits and median(s for _, s in span) >= rule.threshold:
+            if hi - lo + 1 < rule.min_hits:
+                continue
+            best = sorted((s for _, s in times[lo : hi + 1]), reverse=True)[: rule.min_hits]
+            if median(best) >= rule.threshold:
                 return True
     return False
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from enum import Enum
 
-__all__ = ["ACTIVE_STATUSES", "Agency", "Kind", "SourceKind", "Status", "TERMINALISH_STATUSES"]
+__all__ = ["ACTIVE_STATUSES", "TERMINALISH_STATUSES", "Agency", "Kind", "SourceKind", "Status"]
 
 
 class Kind(str, Enum):

@@ -28,6 +28,8 @@ app = typer.Typer(
 COMMAND_MODULES = (
     "kuzet.commands.core",
     "kuzet.commands.detect",
+    "kuzet.commands.projections",
+    "kuzet.commands.api",
 )
 
 for _name in COMMAND_MODULES:

@@ -21,7 +21,7 @@ async def ensure_topics(bootstrap: str, topics: Iterable[str], partitions: int) 
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=10000)
     try:
         await asyncio.wait_for(admin.start(), timeout=15)
-    except (KafkaConnectionError, KafkaError, asyncio.TimeoutError, OSError):
+    except (TimeoutError, KafkaConnectionError, KafkaError, OSError):
         with contextlib.suppress(Exception):
             await admin.close()
         raise KafkaUnreachable(f"no Kafka broker answers at {bootstrap}") from None

@@ -51,6 +51,16 @@ class Settings:
     token_secret: str = field(default="", repr=False)
     """HMAC secret for bearer tokens. Required by the API; never printed."""
     signing_key: str = field(default="", repr=False)
+    api_host: str = "127.0.0.1"
+    api_port: int = 8000
+    dev_mode: bool = False
+    """Development mode: GraphiQL at /graphql and `kuzet up` prints a dev operator token."""
+    token_ttl_s: int = 8 * 3600
+    """Default lifetime of tokens issued by `kuzet token create`."""
+    api_max_page_size: int = 200
+    api_max_body_bytes: int = 64 * 1024
+    api_poll_interval_s: float = 0.05
+    """How often the API's log follower polls the event store's notification log."""
 
     def __repr__(self) -> str:
         shown = ", ".join(

@@ -29,12 +29,12 @@ from uuid import UUID
 from domain.application import Applied, IncidentApp, schedule_windows
 from domain.correlation import (
     AddEvidence,
+    AutoResolve,
     Decision,
     KeyState,
     Observe,
     OpenIncident,
     Outcome,
-    ReopenIncident,
     Skipped,
     correlate,
     correlation_key,
@@ -239,11 +239,16 @@ class CorrelationEngine(Generic[T]):
                 settled += mine
         return settled + await self._execute(shard, immediate, now, depth=depth + 1)
 
-    async def _flush(self, shard: _Shard[T], now: datetime, *, force: bool) -> list[T]:
-        """Write coalesced evidence and observations that are due; returns settled tokens."""
+    async def _flush(self, shard: _Shard[T], now: datetime, *, force: bool,
+                     only: set[UUID] | None = None) -> list[T]:
+        """Write coalesced evidence and observations that are due; returns settled tokens.
+
+        `only` forces the buffers of those incidents out (before a timer closes them).
+        """
         never = datetime.min.replace(tzinfo=now.tzinfo)
         due = [(k, b) for k, b in shard.evidence.items()
-               if force or now - self.last_flush.get(k[0], never) >= self.evidence_interval]
+               if force or (only is not None and k[0] in only)
+               or now - self.last_flush.get(k[0], never) >= self.evidence_interval]
         obs: _Buffer[T] | None = None
         if shard.observations.detections and (
                 force or now - shard.observed_at >= self.evidence_interval):
@@ -285,6 +290,9 @@ class CorrelationEngine(Generic[T]):
         settled: list[T] = []
         for shard in list(self.shards.values()):
             out = tick(shard.states, self.rules, now)
+            closing = {d.incident_id for d in out.decisions if isinstance(d, AutoResolve)}
+            if closing:  # evidence first, so nothing observed before the close is refused
+                settled += await self._flush(shard, now, force=False, only=closing)
             settled += self._apply_changes(shard, out)
             immediate: list[tuple[Decision, list[T]]] = [(d, []) for d in out.decisions]
             settled += await self._execute(shard, immediate, now)

@@ -9,10 +9,10 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "fixtures"))
 
-from detectors.analysis import YoloModel  # noqa: E402
-from detectors.config import DetectConfig, build_config  # noqa: E402
-from detectors.faces import FaceEngine  # noqa: E402
-from detectors.plates import PlateReader  # noqa: E402
+from detectors.analysis import YoloModel
+from detectors.config import DetectConfig, build_config
+from detectors.faces import FaceEngine
+from detectors.plates import PlateReader
 
 
 @pytest.fixture(scope="session")

@@ -16,7 +16,8 @@ def test_example_cameras_file_loads(tmp_path: Path) -> None:
     config = load_cameras_file(EXAMPLE, data_dir=tmp_path)
     assert [c.id for c in config.cameras] == ["school-12-canteen", "square-3", "waste-site-40"]
     canteen = config.cameras[0]
-    assert canteen.zones[0].role == "canteen" and "lunch" in canteen.meals
+    assert canteen.zones[0].role == "canteen"
+    assert "lunch" in canteen.meals
     assert config.wanted_plates == frozenset({"A123BC77"})
     assert config.cameras[1].location == (43.2389, 76.8897)
     assert {"objects", "faces_detector", "faces_embedder", "ocr"} <= set(config.models)
@@ -49,8 +50,7 @@ def test_duplicate_ids_and_missing_model_file(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match=r"models\.fire\.path='.*nope.onnx': no such model"):
         build_config({"models": {"fire": {"path": "nope.onnx"}}}, data_dir=tmp_path,
                      base_dir=tmp_path)
+    (tmp_path / "m.onnx").write_bytes(b"")
     with pytest.raises(ConfigError, match=r"models\.fire\.classes\.0='lava'"):
-        model = tmp_path / "m.onnx"
-        model.write_bytes(b"")
         build_config({"models": {"fire": {"path": "m.onnx", "classes": {"0": "lava"}}}},
                      data_dir=tmp_path, base_dir=tmp_path)

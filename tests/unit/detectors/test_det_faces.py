@@ -51,7 +51,9 @@ def test_watchlist_enrol_match_list_remove(tmp_path: Path, faces: FaceEngine) ->
     man, woman = _embeddings(faces, shipped_testimg())
     wl.enrol("subject-1", man, model="sface", label="test")
     match = wl.match(man, 0.363)
-    assert match is not None and match.subject_id == "subject-1" and match.similarity > 0.99
+    assert match is not None
+    assert match.subject_id == "subject-1"
+    assert match.similarity > 0.99
     assert wl.match(woman, 0.363) is None
     assert [s.subject_id for s in Watchlist(tmp_path / "wl.sqlite").subjects()] == ["subject-1"]
     assert wl.remove("subject-1") == 1

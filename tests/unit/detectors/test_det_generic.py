@@ -39,9 +39,12 @@ def test_generic_adapter_turns_fixture_output_into_records(fire_config: DetectCo
     now = datetime.now(UTC)
     frames = [Frame(cam, red, now, 0, (43.25, 76.95)), Frame(cam, dark, now, 1)]
     [fire] = Analyser(fire_config).analyse(frames)
-    assert fire.kind is Kind.FIRE and fire.confidence == pytest.approx(1.0)
-    assert fire.model is not None and fire.model.version == "fixture-1"
-    assert fire.location is not None and fire.location.lat == 43.25
+    assert fire.kind is Kind.FIRE
+    assert fire.confidence == pytest.approx(1.0)
+    assert fire.model is not None
+    assert fire.model.version == "fixture-1"
+    assert fire.location is not None
+    assert fire.location.lat == 43.25
     assert fire.bbox is not None
     x, y, w, h = fire.bbox
     # the fixture's class-0 box: centre (32, 32), 20 x 20 pixels of the 64 x 64 input

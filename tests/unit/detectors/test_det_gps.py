@@ -63,4 +63,5 @@ def test_dashcam_source_attaches_gps_to_every_frame(tmp_path: Path) -> None:
     offsets = [(f.observed_at - T0).total_seconds() for f in frames]
     assert offsets == pytest.approx([0.0, 0.6, 1.0, 1.6])
     assert frames[2].location == pytest.approx((43.2001, 76.9002))
-    assert all(f.location is not None for f in frames) and health == []
+    assert all(f.location is not None for f in frames)
+    assert health == []

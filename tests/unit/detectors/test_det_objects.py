@@ -45,12 +45,14 @@ def test_person_counts_per_zone_and_crowd(yolo: YoloModel) -> None:
                        site_id="park-1")
     [boxes] = yolo.boxes([shipped_testimg()], batch_size=1)
     records = object_detections(_frame(cam), boxes, yolo.config)
-    persons = {d.attributes["zone"]: d.attributes["count"] for d in records if d.kind is Kind.PERSON}
+    persons = {d.attributes["zone"]: d.attributes["count"]
+               for d in records if d.kind is Kind.PERSON}
     assert persons == {"left": 1, "right": 1}
     assert sum(d.kind is Kind.CROWD for d in records) == 2
     for d in records:  # every record survives the contract round trip
         assert validate_detection_dict(detection_to_dict(d)) == d
-        assert d.model is not None and d.model.name == "yolo11n"
+        assert d.model is not None
+        assert d.model.name == "yolo11n"
 
 
 def test_canteen_count_only_in_meal_windows(yolo: YoloModel) -> None:
@@ -60,8 +62,10 @@ def test_canteen_count_only_in_meal_windows(yolo: YoloModel) -> None:
     [boxes] = yolo.boxes([shipped_testimg()], batch_size=1)
     [record] = canteen_detections(_frame(cam), boxes, yolo.config)
     assert record.kind is Kind.CANTEEN_COUNT
-    assert record.attributes["meal"] == "lunch" and record.attributes["count"] >= 2
-    assert record.snapshot is None and record.bbox is None  # counts only
+    assert record.attributes["meal"] == "lunch"
+    assert record.attributes["count"] >= 2
+    assert record.snapshot is None
+    assert record.bbox is None
     evening = datetime(2025, 5, 5, 19, 0, tzinfo=UTC)
     assert canteen_detections(_frame(cam, evening), boxes, yolo.config) == []
 

@@ -27,7 +27,7 @@ def test_another_plate_text(plates: PlateReader) -> None:
 
 
 def test_normalise_maps_cyrillic_lookalikes_and_drops_separators() -> None:
-    cyrillic = "\u0410 123 \u0412\u0421-77"  # А 123 ВС-77 typed in Cyrillic
+    cyrillic = "\u0410 123 \u0412\u0421-77"  # "A 123 BC-77" typed with Cyrillic letters
     assert normalise_plate(cyrillic) == "A123BC77"
     assert normalise_plate("a123bc 77") == "A123BC77"
 

@@ -1,0 +1,155 @@
+"""Detector benchmark: full-pipeline frames/s beside the bare model rate, per model and batch.
+
+Run: `python bench/detectors.py [--frames 48]` (starts and stops its own embedded broker).
+
+For each model and batch size (1, 8) it prints
+  * bare:     inference only, on the same frames already preprocessed in memory
+              (onnxruntime for YOLO11n and PP-OCR rec; OpenCV DNN for YuNet+SFace, which is
+              how the shipped int8 face models run);
+  * pipeline: the whole detector path: decode an MJPG video with OpenCV -> sample -> batch ->
+              model -> adapter -> validated Detection -> aiokafka publish to the embedded
+              broker, acknowledged (the publisher is flushed before the clock stops).
+The pipeline publishes one record per frame (throttle off) so publishing is exercised.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import os
+import platform
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "tests" / "fixtures"))
+
+from detector_fixtures import plate_scene, shipped_testimg  # noqa: E402
+
+from detectors.analysis import Analyser, YoloModel  # noqa: E402
+from detectors.config import DetectConfig, build_config  # noqa: E402
+from detectors.faces import FaceEngine  # noqa: E402
+from detectors.pipeline import Pipeline  # noqa: E402
+from detectors.plates import PlateReader  # noqa: E402
+from detectors.publisher import KafkaPublisher, PublisherOptions  # noqa: E402
+from detectors.yolo import letterbox_batch  # noqa: E402
+from kuzet.broker import EmbeddedBroker, free_port  # noqa: E402
+
+
+def write_video(path: Path, base: np.ndarray, frames: int) -> Path:
+    h, w = base.shape[:2]
+    out = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 25.0, (w, h))
+    for i in range(frames):
+        out.write(np.roll(base, i, axis=1))
+    out.release()
+    return path
+
+
+def decoded(path: Path) -> list[np.ndarray]:
+    cap = cv2.VideoCapture(str(path))
+    frames = []
+    while True:
+        ok, image = cap.read()
+        if not ok:
+            return frames
+        frames.append(image)
+
+
+def rate(n: int, fn) -> float:  # type: ignore[no-untyped-def]
+    start = time.perf_counter()
+    fn()
+    return n / (time.perf_counter() - start)
+
+
+def bare_yolo(yolo: YoloModel, frames: list[np.ndarray], batch: int) -> float:
+    batches = [letterbox_batch(frames[i:i + batch], yolo.config.input_size)[0]
+               for i in range(0, len(frames), batch)]
+    return rate(len(frames), lambda: [yolo.model.run(b) for b in batches])
+
+
+def bare_ocr(reader: PlateReader, frames: list[np.ndarray], batch: int) -> float:
+    crops = []
+    for f in frames:
+        x, y, w, h = reader.localise(f)[0]
+        crops.append(cv2.resize(f[y:y + h, x:x + w], (288, 48)))
+    x = ((np.stack(crops).astype(np.float32) / 255 - 0.5) / 0.5).transpose(0, 3, 1, 2)
+    batches = [x[i:i + batch] for i in range(0, len(x), batch)]
+    return rate(len(frames), lambda: [reader.model.run(b) for b in batches])
+
+
+def bare_faces(engine: FaceEngine, frames: list[np.ndarray], batch: int) -> float:
+    def work() -> None:
+        for f in frames:  # OpenCV DNN runs one image at a time; batch has no effect
+            for face in engine.detect(f):
+                engine.embed(f, face)
+    return rate(len(frames), work)
+
+
+def pipeline_rate(config: DetectConfig, analyser: Analyser, video: Path, detector: str,
+                  batch: int, bootstrap: str, n: int) -> tuple[float, int]:
+    cam = {"id": f"bench-{detector}-{batch}", "url": str(video), "detectors": [detector],
+           "sample_fps": 1000.0, "min_interval_s": 0.0, "started_at": "2025-05-05T10:00:00Z"}
+    run_cfg = build_config({"cameras": [cam], "detector": {"batch_size": batch,
+                                                           "frame_queue_size": 64}},
+                           data_dir=config.data_dir, base_dir=config.data_dir)
+    run_cfg = dataclasses.replace(run_cfg, wanted_plates=frozenset({"A123BC77"}))
+    analyser.config = run_cfg
+    publisher = KafkaPublisher(bootstrap, PublisherOptions(detections_topic="kuzet.bench.v1",
+                                                           health_topic="kuzet.bench.health.v1"))
+    publisher.start()
+    start = time.perf_counter()
+    stats = Pipeline(run_cfg, publisher, analyser).run()
+    publisher.close(timeout=60)
+    elapsed = time.perf_counter() - start
+    assert stats.frames == n, (stats.frames, n)
+    return n / elapsed, publisher.sent
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--frames", type=int, default=48)
+    args = parser.parse_args()
+    n = args.frames
+    tmp = Path(tempfile.mkdtemp(prefix="kuzet-bench-"))
+    config = build_config({"cameras": [
+        {"id": "warm", "url": str(tmp), "detectors": ["objects", "faces", "plates"]}]},
+        data_dir=tmp, base_dir=tmp)
+    analyser = Analyser(config)
+    assert analyser.objects
+    assert analyser.faces
+    assert analyser.plates
+    assert analyser.watchlist
+    img = shipped_testimg()  # enrol one of its faces so the face pipeline publishes matches
+    analyser.watchlist.enrol("bench-subject", analyser.faces.embed(img, analyser.faces.detect(
+        img)[0]), model="sface")
+    scenes = {
+        "objects": ("yolo11n (onnxruntime)", shipped_testimg()),
+        "faces": ("yunet+sface (OpenCV DNN)", shipped_testimg()),
+        "plates": ("pp-ocrv6 rec (onnxruntime)", cv2.resize(plate_scene(), (640, 384))),
+    }
+    bare = {"objects": lambda f, b: bare_yolo(analyser.objects, f, b),  # type: ignore[arg-type]
+            "faces": lambda f, b: bare_faces(analyser.faces, f, b),  # type: ignore[arg-type]
+            "plates": lambda f, b: bare_ocr(analyser.plates, f, b)}  # type: ignore[arg-type]
+    print(f"# kuzet detector benchmark: {n} frames per run, {platform.processor() or 'cpu'}, "
+          f"{os.cpu_count()} cores, provider {analyser.objects.model.provider}")
+    print(f"{'model':28} {'batch':>5} {'bare fps':>10} {'pipeline fps':>13} {'records':>8}")
+    with EmbeddedBroker(free_port()) as broker:
+        for detector, (label, base) in scenes.items():
+            video = write_video(tmp / f"{detector}.avi", base, n)
+            frames = decoded(video)
+            for batch in (1, 8):
+                bare_fps = bare[detector](frames, batch)
+                fps, sent = pipeline_rate(config, analyser, video, detector, batch,
+                                          broker.bootstrap_servers, n)
+                print(f"{label:28} {batch:>5} {bare_fps:>10.1f} {fps:>13.1f} {sent:>8}",
+                      flush=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,20 @@
+"""Extra processes `kuzet up` / `kuzet demo` run beside the workers.
+
+Each area appends one entry to `PROCESSES`: (name, argv for `kuzet`, a line for the operator).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+__all__ = ["PROCESSES", "start"]
+
+PROCESSES: list[tuple[str, list[str], str]] = [
+    # ("projections", ["projections", "run"], "projections following the event store"),
+]
+
+
+def start(stack: Any, console: Any) -> None:
+    for name, argv, line in PROCESSES:
+        stack.spawn(name, argv)
+        console.print(f"started {name}: {line}")

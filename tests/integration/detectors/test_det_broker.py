@@ -1,0 +1,78 @@
+"""The publisher against the real embedded broker: delivery, and reconnect on broker loss."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from datetime import UTC, datetime
+
+import pytest
+from detector_fixtures import consume
+
+from detectors.publisher import KafkaPublisher, PublisherOptions
+from domain.detection import parse_detection, validate_detection_dict
+from domain.health import HealthRecord, HealthStatus, parse_health
+from domain.kinds import SourceKind
+from kuzet.broker import EmbeddedBroker, free_port
+from kuzet.kafka import ensure_topics
+
+pytestmark = pytest.mark.broker
+
+
+def _detection(source: str, n: int):  # type: ignore[no-untyped-def]
+    return validate_detection_dict({
+        "detection_id": str(uuid.uuid4()), "source_id": source, "source_kind": "camera",
+        "kind": "person", "confidence": 0.9, "observed_at": datetime.now(UTC).isoformat(),
+        "attributes": {"count": n},
+    })
+
+
+def _options(tag: str) -> PublisherOptions:
+    return PublisherOptions(detections_topic=f"kuzet.test.det.{tag}",
+                            health_topic=f"kuzet.test.health.{tag}", request_timeout_ms=1500,
+                            max_backoff_s=0.5)
+
+
+async def test_records_and_heartbeats_reach_the_broker(broker: EmbeddedBroker) -> None:
+    opts = _options(uuid.uuid4().hex[:8])
+    await ensure_topics(broker.bootstrap_servers, [opts.detections_topic, opts.health_topic], 2)
+    publisher = KafkaPublisher(broker.bootstrap_servers, opts).start()
+    sent = [_detection("cam-b", i) for i in range(20)]
+    for d in sent:
+        publisher.publish_detection(d)
+    beat = HealthRecord("cam-b", SourceKind.CAMERA, HealthStatus.HEARTBEAT,
+                        datetime.now(UTC), frames=20)
+    publisher.publish_health(beat)
+    await asyncio.to_thread(publisher.close, 20)
+    assert publisher.sent == 21
+    assert publisher.dropped == 0
+    got = [parse_detection(v) for v in await consume(broker.bootstrap_servers,
+                                                     opts.detections_topic, 20)]
+    assert {d.detection_id for d in got} == {d.detection_id for d in sent}
+    [health] = await consume(broker.bootstrap_servers, opts.health_topic, 1)
+    assert parse_health(health) == beat
+
+
+async def test_queued_records_survive_a_broker_restart(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    port = free_port()
+    opts = _options("restart")
+    first = EmbeddedBroker(port, log_path=tmp_path / "a.log").start()
+    await ensure_topics(first.bootstrap_servers, [opts.detections_topic], 1)
+    publisher = KafkaPublisher(first.bootstrap_servers, opts).start()
+    try:
+        publisher.publish_detection(_detection("cam-r", 0))
+        assert await asyncio.to_thread(publisher.flush, 20)
+        first.stop()  # broker lost (memory storage: the new one starts empty)
+        later = [_detection("cam-r", i) for i in range(1, 6)]
+        for d in later:
+            publisher.publish_detection(d)
+        await asyncio.sleep(1.0)  # the sender fails at least once against the dead port
+        with EmbeddedBroker(port, log_path=tmp_path / "b.log") as second:
+            await ensure_topics(second.bootstrap_servers, [opts.detections_topic], 1)
+            assert await asyncio.to_thread(publisher.flush, 30)
+            got = {parse_detection(v).detection_id
+                   for v in await consume(second.bootstrap_servers, opts.detections_topic, 5)}
+            assert {d.detection_id for d in later} <= got
+            await asyncio.to_thread(publisher.close, 10)
+    finally:
+        first.stop()
