@@ -320,7 +320,8 @@ def correlate(view: Mapping[str, KeyState], det: Detection, rules: RuleSet,
 # --- timers ---------------------------------------------------------------------------------
 
 
-def _tick_episode(state: KeyState, group: GroupRule, now: datetime) -> tuple[KeyState, list[Decision]]:
+def _tick_episode(state: KeyState, group: GroupRule,
+                  now: datetime) -> tuple[KeyState, list[Decision]]:
     episode = state.episode
     if episode is None or not episode.active:
         return state, []

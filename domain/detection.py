@@ -221,7 +221,8 @@ def _attributes(check: _Checker, kind: Kind | None, value: object) -> Mapping[st
     required = _REQUIRED_ATTRIBUTES.get(kind, ()) if kind is not None else ()
     for name in required:
         if name not in attrs:
-            check.bad(f"attributes.{name}", None, f"required for kind {getattr(kind, 'value', kind)}")
+            kind_name = getattr(kind, "value", kind)
+            check.bad(f"attributes.{name}", None, f"required for kind {kind_name}")
         elif name not in {"count", "similarity"}:
             check.text(attrs, name, required=True)
     return MappingProxyType(attrs)

@@ -78,13 +78,18 @@ class LogReader:
         page = self._recorder.select_notifications(start, limit)
         return [self._decode(n) for n in page]
 
-    def _decode(self, notification: Any) -> LogEvent:
+    def events_of(self, originator_id: str, up_to_version: int) -> list[LogEvent]:
+        """One aggregate's events with versions <= `up_to_version` (position 0: not paged)."""
+        stored = self._recorder.select_events(UUID(originator_id), lte=up_to_version)
+        return [self._decode(s, 0) for s in stored]
+
+    def _decode(self, notification: Any, position: int | None = None) -> LogEvent:
         event = self._mapper.to_domain_event(notification)
         qualname = type(event).__qualname__
         aggregate, _, name = qualname.rpartition(".")
         fields = {k: json_safe(v) for k, v in vars(event).items() if k not in ENVELOPE_FIELDS}
         return LogEvent(
-            position=int(notification.id), aggregate=aggregate, name=name,
+            position=int(notification.id) if position is None else position, aggregate=aggregate, name=name,
             originator_id=str(event.originator_id), version=int(event.originator_version),
             timestamp=event.timestamp.isoformat(), data=fields,
         )

@@ -74,7 +74,7 @@ class _Shard(Generic[T]):
     held: dict[str, list[T]] = field(default_factory=lambda: defaultdict(list))
     evidence: dict[tuple[UUID, bool], _Buffer[T]] = field(default_factory=dict)
     observations: _Buffer[T] = field(default_factory=_Buffer)
-    observed_at: datetime = datetime.min.replace(tzinfo=UTC)
+    observed_at: datetime = field(default_factory=lambda: datetime.min.replace(tzinfo=UTC))
 
 
 class CorrelationEngine(Generic[T]):

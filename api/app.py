@@ -1,0 +1,61 @@
+"""`create_app(config)`: the Starlette application (GraphQL on HTTP and WebSocket, console)."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator
+from importlib import resources
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, JSONResponse, Response
+from starlette.routing import Route, WebSocketRoute
+
+from api.config import ApiConfig
+from api.fanout import LogFollower
+from api.limits import BodySizeLimit
+from api.reader import IncidentReader
+from api.schema.context import Services
+from api.view import KuzetGraphQL
+from domain.application import IncidentApp
+
+__all__ = ["create_app"]
+
+
+def _console(_: Request) -> Response:
+    html = resources.files("api").joinpath("static/console.html").read_text()
+    return HTMLResponse(html, headers={"Cache-Control": "no-store"})
+
+
+def build_services(config: ApiConfig, app: IncidentApp | None = None) -> Services:
+    incidents = app or IncidentApp(dict(config.event_store_env), config.rules)
+    follower = LogFollower(incidents, poll_interval_s=config.poll_interval_s,
+                           batch=config.poll_batch, queue_size=config.subscriber_queue)
+    return Services(config=config, app=incidents, reader=IncidentReader(incidents),
+                    follower=follower)
+
+
+def create_app(config: ApiConfig, incidents: IncidentApp | None = None) -> Starlette:
+    """The ASGI app; `incidents` may be passed to share one application object."""
+    services = build_services(config, incidents)
+    graphql = KuzetGraphQL(services)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_: Starlette) -> AsyncIterator[None]:
+        try:
+            yield
+        finally:
+            await services.follower.stop()
+
+    async def health(_: Request) -> Response:
+        return JSONResponse({"ok": True, "subscribers": len(services.follower.subscribers)})
+
+    app = Starlette(routes=[
+        Route("/graphql", graphql, methods=["GET", "POST"]),
+        WebSocketRoute("/graphql", graphql),
+        Route("/console", _console),
+        Route("/healthz", health),
+    ], lifespan=lifespan)
+    app.state.services = services
+    app.add_middleware(BodySizeLimit, max_bytes=config.max_body_bytes)
+    return app

@@ -1,0 +1,39 @@
+"""The API's configuration: one frozen value built by the composition root (STYLE.md item 8).
+
+Nothing in `api/` reads the environment; `create_app(config)` gets everything from here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from domain.rules import RuleSet
+
+__all__ = ["ApiConfig"]
+
+
+@dataclass(frozen=True)
+class ApiConfig:
+    """Everything the API needs; `token_secret` never appears in `repr`."""
+
+    event_store_env: Mapping[str, str]
+    rules: RuleSet
+    token_secret: str = field(repr=False)
+    dev_mode: bool = False
+    max_page_size: int = 200
+    max_body_bytes: int = 64 * 1024
+    max_query_depth: int = 10
+    max_query_tokens: int = 2000
+    max_aliases: int = 15
+    poll_interval_s: float = 0.05
+    """How often the log follower polls the notification log when it is caught up."""
+    poll_batch: int = 500
+    subscriber_queue: int = 1000
+    """Per-subscriber bound; a subscriber this far behind is dropped (slow-consumer policy)."""
+
+    def __post_init__(self) -> None:
+        if len(self.token_secret) < 16:
+            from api.errors import ApiConfigError
+
+            raise ApiConfigError("token_secret must be at least 16 characters")

@@ -1,0 +1,66 @@
+"""Errors raised by the API package.
+
+    ApiError
+    ├── ApiConfigError      the API configuration is unusable (short secret…)
+    ├── AuthError           a bearer token is missing, malformed, badly signed or expired
+    │   ├── MissingToken
+    │   ├── InvalidToken
+    │   └── ExpiredToken
+    ├── SlowConsumer        a subscriber fell `subscriber_queue` events behind and was dropped
+    └── BadCursor           a pagination or subscription cursor cannot be decoded
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "ApiConfigError", "ApiError", "AuthError", "BadCursor", "ExpiredToken", "InvalidToken",
+    "MissingToken", "SlowConsumer",
+]
+
+
+class ApiError(Exception):
+    """Base of every error the API raises on purpose."""
+
+
+class ApiConfigError(ApiError):
+    """Raised by `ApiConfig` when a setting cannot work (e.g. a short token secret)."""
+
+
+class AuthError(ApiError):
+    """Base of authentication failures; the message is safe to show to the client."""
+
+
+class MissingToken(AuthError):
+    """Raised when a request carries no bearer token."""
+
+    def __init__(self) -> None:
+        super().__init__("missing bearer token (Authorization: Bearer <token>)")
+
+
+class InvalidToken(AuthError):
+    """Raised when a token is malformed, badly signed, or names an unknown role."""
+
+
+class ExpiredToken(AuthError):
+    """Raised when a token's `exp` is in the past."""
+
+    def __init__(self, expired_at: int) -> None:
+        self.expired_at = expired_at
+        super().__init__(f"token expired at {expired_at} (unix time)")
+
+
+class SlowConsumer(ApiError):
+    """Raised into a subscription whose queue overflowed: the client must resume by cursor."""
+
+    def __init__(self, last_cursor: str | None) -> None:
+        self.last_cursor = last_cursor
+        super().__init__(
+            f"subscriber too slow, dropped; resubscribe with after: {last_cursor!r} to resume"
+        )
+
+
+class BadCursor(ApiError):
+    """Raised when a cursor is not one this API issued."""
+
+    def __init__(self, cursor: str) -> None:
+        super().__init__(f"bad cursor {cursor[:40]!r}")

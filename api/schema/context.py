@@ -1,0 +1,47 @@
+"""Per-request context: the principal and the shared services (STYLE.md item 10)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from strawberry.types import Info
+
+from api.auth import Principal
+from api.config import ApiConfig
+from api.errors import AuthError, MissingToken
+from api.fanout import LogFollower
+from api.reader import IncidentReader
+from domain.application import IncidentApp
+
+__all__ = ["Context", "Services", "principal_of"]
+
+
+@dataclass(frozen=True)
+class Services:
+    """Process-wide pieces shared by every request."""
+
+    config: ApiConfig
+    app: IncidentApp
+    reader: IncidentReader
+    follower: LogFollower
+
+
+@dataclass
+class Context:
+    """Built per HTTP request or WebSocket connection; `principal` is set once verified."""
+
+    request: Any
+    response: Any
+    services: Services
+    principal: Principal | None = None
+    auth_error: AuthError | None = None
+    connection_params: dict[str, Any] | None = field(default=None)
+
+
+def principal_of(info: Info[Context, None]) -> Principal:
+    """The verified caller; raises the auth error (a GraphQL error) if there is none."""
+    ctx = info.context
+    if ctx.principal is None:
+        raise ctx.auth_error or MissingToken()
+    return ctx.principal

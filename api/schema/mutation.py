@@ -1,0 +1,103 @@
+"""Mutations: operator lifecycle commands through `IncidentApp`, with typed results.
+
+Expected failures (forbidden, not found, illegal transition, version conflict, invalid input)
+are union members; anything else stays a GraphQL error and is logged by Strawberry.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from datetime import UTC, datetime
+from functools import partial
+from typing import Any
+
+import strawberry
+from strawberry.types import Info
+
+from api.schema.context import Context, principal_of
+from api.schema.query import parse_incident_id
+from api.schema.types import (
+    Forbidden,
+    IllegalTransition,
+    InvalidInput,
+    MutationResult,
+    NotFound,
+    Success,
+    VersionConflict,
+    incident_type,
+)
+from api.state import state_of
+from domain import errors
+from domain.application import IncidentApp
+
+__all__ = ["Mutation"]
+
+
+def _command(app: IncidentApp, name: str, incident_id: Any, expected: int, who: Any,
+             may_see: Callable[[list[str]], bool], **kwargs: Any) -> Any:
+    """Runs in a worker thread: visibility check, then the domain command."""
+    current = app.incident(incident_id)
+    if not may_see(current.agencies):
+        raise errors.IncidentNotFound(incident_id)
+    method = getattr(app, name)
+    return method(incident_id, by=who, at=datetime.now(UTC), expected_version=expected, **kwargs)
+
+
+async def _run(info: Info[Context, None], name: str, incident_id: strawberry.ID,
+               expected_version: int, **kwargs: Any) -> MutationResult:
+    who = principal_of(info)
+    if not who.can_write:
+        return Forbidden(message=f"role {who.role.value} is read-only")
+    try:
+        iid = parse_incident_id(incident_id)
+        incident = await asyncio.to_thread(partial(
+            _command, info.context.services.app, name, iid, expected_version, who.subject,
+            who.may_see, **kwargs))
+    except errors.IncidentNotFound as exc:
+        return NotFound(message=str(exc))
+    except errors.IllegalTransition as exc:
+        return IllegalTransition(message=str(exc), status=exc.status)
+    except errors.VersionConflict as exc:
+        return VersionConflict(message=str(exc), current_version=exc.current)
+    except (errors.InvalidCommand, ValueError) as exc:
+        return InvalidInput(message=str(exc))
+    return Success(incident=incident_type(state_of(incident), who.sees_personal))
+
+
+@strawberry.type
+class Mutation:
+    @strawberry.mutation
+    async def acknowledge_incident(self, info: Info[Context, None], id: strawberry.ID,
+                                   expected_version: int) -> MutationResult:
+        return await _run(info, "acknowledge", id, expected_version)
+
+    @strawberry.mutation
+    async def assign_incident(self, info: Info[Context, None], id: strawberry.ID,
+                              expected_version: int, assignee: str) -> MutationResult:
+        return await _run(info, "assign", id, expected_version, assignee=assignee)
+
+    @strawberry.mutation
+    async def dispatch_incident(self, info: Info[Context, None], id: strawberry.ID,
+                                expected_version: int, unit: str) -> MutationResult:
+        return await _run(info, "dispatch", id, expected_version, unit=unit)
+
+    @strawberry.mutation
+    async def resolve_incident(self, info: Info[Context, None], id: strawberry.ID,
+                               expected_version: int, resolution: str) -> MutationResult:
+        return await _run(info, "resolve", id, expected_version, resolution=resolution)
+
+    @strawberry.mutation
+    async def mark_false_alarm(self, info: Info[Context, None], id: strawberry.ID,
+                               expected_version: int, reason: str) -> MutationResult:
+        return await _run(info, "mark_false_alarm", id, expected_version, reason=reason)
+
+    @strawberry.mutation
+    async def reopen_incident(self, info: Info[Context, None], id: strawberry.ID,
+                              expected_version: int, reason: str) -> MutationResult:
+        return await _run(info, "reopen", id, expected_version, reason=reason)
+
+    @strawberry.mutation
+    async def add_note(self, info: Info[Context, None], id: strawberry.ID,
+                       expected_version: int, text: str) -> MutationResult:
+        return await _run(info, "add_note", id, expected_version, text=text)

@@ -1,0 +1,121 @@
+"""Neutral, audience-independent snapshots of incidents and their events.
+
+`IncidentState` is built once from an aggregate (or an aggregate after an event) and then
+masked per audience by the schema layer; `EventRecord` is one stored event with its
+provenance. Masking rules live here so queries, history and subscriptions agree.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+from domain.incident import Incident
+from domain.kinds import Status
+
+__all__ = [
+    "INCIDENT_TOPIC_PREFIX", "EventRecord", "IncidentState", "mask_key", "record_of", "state_of",
+]
+
+INCIDENT_TOPIC_PREFIX = "domain.incident:Incident."
+_PERSONAL_KEY = re.compile(r"(subject|plate)=[^:#]+")
+_PERSONAL_EVENT_FIELDS = frozenset({"subject", "snapshots", "incident_key"})
+_META_FIELDS = frozenset({"originator_id", "originator_version", "timestamp", "originator_topic"})
+_WAITING = frozenset({Status.OPEN, Status.REOPENED})
+
+
+def mask_key(key: str) -> str:
+    """The correlation key without the subject or plate it may name."""
+    return _PERSONAL_KEY.sub(r"\1=***", key)
+
+
+@dataclass(frozen=True, slots=True)
+class IncidentState:
+    """An incident as of one version, with every field (masking happens later)."""
+
+    id: UUID
+    key: str
+    kind: str
+    status: str
+    severity: int
+    level: int
+    site_id: str | None
+    location: dict[str, float] | None
+    agencies: tuple[str, ...]
+    sources: tuple[str, ...]
+    evidence_count: int
+    opened_at: datetime
+    first_seen_at: datetime
+    last_seen_at: datetime
+    sla_due_at: datetime
+    acknowledged_at: datetime | None
+    resolved_at: datetime | None
+    assigned_to: str | None
+    notes: int
+    rule: str
+    version: int
+    subject: dict[str, Any] = field(default_factory=dict)
+
+    def sla_breached(self, now: datetime) -> bool:
+        """Still waiting for acknowledgement past its SLA deadline at `now`."""
+        return Status(self.status) in _WAITING and now > self.sla_due_at
+
+
+def state_of(incident: Incident) -> IncidentState:
+    return IncidentState(
+        id=incident.id, key=incident.incident_key, kind=incident.kind,
+        status=Status(incident.status).value, severity=incident.severity, level=incident.level,
+        site_id=incident.site_id, location=incident.location,
+        agencies=tuple(incident.agencies), sources=tuple(incident.sources),
+        evidence_count=incident.evidence_count, opened_at=incident.opened_at,
+        first_seen_at=incident.first_seen_at, last_seen_at=incident.last_seen_at,
+        sla_due_at=incident.sla_due_at, acknowledged_at=incident.acknowledged_at,
+        resolved_at=incident.resolved_at, assigned_to=incident.assigned_to,
+        notes=incident.notes, rule=incident.rule, version=incident.version,
+        subject=dict(incident.subject),
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class EventRecord:
+    """One stored incident event: what happened, who did it, and why (provenance)."""
+
+    incident_id: UUID
+    type: str
+    version: int
+    at: datetime
+    actor: str
+    detection_ids: tuple[str, ...]
+    rule: str | None
+    fields: dict[str, Any]
+
+    def details(self, personal: bool) -> dict[str, Any]:
+        """The event's own fields as JSON-ready values; personal ones only if `personal`."""
+        return {k: _jsonable(v) for k, v in self.fields.items()
+                if personal or k not in _PERSONAL_EVENT_FIELDS}
+
+
+def record_of(event: Any) -> EventRecord:
+    fields = {k: v for k, v in vars(event).items() if k not in _META_FIELDS}
+    actor = str(fields.pop("actor", ""))
+    rule = fields.get("rule") or (actor if actor.startswith("rule:") else None)
+    return EventRecord(
+        incident_id=event.originator_id, type=type(event).__qualname__.rsplit(".", 1)[-1],
+        version=event.originator_version, at=event.timestamp, actor=actor,
+        detection_ids=tuple(fields.get("detection_ids") or ()), rule=rule, fields=fields,
+    )
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, UUID):
+        return str(value)
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple | set | frozenset):
+        return [_jsonable(v) for v in value]
+    return value

@@ -1,0 +1,88 @@
+"""Data minimisation: sensitivity tags on event fields and a keep/mask/drop policy per agency.
+
+Every field of an incident event that can identify a person carries tags (`FIELD_TAGS`):
+`face` (a wanted subject's id), `plate` (a number plate), `snapshot` (an image reference),
+`minor` (anything about a child), `free_text` (operator notes, which may name anyone). Each
+agency has a policy mapping a tag to an action; a field takes the strictest action among its
+tags. `minimise(event_name, data, agency)` returns the copy that agency may see. The police keep
+everything; the situation centre sees masked values; the other agencies see no tagged field.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Mapping
+from enum import Enum
+from typing import Any
+
+from domain.kinds import Agency
+
+__all__ = ["DEFAULT_POLICIES", "FIELD_TAGS", "Action", "Tag", "action_for", "mask", "minimise",
+           "tagged_fields"]
+
+
+class Tag(str, Enum):
+    FACE = "face"
+    PLATE = "plate"
+    SNAPSHOT = "snapshot"
+    MINOR = "minor"
+    FREE_TEXT = "free_text"
+
+
+class Action(int, Enum):
+    """Ordered by strictness: a field with several tags takes the largest action."""
+
+    KEEP = 0
+    MASK = 1
+    DROP = 2
+
+
+_IDENTITY = frozenset({Tag.FACE, Tag.PLATE})
+
+FIELD_TAGS: Mapping[str, Mapping[str, frozenset[Tag]]] = {
+    "*": {"subject": _IDENTITY, "incident_key": _IDENTITY, "snapshots": frozenset({Tag.SNAPSHOT})},
+    "NoteAdded": {"text": frozenset({Tag.FREE_TEXT})},
+}
+"""Tags per event name and field name; "*" applies to every incident event.
+
+`incident_key` is tagged because it embeds the correlation key (e.g. `plate=A123BC02`)."""
+
+_ALL_DROP = dict.fromkeys(Tag, Action.DROP)
+DEFAULT_POLICIES: Mapping[str, Mapping[Tag, Action]] = {
+    Agency.POLICE.value: dict.fromkeys(Tag, Action.KEEP),
+    Agency.SITUATION_CENTRE.value: {**dict.fromkeys(Tag, Action.MASK), Tag.FREE_TEXT: Action.KEEP},
+    Agency.EMERGENCY.value: _ALL_DROP,
+    Agency.ZHKKH.value: _ALL_DROP,
+    Agency.EDUCATION.value: _ALL_DROP,
+}
+
+
+def tagged_fields(event_name: str) -> Mapping[str, frozenset[Tag]]:
+    return {**FIELD_TAGS["*"], **FIELD_TAGS.get(event_name, {})}
+
+
+def action_for(agency: str, tags: frozenset[Tag],
+               policies: Mapping[str, Mapping[Tag, Action]] = DEFAULT_POLICIES) -> Action:
+    """The strictest action of `agency`'s policy over `tags`; unknown agencies drop."""
+    policy = policies.get(agency, _ALL_DROP)
+    return max((policy.get(t, Action.DROP) for t in tags), default=Action.KEEP)
+
+
+def mask(value: Any) -> str:
+    """A stable, non-reversible stand-in (lets a viewer see that two values are equal)."""
+    digest = hashlib.sha256(repr(value).encode()).hexdigest()[:12]
+    return f"masked:{digest}"
+
+
+def minimise(event_name: str, data: Mapping[str, Any], agency: str,
+             policies: Mapping[str, Mapping[Tag, Action]] = DEFAULT_POLICIES) -> dict[str, Any]:
+    """The copy of an event's `data` that `agency` may see."""
+    tags = tagged_fields(event_name)
+    out: dict[str, Any] = {}
+    for name, value in data.items():
+        action = action_for(agency, tags[name], policies) if name in tags else Action.KEEP
+        if action is Action.KEEP:
+            out[name] = value
+        elif action is Action.MASK:
+            out[name] = mask(value)
+    return out

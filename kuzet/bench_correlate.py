@@ -1,0 +1,143 @@
+"""Benchmark: raw aiokafka consume vs detections/s through the full correlator, in one run.
+
+Publishes N ~300-byte detections to a fresh embedded broker and measures, side by side:
+  (a) raw aiokafka consume of that topic (no decoding),
+  (b) the full correlator (`kuzet worker`: route + correlate agents, validation, correlation,
+      coalesced evidence) into the SQLite store and, if a server is given, PostgreSQL —
+      from the first publish until every detection is durable as incident evidence.
+Prints the figures and their ratios. Run: `python bench/correlate.py` or `kuzet bench correlate`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import tempfile
+import time
+import uuid
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from domain.topics import DETECTIONS
+from kuzet.broker import EmbeddedBroker, free_port
+from kuzet.commands.core import publish_records
+from kuzet.settings import Settings, load_settings
+from kuzet.stack import LocalStack
+from kuzet.wiring import build_incident_app
+
+__all__ = ["main"]
+
+
+def _records(n: int, sites: int, now: datetime) -> list[tuple[bytes | None, bytes]]:
+    out = []
+    for i in range(n):
+        site = i % sites
+        rec = {
+            "detection_id": str(uuid.uuid4()), "source_id": f"cam-{site}-{i % 3}",
+            "source_kind": "camera", "kind": "fire", "confidence": 0.9,
+            "observed_at": (now + timedelta(milliseconds=i)).isoformat(),
+            "site_id": f"site-{site}", "location": {"lat": 43.25, "lon": 76.95},
+            "bbox": [0.1, 0.2, 0.3, 0.4], "model": {"name": "fire-yolo", "version": "1.0"},
+        }
+        out.append((rec["source_id"].encode(), json.dumps(rec).encode()))
+    return out
+
+
+RAW_TOPIC = "bench.raw-detections"
+
+
+async def _raw_consume(bootstrap: str, n: int) -> float:
+    from aiokafka import AIOKafkaConsumer
+
+    consumer = AIOKafkaConsumer(RAW_TOPIC, bootstrap_servers=bootstrap, group_id=None,
+                                auto_offset_reset="earliest", fetch_max_bytes=16 << 20,
+                                max_partition_fetch_bytes=8 << 20)
+    await consumer.start()
+    seen, start = 0, time.perf_counter()
+    try:
+        while seen < n:
+            batch = await consumer.getmany(timeout_ms=1000, max_records=10000)
+            seen += sum(len(v) for v in batch.values())
+    finally:
+        await consumer.stop()
+    return n / (time.perf_counter() - start)
+
+
+class _EvidenceCounter:
+    """Counts detection ids made durable, reading only new notifications each time."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.app = build_incident_app(settings)
+        self.position = 0
+        self.total = 0
+
+    def __call__(self) -> int:
+        page = self.app.recorder.select_notifications(self.position + 1, 10000)
+        for n in page:
+            if n.topic.endswith(("Incident.Opened", "Incident.EvidenceAdded")):
+                self.total += len(json.loads(n.state)["detection_ids"])
+            self.position = n.id
+        return self.total
+
+
+def _correlator(base: Path, store_url: str, n: int, sites: int) -> float:
+    """A fresh broker and a fresh store per run, so runs never see each other's records."""
+    data_dir = base / uuid.uuid4().hex[:6]
+    data_dir.mkdir()
+    with EmbeddedBroker(free_port(), data_dir / "broker.log") as broker:
+        bootstrap = broker.bootstrap_servers
+        settings = load_settings(environ={}, data_dir=str(data_dir), kafka_url=bootstrap,
+                                 event_store_url=store_url, evidence_interval_s=1.0,
+                                 consumer_group=f"bench-{uuid.uuid4().hex[:6]}")
+        return _timed_run(settings, bootstrap, n, sites)
+
+
+def _timed_run(settings: Settings, bootstrap: str, n: int, sites: int) -> float:
+    with LocalStack(settings) as stack:
+        stack.spawn("worker", ["worker"])
+        warm = _records(3 * sites, sites, datetime.now(UTC))
+        asyncio.run(publish_records(bootstrap, warm, DETECTIONS))
+        durable = _EvidenceCounter(settings)
+        while durable() < len(warm):  # the worker has joined and is warm
+            time.sleep(0.5)
+        records = _records(n, sites, datetime.now(UTC))
+        start = time.perf_counter()
+        asyncio.run(publish_records(bootstrap, records, DETECTIONS))
+        while durable() < len(warm) + n:
+            time.sleep(0.2)
+        elapsed = time.perf_counter() - start
+        durable.app.close()
+        return n / elapsed
+
+
+def _fresh_pg_database(server_url: str) -> str:
+    import psycopg
+
+    name = f"kuzet_bench_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(server_url, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    return server_url.rsplit("/", 1)[0] + "/" + name
+
+
+def main(n: int = 20000, sites: int = 200, postgres_url: str | None = None) -> None:
+    print(f"correlate benchmark: {n} detections, {sites} sites, 4 partitions")
+    with tempfile.TemporaryDirectory() as tmp:
+        with EmbeddedBroker(free_port(), Path(tmp) / "broker.log") as broker:
+            from kuzet.kafka import ensure_topics
+
+            asyncio.run(ensure_topics(broker.bootstrap_servers, [RAW_TOPIC], 4))
+            asyncio.run(publish_records(broker.bootstrap_servers,
+                                        _records(n, sites, datetime.now(UTC)), RAW_TOPIC))
+            raw = asyncio.run(_raw_consume(broker.bootstrap_servers, n))
+        print(f"  (a) raw aiokafka consume         {raw:>10,.0f} msg/s")
+        results = {"sqlite": _correlator(Path(tmp), "", n, sites)}
+        if postgres_url:
+            results["postgresql"] = _correlator(Path(tmp), _fresh_pg_database(postgres_url),
+                                                n, sites)
+        for name, rate in results.items():
+            print(f"  (b) correlator → {name:<12}  {rate:>10,.0f} detections/s"
+                  f"   ratio to raw consume {rate / raw:.3f}")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

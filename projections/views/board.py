@@ -1,0 +1,64 @@
+"""The operator board: every incident not yet closed, with what an operator needs to act.
+
+Rows hold status, severity, level, opened_at (age is computed at read time), SLA due time,
+whether the acknowledgement was late, sources, evidence count and assignee. No personal data:
+no subject, no correlation key, no snapshots. `open_rows` and `counts` are the read side.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable
+from datetime import datetime
+
+from domain.kinds import ACTIVE_STATUSES
+from domain.log import LogEvent
+from projections.views.base import Doc
+from projections.views.incidents import INCIDENT, lifecycle, opened_fields
+
+__all__ = ["OperatorBoard", "counts", "open_rows", "sla_breached"]
+
+
+class OperatorBoard:
+    name = "board"
+
+    def key(self, event: LogEvent) -> str | None:
+        return event.originator_id if event.aggregate == INCIDENT else None
+
+    def apply(self, doc: Doc | None, event: LogEvent) -> Doc | None:
+        d = event.data
+        if event.name == "Opened":
+            return {**opened_fields(event), "sources": list(dict.fromkeys(d["source_ids"])),
+                    "evidence_count": len(set(d["detection_ids"])), "assignee": None}
+        if doc is None or event.name == "Closed":
+            return None
+        new = lifecycle(doc, event)
+        if event.name == "EvidenceAdded":
+            new["sources"] = [*doc["sources"], *(s for s in d["source_ids"]
+                                                 if s not in doc["sources"])]
+            new["evidence_count"] = doc["evidence_count"] + len(d["detection_ids"])
+        elif event.name == "Reopened":
+            new["evidence_count"] = doc["evidence_count"] + len(d["detection_ids"])
+        elif event.name == "Assigned":
+            new["assignee"] = d["assignee"]
+        return new
+
+
+def sla_breached(row: Doc, now: datetime) -> bool:
+    """Acknowledged after the SLA, or still unacknowledged past it."""
+    due = datetime.fromisoformat(row["sla_due_at"])
+    acked = row.get("acknowledged_at")
+    return datetime.fromisoformat(acked) > due if acked else now > due
+
+
+def open_rows(rows: Iterable[Doc]) -> list[Doc]:
+    """Incidents still being handled (OPEN, REOPENED, ACKNOWLEDGED, DISPATCHED), oldest first."""
+    active = {s.value for s in ACTIVE_STATUSES}
+    return sorted((r for r in rows if r["status"] in active), key=lambda r: r["opened_at"])
+
+
+def counts(rows: Iterable[Doc]) -> dict[str, dict[str, int]]:
+    """Rows counted by kind and by status."""
+    listed = list(rows)
+    return {"by_kind": dict(Counter(r["kind"] for r in listed)),
+            "by_status": dict(Counter(r["status"] for r in listed))}

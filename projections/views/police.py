@@ -1,0 +1,50 @@
+"""The police view: wanted-subject and plate matches, weapons, fights and crowds.
+
+The only view that carries personal data: the matched subject id or plate, the cameras where
+and times when it was seen (per source: first and last seen), and snapshot references.
+"""
+
+from __future__ import annotations
+
+from domain.log import LogEvent
+from projections.views.base import Doc
+from projections.views.incidents import INCIDENT, lifecycle, opened_fields
+
+__all__ = ["POLICE_KINDS", "PoliceView"]
+
+POLICE_KINDS = frozenset({"face_match", "plate_match", "weapon", "fight", "crowd"})
+
+
+def _seen(sightings: dict[str, dict[str, str]], sources: list[str], first: str,
+          last: str) -> dict[str, dict[str, str]]:
+    out = {k: dict(v) for k, v in sightings.items()}
+    for source in sources:
+        was = out.get(source)
+        out[source] = {"first_seen_at": min(first, was["first_seen_at"]) if was else first,
+                       "last_seen_at": max(last, was["last_seen_at"]) if was else last}
+    return out
+
+
+class PoliceView:
+    name = "police"
+
+    def key(self, event: LogEvent) -> str | None:
+        return event.originator_id if event.aggregate == INCIDENT else None
+
+    def apply(self, doc: Doc | None, event: LogEvent) -> Doc | None:
+        d = event.data
+        if event.name == "Opened":
+            if d["kind"] not in POLICE_KINDS:
+                return None
+            return {**opened_fields(event), "subject": d["subject"],
+                    "sightings": _seen({}, d["source_ids"], d["first_seen_at"],
+                                       d["last_seen_at"]),
+                    "snapshots": []}
+        if doc is None:
+            return None
+        new = lifecycle(doc, event)
+        if event.name == "EvidenceAdded":
+            new["sightings"] = _seen(doc["sightings"], d["source_ids"] or [],
+                                     d["first_seen_at"], d["last_seen_at"])
+            new["snapshots"] = [*doc["snapshots"], *d["snapshots"]]
+        return new

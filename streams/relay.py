@@ -1,0 +1,196 @@
+"""The event relay (outbox): the notification log's incident events onto Kafka.
+
+Every `Incident` event goes to `kuzet.incident-events.v1` (key: incident id) as a CloudEvents
+1.0 JSON envelope, and, minimised by `domain.privacy`, to `kuzet.agency.<agency>.v1` for each
+agency the incident is routed to at that version (`Opened.agencies` plus `RoutedTo`). The
+position is stored only after the broker acknowledged the whole batch, so a crash re-sends at
+most one batch; re-sent events carry the same CloudEvents `id` (uuid5 of incident id and
+version), which is how consumers drop duplicates.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+from uuid import NAMESPACE_URL, uuid5
+
+from domain.kinds import Agency
+from domain.log import LogEvent, NotificationSource
+from domain.privacy import DEFAULT_POLICIES, Action, Tag, minimise
+from domain.topics import INCIDENT_EVENTS, agency_topic
+
+__all__ = ["AiokafkaPublisher", "FilePosition", "Message", "Publisher", "Relay", "RelayConfig",
+           "RelayError", "cloud_event", "event_id", "event_type"]
+
+EVENT_NAMESPACE = uuid5(NAMESPACE_URL, "https://kuzet.dev/ns/incident-event")
+INCIDENT = "Incident"
+
+
+class RelayError(Exception):
+    """Raised when the relay's position file is unreadable or the broker refuses a batch."""
+
+
+@dataclass(frozen=True, slots=True)
+class Message:
+    topic: str
+    key: bytes
+    value: bytes
+
+
+class Publisher(Protocol):
+    async def publish(self, messages: Sequence[Message]) -> None:
+        """Send every message and return once the broker acknowledged all of them."""
+
+
+class HistorySource(Protocol):
+    def events_of(self, originator_id: str, up_to_version: int) -> list[LogEvent]: ...
+
+
+@dataclass(frozen=True)
+class RelayConfig:
+    source: str = "urn:kuzet:incidents"
+    """The CloudEvents `source` of every event (a deployment sets its own URI)."""
+    batch: int = 1000
+    policies: Mapping[str, Mapping[Tag, Action]] = field(default_factory=lambda: DEFAULT_POLICIES)
+
+
+def event_id(event: LogEvent) -> str:
+    """Stable per stored event: the same on every re-send and every topic."""
+    return str(uuid5(EVENT_NAMESPACE, f"{event.originator_id}:{event.version}"))
+
+
+def event_type(name: str) -> str:
+    """`AutoResolved` → `kuzet.incident.auto_resolved.v1`."""
+    return f"kuzet.incident.{re.sub(r'(?<!^)(?=[A-Z])', '_', name).lower()}.v1"
+
+
+def cloud_event(event: LogEvent, source: str, data: Mapping[str, Any]) -> dict[str, Any]:
+    """The CloudEvents 1.0 envelope; `sequence` (extension, a decimal string) = log position."""
+    return {
+        "specversion": "1.0", "id": event_id(event), "type": event_type(event.name),
+        "source": source, "subject": event.originator_id, "time": event.timestamp,
+        "sequence": str(event.position), "datacontenttype": "application/json",
+        "kuzetversion": event.version, "data": dict(data),
+    }
+
+
+def _encode(envelope: Mapping[str, Any]) -> bytes:
+    return json.dumps(envelope, sort_keys=True, separators=(",", ":")).encode()
+
+
+class FilePosition:
+    """The last relayed position in a small file, replaced atomically."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def load(self) -> int:
+        try:
+            return int(json.loads(self.path.read_text())["position"])
+        except FileNotFoundError:
+            return 0
+        except (ValueError, KeyError, TypeError) as exc:
+            raise RelayError(f"relay position file {str(self.path)!r} is unreadable: {exc}"
+                             ) from None
+
+    def save(self, position: int) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = self.path.with_suffix(".tmp")
+        tmp.write_text(json.dumps({"position": position}))
+        with open(tmp, "rb") as f:
+            os.fsync(f.fileno())
+        os.replace(tmp, self.path)
+
+
+class Relay:
+    """Follows `source` from the stored position and publishes through `publisher`."""
+
+    def __init__(self, source: NotificationSource, history: HistorySource, publisher: Publisher,
+                 position: FilePosition, config: RelayConfig | None = None) -> None:
+        self.source = source
+        self.history = history
+        self.publisher = publisher
+        self.position = position
+        self.config = config or RelayConfig()
+        self._agencies: dict[str, tuple[int, list[str]]] = {}
+
+    def _routed(self, event: LogEvent) -> list[str]:
+        """The agencies the incident is routed to as of `event` (inclusive)."""
+        known = self._agencies.get(event.originator_id)
+        if known is None or known[0] != event.version - 1:
+            earlier = self.history.events_of(event.originator_id, event.version - 1)
+            known = (event.version - 1, _agencies_in(earlier))
+        agencies = _agencies_in([event], known[1])
+        self._agencies[event.originator_id] = (event.version, agencies)
+        return agencies
+
+    def messages(self, event: LogEvent) -> list[Message]:
+        """The messages one incident event becomes: the full stream plus each agency's."""
+        key = event.originator_id.encode()
+        full = cloud_event(event, self.config.source, event.data)
+        out = [Message(INCIDENT_EVENTS, key, _encode(full))]
+        for agency in self._routed(event):
+            data = minimise(event.name, event.data, agency, self.config.policies)
+            out.append(Message(agency_topic(Agency(agency)), key,
+                               _encode(cloud_event(event, self.config.source, data))))
+        return out
+
+    async def step(self) -> int:
+        """Relay the next page of the log; returns log positions consumed."""
+        start = self.position.load() + 1
+        events = await asyncio.to_thread(self.source.read, start, self.config.batch)
+        if not events:
+            return 0
+        batch = [m for e in events if e.aggregate == INCIDENT for m in self.messages(e)]
+        await self.publisher.publish(batch)
+        self.position.save(events[-1].position)
+        return len(events)
+
+    async def run(self, stop: asyncio.Event, *, idle_s: float = 0.5) -> None:
+        while not stop.is_set():
+            if not await self.step():
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), idle_s)
+
+    async def lag(self) -> int:
+        return await asyncio.to_thread(self.source.head) - self.position.load()
+
+
+def _agencies_in(events: Iterable[LogEvent], start: Iterable[str] = ()) -> list[str]:
+    found = list(start)
+    for e in events:
+        if e.name in {"Opened", "RoutedTo"}:
+            found.extend(a for a in e.data["agencies"] if a not in found)
+    return found
+
+
+class AiokafkaPublisher:
+    """`Publisher` over an aiokafka producer (acks=all; no idempotence: Tansu lacks it)."""
+
+    def __init__(self, bootstrap_servers: str) -> None:
+        from aiokafka import AIOKafkaProducer
+
+        self._producer = AIOKafkaProducer(bootstrap_servers=bootstrap_servers, acks="all",
+                                          linger_ms=5, max_batch_size=1 << 20)
+
+    async def start(self) -> None:
+        await self._producer.start()
+
+    async def stop(self) -> None:
+        await self._producer.stop()
+
+    async def publish(self, messages: Sequence[Message]) -> None:
+        from aiokafka.errors import KafkaError
+
+        try:
+            sent = [await self._producer.send(m.topic, m.value, key=m.key) for m in messages]
+            await asyncio.gather(*sent)
+        except KafkaError as exc:
+            raise RelayError(f"the broker refused a batch: {exc!r}") from None
