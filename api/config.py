@@ -23,7 +23,7 @@ class ApiConfig:
     dev_mode: bool = False
     max_page_size: int = 200
     max_body_bytes: int = 64 * 1024
-    max_query_depth: int = 10
+    max_query_depth: int = 8
     max_query_tokens: int = 2000
     max_aliases: int = 15
     poll_interval_s: float = 0.05

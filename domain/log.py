@@ -67,6 +67,7 @@ class LogReader:
     """A `NotificationSource` over an eventsourcing application's recorder and mapper."""
 
     def __init__(self, app: Any) -> None:
+        self._app = app  # keeps the application (and its connection pool) alive
         self._recorder = app.recorder
         self._mapper = app.mapper
 

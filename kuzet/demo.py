@@ -97,6 +97,9 @@ def run_demo(settings: Settings, console: Console, *, follow: bool, timeout: flo
         console.print(f"DLQ ({DETECTIONS_DLQ}): {dlq} record(s); unexpected incidents: {extra}")
         ok = all(checks.values()) and extra == 0 and dlq == EXPECTED_DLQ
         console.print("[green]demo OK[/]" if ok else "[red]demo did not match expectations[/]")
+        from kuzet.commands.projections import print_views
+
+        print_views(settings, console)
         if follow:
             console.print(f"following; logs in {stack.logs}. Ctrl-C stops.")
             _watch(stack)

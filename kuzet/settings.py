@@ -47,6 +47,15 @@ class Settings:
     batch_within_s: float = 0.2
     consumer_group: str = "kuzet-correlator"
     log_level: str = "warn"
+    # --- projections / relay -----------------------------------------------------------
+    read_model_url: str = ""
+    """Empty: SQLite file `<data_dir>/views.sqlite`. `postgresql://user@host:port/db`: PG."""
+    sites_path: Path | None = None
+    """Sites and routes TOML (district, contractor, school per site); see examples/sites.toml."""
+    canteen_min_k: int = 5
+    """Canteen head-counts below this are suppressed in the education view."""
+    relay_source: str = "urn:kuzet:incidents"
+    """The CloudEvents `source` of relayed incident events."""
     # --- api / auth -------------------------------------------------------------------
     token_secret: str = field(default="", repr=False)
     """HMAC secret for bearer tokens. Required by the API; never printed."""

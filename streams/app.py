@@ -96,7 +96,8 @@ def create_app(config: StreamConfig, engine: CorrelationEngine[Any], rules: Rule
         web_port=config.web_port or 6066,
         datadir=f"{config.data_dir}/faust-{config.group_id}",
         producer_acks=-1,
-        producer_compression_type="gzip",
+        producer_linger=0.02,  # batch the re-keyed records: one produce request per batch
+        producer_max_batch_size=1 << 20,
         topic_allow_declare=True,
         topic_disable_leader=True,
     )

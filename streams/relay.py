@@ -59,6 +59,8 @@ class RelayConfig:
     """The CloudEvents `source` of every event (a deployment sets its own URI)."""
     batch: int = 1000
     policies: Mapping[str, Mapping[Tag, Action]] = field(default_factory=lambda: DEFAULT_POLICIES)
+    topic_suffix: str = ""
+    """Appended to every topic name (tests sharing one broker; empty in deployments)."""
 
 
 def event_id(event: LogEvent) -> str:
@@ -135,10 +137,11 @@ class Relay:
         """The messages one incident event becomes: the full stream plus each agency's."""
         key = event.originator_id.encode()
         full = cloud_event(event, self.config.source, event.data)
-        out = [Message(INCIDENT_EVENTS, key, _encode(full))]
+        suffix = self.config.topic_suffix
+        out = [Message(INCIDENT_EVENTS + suffix, key, _encode(full))]
         for agency in self._routed(event):
             data = minimise(event.name, event.data, agency, self.config.policies)
-            out.append(Message(agency_topic(Agency(agency)), key,
+            out.append(Message(agency_topic(Agency(agency)) + suffix, key,
                                _encode(cloud_event(event, self.config.source, data))))
         return out
 

@@ -18,8 +18,8 @@ def build_schema(config: ApiConfig) -> strawberry.Schema:
     return strawberry.Schema(
         query=Query, mutation=Mutation, subscription=Subscription,
         extensions=[
-            QueryDepthLimiter(max_depth=config.max_query_depth),
-            MaxTokensLimiter(max_token_count=config.max_query_tokens),
-            MaxAliasesLimiter(max_alias_count=config.max_aliases),
+            lambda: QueryDepthLimiter(max_depth=config.max_query_depth),
+            lambda: MaxTokensLimiter(max_token_count=config.max_query_tokens),
+            lambda: MaxAliasesLimiter(max_alias_count=config.max_aliases),
         ],
     )

@@ -1,0 +1,210 @@
+"""`kuzet projections run|rebuild|verify|lag`, `kuzet relay` and `kuzet event-schemas`."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import signal
+import tomllib
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from kuzet.settings import Settings, SettingsError, load_settings
+
+__all__ = ["build_runner", "print_views", "register"]
+
+console = Console()
+ConfigOpt = Annotated[Path | None, typer.Option("--config", help="Settings TOML file.")]
+projections_app = typer.Typer(help="Read models per audience, fed by the event store's log.",
+                              no_args_is_help=True)
+
+
+def _sites_data(settings: Settings) -> dict[str, Any]:
+    if settings.sites_path is None:
+        return {}
+    try:
+        return tomllib.loads(settings.sites_path.read_text())
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise SettingsError(f"KUZET_SITES_PATH={str(settings.sites_path)!r}: {exc}") from None
+
+
+async def build_runner(settings: Settings, app: Any = None) -> Any:
+    """A `ProjectionRunner` over the configured event store and read-model store."""
+    from domain.log import LogReader
+    from domain.routing import load_sites
+    from kuzet.wiring import build_incident_app
+    from projections import ProjectionRunner, SqliteStore, all_views
+    from projections.postgres_store import PostgresStore
+
+    store: Any
+    if settings.read_model_url:
+        store = await PostgresStore.connect(settings.read_model_url)
+    else:
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        store = SqliteStore(settings.data_dir / "views.sqlite")
+    app = app or build_incident_app(settings)
+    views = all_views(load_sites(_sites_data(settings)), settings.canteen_min_k)
+    runner = ProjectionRunner(LogReader(app), store, views, batch=settings.batch_size)
+    await runner.setup()
+    return runner
+
+
+def _run(coro: Any) -> Any:
+    """Run `coro`, turning projection errors into the CLI's one-line `KuzetError`."""
+    from kuzet.errors import KuzetError
+    from projections.errors import ProjectionError
+
+    try:
+        return asyncio.run(coro)
+    except ProjectionError as exc:
+        raise KuzetError(str(exc)) from None
+
+
+def _stop_on_signals() -> asyncio.Event:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    return stop
+
+
+@projections_app.command("run")
+def run(config: ConfigOpt = None,
+        metrics_port: Annotated[int, typer.Option(help="Serve /metrics here (0: off).")] = 0
+        ) -> None:
+    """Follow the notification log into every view until stopped."""
+    async def main() -> None:
+        runner = await build_runner(load_settings(config))
+        stop = _stop_on_signals()
+        if metrics_port:
+            from prometheus_client import start_http_server
+
+            from projections.metrics import LagMetrics
+
+            start_http_server(metrics_port)
+            metrics = LagMetrics()
+
+            async def report() -> None:
+                while not stop.is_set():
+                    metrics.update(await runner.lag())
+                    await asyncio.sleep(1)
+            asyncio.get_running_loop().create_task(report())
+        try:
+            await runner.run(stop)
+        finally:
+            await runner.store.close()
+    _run(main())
+
+
+@projections_app.command("rebuild")
+def rebuild(name: str, config: ConfigOpt = None) -> None:
+    """Replay the whole log into a fresh table for view NAME and swap it in atomically."""
+    async def main() -> None:
+        runner = await build_runner(load_settings(config))
+        try:
+            r = await runner.rebuild(name)
+        finally:
+            await runner.store.close()
+        console.print(f"rebuilt {r.view}: {r.rows} rows at position {r.position} in "
+                      f"{r.seconds:.2f}s ({r.position / max(r.seconds, 1e-9):,.0f} events/s); "
+                      f"digest {r.digest[:16]}")
+    _run(main())
+
+
+@projections_app.command("verify")
+def verify(name: str, config: ConfigOpt = None) -> None:
+    """Prove view NAME equals a replay of the log up to its position (content digests)."""
+    async def main() -> bool:
+        runner = await build_runner(load_settings(config))
+        try:
+            v = await runner.verify(name)
+        finally:
+            await runner.store.close()
+        console.print(f"{v.view} at position {v.position}: live {v.live[:16]} replay "
+                      f"{v.replayed[:16]} → {'[green]equal' if v.equal else '[red]DIFFERENT'}")
+        return v.equal
+    if not _run(main()):
+        raise typer.Exit(1)
+
+
+@projections_app.command("lag")
+def lag(config: ConfigOpt = None) -> None:
+    """Positions each view is behind the log head."""
+    async def main() -> dict[str, int]:
+        runner = await build_runner(load_settings(config))
+        try:
+            return dict(await runner.lag())
+        finally:
+            await runner.store.close()
+    for view, behind in _run(main()).items():
+        console.print(f"{view}: {behind}")
+
+
+def relay(config: ConfigOpt = None) -> None:
+    """Publish every incident event to Kafka (full stream and minimised per-agency topics)."""
+    from domain.kinds import Agency
+    from domain.log import LogReader
+    from domain.topics import INCIDENT_EVENTS, agency_topic
+    from kuzet.kafka import ensure_topics
+    from kuzet.wiring import build_incident_app
+    from streams.relay import AiokafkaPublisher, FilePosition, Relay, RelayConfig
+
+    settings = load_settings(config)
+
+    async def main() -> None:
+        topics = [INCIDENT_EVENTS, *(agency_topic(a) for a in Agency)]
+        await ensure_topics(settings.bootstrap_servers, topics, settings.kafka_partitions)
+        publisher = AiokafkaPublisher(settings.bootstrap_servers)
+        await publisher.start()
+        reader = LogReader(build_incident_app(settings))
+        the_relay = Relay(reader, reader, publisher,
+                          FilePosition(settings.data_dir / "relay-position.json"),
+                          RelayConfig(source=settings.relay_source))
+        try:
+            await the_relay.run(_stop_on_signals())
+        finally:
+            await publisher.stop()
+    _run(main())
+
+
+def event_schemas(out: Annotated[Path, typer.Option(help="Folder to write into.")] =
+                  Path("docs/schemas")) -> None:
+    """Write a JSON Schema per relayed event type (generated from the event classes)."""
+    from streams.schemas import event_schemas as schemas
+
+    out.mkdir(parents=True, exist_ok=True)
+    for kind, schema in schemas().items():
+        (out / f"{kind}.json").write_text(json.dumps(schema, indent=2) + "\n")
+    console.print(f"wrote {len(schemas())} schemas to {out}")
+
+
+def print_views(settings: Settings, out: Console) -> None:
+    """Catch the views up and print each agency's rows (the demo summary calls this)."""
+    async def main() -> dict[str, dict[str, Any]]:
+        runner = await build_runner(settings)
+        try:
+            await runner.catch_up()
+            return {name: await runner.rows(name) for name in runner.views}
+        finally:
+            await runner.store.close()
+    for name, rows in _run(main()).items():
+        table = Table(title=f"{name} view ({len(rows)} rows)")
+        for col in ("kind/meal", "status", "site", "detail"):
+            table.add_column(col)
+        for row in sorted(rows.values(), key=lambda r: json.dumps(r, sort_keys=True)):
+            detail = {k: row[k] for k in ("subject", "district", "contractor", "school",
+                                          "attendance", "evidence_count", "time_to_clear_s")
+                      if row.get(k) is not None}
+            table.add_row(row.get("kind") or row.get("meal", ""), row.get("status", row.get(
+                "day", "")), str(row.get("site_id")), json.dumps(detail))
+        out.print(table)
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(projections_app, name="projections")
+    app.command()(relay)
+    app.command("event-schemas")(event_schemas)

@@ -1,0 +1,129 @@
+"""A real API server (uvicorn in a thread, free port) on a real store, and small clients."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import httpx
+import uvicorn
+import websockets
+
+from api import ApiConfig, Role, create_app, issue_token
+from domain.application import IncidentApp
+from kuzet.broker import free_port
+from streams.engine import CorrelationEngine
+from tests.helpers import default_rules, det
+
+SECRET = "test-secret-0123456789abcdef"
+RULES = default_rules()
+
+
+@dataclass
+class Server:
+    url: str
+    app: IncidentApp
+    starlette: Any
+
+    @property
+    def ws_url(self) -> str:
+        return self.url.replace("http://", "ws://") + "/graphql"
+
+    def token(self, role: str = "operator", agency: str | None = None, ttl: int = 600,
+              subject: str = "op-1") -> str:
+        return issue_token(SECRET, subject=subject, role=Role(role), agency=agency, ttl_s=ttl)
+
+    def gql(self, query: str, variables: dict[str, Any] | None = None, *,
+            token: str | None = None, role: str = "operator") -> dict[str, Any]:
+        tok = token if token is not None else self.token(role)
+        r = httpx.post(f"{self.url}/graphql", json={"query": query, "variables": variables or {}},
+                       headers={"Authorization": f"Bearer {tok}"}, timeout=30)
+        assert r.status_code == 200, r.text
+        return r.json()  # type: ignore[no-any-return]
+
+    @property
+    def subscribers(self) -> int:
+        return len(self.starlette.state.services.follower.subscribers)
+
+
+@contextmanager
+def running_server(env: dict[str, str], **overrides: Any) -> Iterator[Server]:
+    incidents = IncidentApp(env, RULES)
+    config = ApiConfig(event_store_env=env, rules=RULES, token_secret=SECRET,
+                       poll_interval_s=0.02, **overrides)
+    starlette = create_app(config, incidents)
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(starlette, host="127.0.0.1", port=port,
+                                           log_level="warning", ws="websockets-sansio",
+                                           lifespan="on"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not server.started:
+        if time.monotonic() > deadline or not thread.is_alive():
+            raise RuntimeError("API server did not start")
+        time.sleep(0.02)
+    try:
+        yield Server(f"http://127.0.0.1:{port}", incidents, starlette)
+    finally:
+        server.should_exit = True
+        thread.join(10)
+
+
+def open_incident(app: IncidentApp, kind: str = "weapon", *, site: str | None = None,
+                  **extra: Any) -> uuid.UUID:
+    """Opens one new incident through the real correlation engine; returns its id."""
+    now = datetime.now(UTC)
+    source = f"cam-{uuid.uuid4().hex[:8]}"
+    engine: CorrelationEngine[str] = CorrelationEngine(app, RULES)
+    dets = [det(kind, source=source, site=site or source, conf=0.95, at=now,
+                seconds=-i, **extra) for i in range(3)]
+
+    async def run() -> None:
+        await engine.process(0, [(d, d.detection_id) for d in dets], now)
+        await engine.drain(now + timedelta(seconds=1))
+
+    asyncio.run(run())
+    opened = [i for i in app.incidents() if source in i.sources]
+    assert len(opened) == 1, opened
+    return opened[0].id
+
+
+class Subscription:
+    """A graphql-transport-ws client for one subscription."""
+
+    def __init__(self, ws: Any) -> None:
+        self.ws = ws
+
+    @classmethod
+    async def open(cls, ws_url: str, token: str, query: str,
+                   variables: dict[str, Any] | None = None) -> Subscription:
+        ws = await websockets.connect(ws_url, subprotocols=["graphql-transport-ws"])
+        await ws.send(json.dumps({"type": "connection_init",
+                                  "payload": {"authorization": f"Bearer {token}"}}))
+        ack = json.loads(await asyncio.wait_for(ws.recv(), 10))
+        assert ack["type"] == "connection_ack", ack
+        await ws.send(json.dumps({"id": "1", "type": "subscribe",
+                                  "payload": {"query": query, "variables": variables or {}}}))
+        return cls(ws)
+
+    async def next(self, timeout: float = 20) -> dict[str, Any]:
+        while True:
+            msg = json.loads(await asyncio.wait_for(self.ws.recv(), timeout))
+            if msg["type"] == "ping":
+                await self.ws.send(json.dumps({"type": "pong"}))
+                continue
+            assert msg["type"] == "next", msg
+            assert "errors" not in msg["payload"], msg
+            return msg["payload"]["data"]  # type: ignore[no-any-return]
+
+    async def close(self) -> None:
+        await self.ws.close()
