@@ -13,10 +13,15 @@ PROCESSES: list[tuple[str, list[str], str]] = [
     # ("projections", ["projections", "run"], "projections following the event store"),
     ("projections", ["projections", "run"], "read models following the event store"),
     ("relay", ["relay"], "incident events to kuzet.incident-events.v1 and agency topics"),
+    ("api", ["api"], "GraphQL API, live subscriptions and the operator console"),
 ]
 
 
 def start(stack: Any, console: Any) -> None:
+    from kuzet.commands.api import announce, with_dev_secret
+
+    with_dev_secret(stack)  # before spawning: children get the secret through their env
     for name, argv, line in PROCESSES:
         stack.spawn(name, argv)
         console.print(f"started {name}: {line}")
+    announce(stack, console)

@@ -18,7 +18,7 @@ async def test_views_hold_exactly_the_expected_rows(scenario_app, view_store) ->
     runner = runner_for(scenario_app, view_store, batch=7)
     await runner.setup()
     await runner.catch_up()
-    assert await runner.lag() == {v: 0 for v in ("board", "police", "zhkkh", "education")}
+    assert await runner.lag() == dict.fromkeys(("board", "police", "zhkkh", "education"), 0)
 
     board = await runner.rows("board")
     assert _by(board) == [("crowd", "AUTO_RESOLVED"), ("face_match", "OPEN"), ("fire", "OPEN"),

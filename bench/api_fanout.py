@@ -1,0 +1,162 @@
+"""Benchmark: subscription fan-out of the GraphQL API (one uvicorn worker, subprocess).
+
+    python bench/api_fanout.py [--subscribers 100] [--events 1500] [--seconds 10]
+
+Phase 1 (throughput): 100 graphql-transport-ws subscribers; operator notes are appended to
+the SQLite event store as fast as possible; prints deliveries/s (events x subscribers / time
+from first append to last delivery). Phase 2 (latency): events at half the measured event
+rate; publish->receive latency from the event's store timestamp (taken just before append)
+to its arrival at each subscriber, p50/p99.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import websockets
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from api import ApiConfig, Role, issue_token  # noqa: E402
+from domain.application import IncidentApp  # noqa: E402
+from kuzet.broker import free_port  # noqa: E402
+from tests.helpers import default_rules  # noqa: E402
+
+SECRET = "bench-secret-0123456789"
+SUB = "subscription { incidentUpdates { cursor at version } }"
+
+
+def serve(db: str, port: int) -> None:
+    import uvicorn
+
+    from api import create_app
+
+    env = {"PERSISTENCE_MODULE": "eventsourcing.sqlite", "SQLITE_DBNAME": db}
+    config = ApiConfig(event_store_env=env, rules=default_rules(), token_secret=SECRET,
+                       poll_interval_s=0.005, subscriber_queue=5000)
+    uvicorn.run(create_app(config), host="127.0.0.1", port=port, log_level="warning",
+                ws="websockets-sansio")
+
+
+async def subscriber(url: str, token: str, out: list[tuple[float, str]],
+                     ready: asyncio.Event, counter: list[int], n: int) -> None:
+    async with websockets.connect(url, subprotocols=["graphql-transport-ws"],
+                                  max_queue=None) as ws:
+        await ws.send(json.dumps({"type": "connection_init",
+                                  "payload": {"authorization": f"Bearer {token}"}}))
+        await ws.recv()
+        await ws.send(json.dumps({"id": "1", "type": "subscribe", "payload": {"query": SUB}}))
+        counter[0] += 1
+        if counter[0] == n:
+            ready.set()
+        async for raw in ws:
+            msg = json.loads(raw)
+            if msg.get("type") == "next":
+                out.append((time.time(), msg["payload"]["data"]["incidentUpdates"]["at"]))
+
+
+def writer(app: IncidentApp, iid: Any, count: int, rate: float | None) -> None:
+    version = app.incident(iid).version
+    start = time.perf_counter()
+    for i in range(count):
+        if rate:
+            delay = start + i / rate - time.perf_counter()
+            if delay > 0:
+                time.sleep(delay)
+        app.add_note(iid, text=f"n{i}", by="bench", at=datetime.now(UTC),
+                     expected_version=version)
+        version += 1
+
+
+async def wait_deliveries(out: list, want: int, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while len(out) < want and time.monotonic() < deadline:
+        await asyncio.sleep(0.05)
+
+
+async def main(args: argparse.Namespace) -> None:
+    tmp = tempfile.mkdtemp()
+    db = str(Path(tmp) / "events.sqlite")
+    app = IncidentApp({"PERSISTENCE_MODULE": "eventsourcing.sqlite", "SQLITE_DBNAME": db},
+                      default_rules())
+    iid = await asyncio.to_thread(open_one, app)
+    port = free_port()
+    proc = subprocess.Popen([sys.executable, __file__, "--serve", db, str(port)])  # noqa: S603
+    try:
+        await wait_port(port)
+        url = f"ws://127.0.0.1:{port}/graphql"
+        token = issue_token(SECRET, subject="bench", role=Role.OPERATOR, ttl_s=3600)
+        out: list[tuple[float, str]] = []
+        ready, counter = asyncio.Event(), [0]
+        tasks = [asyncio.create_task(subscriber(url, token, out, ready, counter,
+                                                args.subscribers))
+                 for _ in range(args.subscribers)]
+        await asyncio.wait_for(ready.wait(), 60)
+        await asyncio.sleep(1.0)
+        t0 = time.perf_counter()
+        thread = threading.Thread(target=writer, args=(app, iid, args.events, None))
+        thread.start()
+        want = args.events * args.subscribers
+        await wait_deliveries(out, want, 90)
+        elapsed = time.perf_counter() - t0
+        thread.join()
+        rate = len(out) / elapsed
+        print(f"fan-out: {len(out)}/{want} deliveries to {args.subscribers} subscribers in "
+              f"{elapsed:.2f}s = {rate:,.0f} deliveries/s ({args.events / elapsed:,.0f} events/s)")
+        half = rate / args.subscribers / 2
+        out.clear()
+        n = int(half * args.seconds)
+        thread = threading.Thread(target=writer, args=(app, iid, n, half))
+        thread.start()
+        await wait_deliveries(out, n * args.subscribers, args.seconds + 30)
+        thread.join()
+        lat = sorted(r - datetime.fromisoformat(at).timestamp() for r, at in out)
+        p50, p99 = statistics.median(lat), lat[int(len(lat) * 0.99) - 1]
+        print(f"latency at half load ({half:,.0f} events/s, {half * args.subscribers:,.0f} "
+              f"deliveries/s, {len(out)} deliveries): p50 {p50 * 1000:.1f} ms, "
+              f"p99 {p99 * 1000:.1f} ms")
+        for t in tasks:
+            t.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+    finally:
+        proc.terminate()
+        proc.wait(10)
+
+
+def open_one(app: IncidentApp) -> Any:
+    from tests.e2e.api.harness import open_incident
+
+    return open_incident(app, "weapon")
+
+
+async def wait_port(port: int) -> None:
+    for _ in range(300):
+        try:
+            _, w = await asyncio.open_connection("127.0.0.1", port)
+            w.close()
+            return
+        except OSError:
+            await asyncio.sleep(0.05)
+    raise RuntimeError("server did not start")
+
+
+if __name__ == "__main__":
+    if len(sys.argv) == 4 and sys.argv[1] == "--serve":
+        serve(sys.argv[2], int(sys.argv[3]))
+        sys.exit(0)
+    p = argparse.ArgumentParser()
+    p.add_argument("--subscribers", type=int, default=100)
+    p.add_argument("--events", type=int, default=1500)
+    p.add_argument("--seconds", type=float, default=10)
+    asyncio.run(main(p.parse_args()))

@@ -1,0 +1,134 @@
+"""Benchmark: view rebuild rates beside raw/decoded log reads; relay beside raw aiokafka produce.
+
+    python -m bench.projections [--incidents 4000] [--postgres-url postgresql://postgres@127.0.0.1/test]
+
+Fills a fresh SQLite event store with incidents (Opened, EvidenceAdded, Acknowledged, Assigned,
+Resolved each), then in one run measures: the notification log read raw and decoded, each
+view's rebuild (SQLite read-model store, and PostgreSQL when a URL is given), and the relay's
+publish rate beside raw aiokafka produce of the same number of same-sized messages on the
+embedded broker.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import tempfile
+import time
+from datetime import UTC, datetime, timedelta
+from importlib import resources
+from pathlib import Path
+
+from domain.application import IncidentApp
+from domain.incident import Incident
+from domain.log import LogReader
+from domain.routing import load_sites
+from domain.rules import load_rules
+from projections import ProjectionRunner, SqliteStore, all_views
+
+T0 = datetime(2026, 11, 26, 10, 0, tzinfo=UTC)
+KINDS = ["fire", "face_match", "garbage_overflow", "crowd", "plate_match", "road_defect"]
+
+
+def fill(app: IncidentApp, n: int) -> int:
+    for i in range(n):
+        t = T0 + timedelta(seconds=i)
+        kind = KINDS[i % len(KINDS)]
+        inc = Incident(incident_key=f"{kind}:bench-{i}", episode=0, kind=kind, severity=2,
+                       site_id=f"site-{i % 50}", location=None, source_ids=[f"cam-{i % 300}"],
+                       detection_ids=[f"d-{i}-0"], first_seen_at=t, last_seen_at=t,
+                       sla_due_at=t + timedelta(minutes=5), agencies=["situation_centre"],
+                       subject={"plate": f"P{i}"} if kind == "plate_match" else {},
+                       linked_to=None, rule="rule:bench@1", actor="rule:bench@1", timestamp=t)
+        inc.add_evidence(detection_ids=[f"d-{i}-1"], source_ids=["cam-x"], count=1,
+                         first_seen_at=t, last_seen_at=t, max_confidence=0.9, snapshots=[],
+                         suppressed=False, actor="rule:bench@1", at=t)
+        inc.acknowledge(actor="operator:o", at=t)
+        inc.assign(assignee="o", actor="operator:o", at=t)
+        inc.resolve(resolution="ok", actor="operator:o", at=t + timedelta(minutes=3))
+        app.save(inc)
+    return int(app.recorder.max_notification_id() or 0)
+
+
+def rate(count: int, seconds: float) -> str:
+    return f"{count / seconds:>10,.0f} events/s ({seconds:.2f}s)"
+
+
+def read_rates(app: IncidentApp, head: int) -> None:
+    began = time.perf_counter()
+    start = 1
+    while start <= head:
+        page = app.recorder.select_notifications(start, 10000)
+        start = page[-1].id + 1
+    print(f"log read raw            {rate(head, time.perf_counter() - began)}")
+    reader, began, start = LogReader(app), time.perf_counter(), 1
+    while start <= head:
+        start = reader.read(start, 10000)[-1].position + 1
+    print(f"log read decoded        {rate(head, time.perf_counter() - began)}")
+
+
+async def rebuild_rates(app: IncidentApp, store: object, label: str) -> None:
+    runner = ProjectionRunner(LogReader(app), store, all_views(load_sites({}), 5),  # type: ignore[arg-type]
+                              batch=2000)
+    await runner.setup()
+    for name in runner.views:
+        r = await runner.rebuild(name)
+        print(f"rebuild {label:8} {name:10} {rate(r.position, r.seconds)}  rows={r.rows}")
+
+
+async def relay_rates(app: IncidentApp, head: int, tmp: Path) -> None:
+    from aiokafka import AIOKafkaProducer
+
+    from kuzet.broker import EmbeddedBroker, free_port
+    from streams.relay import AiokafkaPublisher, FilePosition, Relay, RelayConfig
+
+    with EmbeddedBroker(free_port(), log_path=tmp / "tansu.log") as broker:
+        reader = LogReader(app)
+        publisher = AiokafkaPublisher(broker.bootstrap_servers)
+        await publisher.start()
+        relay = Relay(reader, reader, publisher, FilePosition(tmp / "relay.json"),
+                      RelayConfig(batch=2000, topic_suffix=".bench"))
+        sample = relay.messages(reader.read(1, 1)[0])[0].value
+        began, sent = time.perf_counter(), 0
+        while n := await relay.step():
+            sent += n
+        relay_s = time.perf_counter() - began
+        await publisher.stop()
+        producer = AIOKafkaProducer(bootstrap_servers=broker.bootstrap_servers, acks="all",
+                                    linger_ms=5, max_batch_size=1 << 20)
+        await producer.start()
+        began = time.perf_counter()
+        for i in range(0, head, 2000):
+            futures = [await producer.send("raw.bench", sample, key=b"k%d" % j)
+                       for j in range(i, min(i + 2000, head))]
+            await asyncio.gather(*futures)
+        raw_s = time.perf_counter() - began
+        await producer.stop()
+    print(f"relay (full + agency topics, {sent} events) {rate(sent, relay_s)}")
+    print(f"raw aiokafka produce (same count/size)      {rate(head, raw_s)}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--incidents", type=int, default=4000)
+    parser.add_argument("--postgres-url", default="")
+    args = parser.parse_args()
+    tmp = Path(tempfile.mkdtemp(prefix="kuzet-bench-"))
+    rules = load_rules(resources.files("domain").joinpath("rules.toml").read_text())
+    app = IncidentApp({"PERSISTENCE_MODULE": "eventsourcing.sqlite",
+                       "SQLITE_DBNAME": str(tmp / "events.sqlite")}, rules)
+    head = fill(app, args.incidents)
+    print(f"{head} events in the SQLite event store")
+    read_rates(app, head)
+    asyncio.run(rebuild_rates(app, SqliteStore(tmp / "views.sqlite"), "sqlite"))
+    if args.postgres_url:
+        from projections.postgres_store import PostgresStore
+
+        async def pg() -> None:
+            await rebuild_rates(app, await PostgresStore.connect(args.postgres_url), "postgres")
+        asyncio.run(pg())
+    asyncio.run(relay_rates(app, head, tmp))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,109 @@
+"""`kuzet api` (serve the GraphQL API with uvicorn) and `kuzet token create`.
+
+Builds the API's frozen `ApiConfig` from `Settings`; `api/` itself never reads the
+environment. `announce` prints the API URL and a dev operator token for `kuzet up`.
+"""
+
+from __future__ import annotations
+
+import secrets
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+from rich.console import Console
+
+from kuzet.settings import Settings, SettingsError, load_settings
+
+if TYPE_CHECKING:
+    from api.config import ApiConfig
+
+__all__ = ["announce", "api_config", "dev_token", "register"]
+
+console = Console()
+ConfigOpt = Annotated[Path | None, typer.Option("--config", help="Settings TOML file.")]
+token_app = typer.Typer(help="Issue bearer tokens for the API.", no_args_is_help=True)
+
+
+def api_config(settings: Settings) -> ApiConfig:
+    """The API's configuration from settings; a missing token secret names its key."""
+    from api.config import ApiConfig
+    from api.errors import ApiConfigError
+    from kuzet.wiring import load_rule_set
+
+    if not settings.token_secret:
+        raise SettingsError("KUZET_TOKEN_SECRET is required by the API (16+ characters)")
+    try:
+        return ApiConfig(
+            event_store_env=settings.event_store_env(), rules=load_rule_set(settings),
+            token_secret=settings.token_secret, dev_mode=settings.dev_mode,
+            max_page_size=settings.api_max_page_size,
+            max_body_bytes=settings.api_max_body_bytes,
+            poll_interval_s=settings.api_poll_interval_s)
+    except ApiConfigError as exc:
+        raise SettingsError(f"KUZET_TOKEN_SECRET=***: {exc}") from None
+
+
+def serve(config: ConfigOpt = None, host: str | None = None, port: int | None = None) -> None:
+    """Serve the GraphQL API (/graphql, WebSocket subscriptions, /console) with uvicorn."""
+    import uvicorn
+
+    from api import create_app
+
+    settings = load_settings(config, api_host=host, api_port=port)
+    app = create_app(api_config(settings))
+    console.print(f"Kuzet API on http://{settings.api_host}:{settings.api_port}/graphql "
+                  f"(console: /console)")
+    uvicorn.run(app, host=settings.api_host, port=settings.api_port,
+                log_level=settings.log_level.replace("warn", "warning"),
+                ws="websockets-sansio")
+
+
+def dev_token(settings: Settings, role: str = "operator", subject: str = "dev-operator",
+              agency: str | None = None, ttl_s: int | None = None) -> str:
+    from api.auth import Role, issue_token
+
+    try:
+        parsed = Role(role)
+    except ValueError:
+        raise SettingsError(f"role={role!r}: one of {', '.join(r.value for r in Role)}") from None
+    return issue_token(settings.token_secret, subject=subject, role=parsed, agency=agency,
+                       ttl_s=ttl_s or settings.token_ttl_s)
+
+
+@token_app.command("create")
+def token_create(
+    role: Annotated[str, typer.Option(help="operator, supervisor, police, zhkkh, education, "
+                                           "auditor or admin.")],
+    agency: Annotated[str | None, typer.Option(help="Agency (default: the role's).")] = None,
+    subject: Annotated[str, typer.Option(help="Operator / user id.")] = "cli-user",
+    ttl: Annotated[int | None, typer.Option(help="Lifetime in seconds.")] = None,
+    config: ConfigOpt = None,
+) -> None:
+    """Print a signed bearer token."""
+    settings = load_settings(config)
+    if not settings.token_secret:
+        raise SettingsError("KUZET_TOKEN_SECRET is required to sign tokens")
+    typer.echo(dev_token(settings, role, subject, agency, ttl))
+
+
+def with_dev_secret(stack: Any) -> None:
+    """`kuzet up` without a secret: a random one for this session, so the API can start."""
+    if not stack.settings.token_secret:
+        import dataclasses
+
+        stack.settings = dataclasses.replace(stack.settings,
+                                             token_secret=secrets.token_urlsafe(32))
+
+
+def announce(stack: Any, out: Any) -> None:
+    """Print the API and console URLs and a dev operator token (valid for the token TTL)."""
+    s = stack.settings
+    base = f"http://{s.api_host}:{s.api_port}"
+    out.print(f"API: {base}/graphql   console: {base}/console")
+    out.print(f"dev operator token: {dev_token(s)}", highlight=False, soft_wrap=True)
+
+
+def register(app: typer.Typer) -> None:
+    app.command("api")(serve)
+    app.add_typer(token_app, name="token")
