@@ -28,10 +28,10 @@ import websockets
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from api import ApiConfig, Role, issue_token  # noqa: E402
-from domain.application import IncidentApp  # noqa: E402
-from kuzet.broker import free_port  # noqa: E402
-from tests.helpers import default_rules  # noqa: E402
+from api import ApiConfig, Role, issue_token
+from domain.application import IncidentApp
+from kuzet.broker import free_port
+from tests.helpers import default_rules
 
 SECRET = "bench-secret-0123456789"
 SUB = "subscription { incidentUpdates { cursor at version } }"
@@ -92,7 +92,7 @@ async def main(args: argparse.Namespace) -> None:
                       default_rules())
     iid = await asyncio.to_thread(open_one, app)
     port = free_port()
-    proc = subprocess.Popen([sys.executable, __file__, "--serve", db, str(port)])  # noqa: S603
+    proc = subprocess.Popen([sys.executable, __file__, "--serve", db, str(port)])
     try:
         await wait_port(port)
         url = f"ws://127.0.0.1:{port}/graphql"

@@ -39,6 +39,7 @@ from domain.errors import IllegalTransition, IncidentNotFound, VersionConflict
 from domain.incident import Incident, incident_id_for, operator
 from domain.kinds import ACTIVE_STATUSES, TERMINALISH_STATUSES, Kind, Status
 from domain.observations import CanteenTally, PickupLog, canteen_tally_id, pickup_log_id
+from domain.routing import RoutingPolicy
 from domain.rules import RuleSet, Schedule
 from domain.track import CorrelationTrack, track_id_for
 
@@ -86,9 +87,16 @@ class IncidentApp(Application[UUID]):
 
     name = "kuzet"
 
-    def __init__(self, env: dict[str, str] | None, rules: RuleSet) -> None:
+    def __init__(self, env: dict[str, str] | None, rules: RuleSet,
+                 routing: RoutingPolicy | None = None) -> None:
         super().__init__(env)
         self.rules = rules
+        self.routing = routing or RoutingPolicy()
+
+    def _agencies(self, kind: Kind, site_id: str | None, severity: int) -> list[str]:
+        """The rule's agencies plus every matching route's (routing policy, one place)."""
+        base = [a.value for a in self.rules.groups[kind].agencies]
+        return list(self.routing.agencies_for(kind.value, site_id, severity, base))
 
     # --- loading --------------------------------------------------------------------------
 
@@ -164,8 +172,9 @@ class IncidentApp(Application[UUID]):
             location={"lat": location.lat, "lon": location.lon} if location else None,
             source_ids=ev["source_ids"], detection_ids=ev["detection_ids"],
             first_seen_at=ev["first_seen_at"], last_seen_at=ev["last_seen_at"],
-            sla_due_at=now + group.sla_ack, agencies=[a.value for a in group.agencies],
-            subject=subject, linked_to=str(d.linked_to) if d.linked_to else None,
+            sla_due_at=now + group.sla_ack,
+            agencies=self._agencies(d.group, site, group.severity), subject=subject,
+            linked_to=str(d.linked_to) if d.linked_to else None,
             rule=self.rules.rule_ref(d.group), actor=self.rules.rule_ref(d.group), timestamp=now,
         )
 
@@ -297,7 +306,8 @@ class IncidentApp(Application[UUID]):
             incident_key=d.key, episode=0, kind=schedule.kind.value, severity=group.severity,
             site_id=schedule.site_id, location=None, source_ids=[], detection_ids=[],
             first_seen_at=start, last_seen_at=end, sla_due_at=now + group.sla_ack,
-            agencies=[a.value for a in group.agencies], subject={"missed": schedule.id},
+            agencies=self._agencies(schedule.kind, schedule.site_id, group.severity),
+            subject={"missed": schedule.id},
             linked_to=None, rule=f"schedule:{schedule.id}@{self.rules.version}",
             actor=self.rules.rule_ref(schedule.kind), timestamp=now,
         )

@@ -6,6 +6,7 @@ from importlib import resources
 from typing import TYPE_CHECKING, Any
 
 from domain.application import IncidentApp
+from domain.routing import RoutingPolicy, load_routing, load_sites
 from domain.rules import RuleSet, load_rules
 from kuzet.settings import Settings
 
@@ -29,8 +30,24 @@ def load_rule_set(settings: Settings) -> RuleSet:
     return load_rules(text, "domain/rules.toml")
 
 
+def load_routing_policy(settings: Settings) -> RoutingPolicy:
+    """Sites and `[[routes]]` from KUZET_SITES_PATH; none configured: the rules' agencies only."""
+    if settings.sites_path is None:
+        return RoutingPolicy()
+    import tomllib
+
+    from kuzet.settings import SettingsError
+
+    try:
+        data = tomllib.loads(settings.sites_path.read_text())
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise SettingsError(f"KUZET_SITES_PATH={str(settings.sites_path)!r}: {exc}") from None
+    return load_routing(data, load_sites(data))
+
+
 def build_incident_app(settings: Settings, rules: RuleSet | None = None) -> IncidentApp:
-    return IncidentApp(settings.event_store_env(), rules or load_rule_set(settings))
+    return IncidentApp(settings.event_store_env(), rules or load_rule_set(settings),
+                       load_routing_policy(settings))
 
 
 def stream_config(settings: Settings) -> Any:
