@@ -8,6 +8,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from api.errors import ApiConfigError
 from domain.rules import RuleSet
 
 __all__ = ["ApiConfig"]
@@ -34,6 +35,4 @@ class ApiConfig:
 
     def __post_init__(self) -> None:
         if len(self.token_secret) < 16:
-            from api.errors import ApiConfigError
-
             raise ApiConfigError("token_secret must be at least 16 characters")

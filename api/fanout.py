@@ -26,7 +26,7 @@ from api.state import INCIDENT_TOPIC_PREFIX, EventRecord, IncidentState, record_
 from domain.application import IncidentApp
 from domain.incident import Incident
 
-__all__ = ["LogFollower", "Subscriber", "Update", "read_updates"]
+__all__ = ["LogFollower", "StateFolder", "Subscriber", "Update", "read_updates"]
 
 log = logging.getLogger("kuzet.api.fanout")
 _CACHE = 10_000
@@ -49,7 +49,7 @@ class Update:
         return found
 
 
-class _Folder:
+class StateFolder:
     """Incident states after each event, from a small cache of aggregates (LRU)."""
 
     def __init__(self, app: IncidentApp) -> None:
@@ -71,7 +71,7 @@ class _Folder:
         return agg  # type: ignore[no-any-return]
 
 
-def read_updates(app: IncidentApp, folder: _Folder, start: int, limit: int,
+def read_updates(app: IncidentApp, folder: StateFolder, start: int, limit: int,
                  stop: int | None = None) -> tuple[list[Update], int]:
     """Incident updates from log position `start` (inclusive); also the last position read."""
     notes = app.recorder.select_notifications(start, limit, stop=stop)
@@ -104,7 +104,7 @@ class LogFollower:
         self.queue_size = queue_size
         self.position = 0
         self.subscribers: set[Subscriber] = set()
-        self._folder = _Folder(app)
+        self._folder = StateFolder(app)
         self._task: asyncio.Task[None] | None = None
         self._started = asyncio.Lock()
 

@@ -3,8 +3,10 @@
     python bench/api_fanout.py [--subscribers 100] [--events 1500] [--seconds 10]
 
 Phase 1 (throughput): 100 graphql-transport-ws subscribers; operator notes are appended to
-the SQLite event store as fast as possible; prints deliveries/s (events x subscribers / time
-from first append to last delivery). Phase 2 (latency): events at half the measured event
+the SQLite event store as fast as possible, round-robin over `INCIDENTS` incidents (one
+incident's append cost grows with its history: on one incident the writer, not the fan-out,
+would be timed); prints deliveries/s (events x subscribers / time from first append to last
+delivery). Phase 2 (latency): events at half the measured event
 rate; publish->receive latency from the event's store timestamp (taken just before append)
 to its arrival at each subscriber, p50/p99.
 """
@@ -35,6 +37,7 @@ from tests.helpers import default_rules
 
 SECRET = "bench-secret-0123456789"
 SUB = "subscription { incidentUpdates { cursor at version } }"
+INCIDENTS = 50
 
 
 def serve(db: str, port: int) -> None:
@@ -66,17 +69,18 @@ async def subscriber(url: str, token: str, out: list[tuple[float, str]],
                 out.append((time.time(), msg["payload"]["data"]["incidentUpdates"]["at"]))
 
 
-def writer(app: IncidentApp, iid: Any, count: int, rate: float | None) -> None:
-    version = app.incident(iid).version
+def writer(app: IncidentApp, iids: list[Any], count: int, rate: float | None) -> None:
+    versions = {iid: app.incident(iid).version for iid in iids}
     start = time.perf_counter()
     for i in range(count):
         if rate:
             delay = start + i / rate - time.perf_counter()
             if delay > 0:
                 time.sleep(delay)
+        iid = iids[i % len(iids)]
         app.add_note(iid, text=f"n{i}", by="bench", at=datetime.now(UTC),
-                     expected_version=version)
-        version += 1
+                     expected_version=versions[iid])
+        versions[iid] += 1
 
 
 async def wait_deliveries(out: list, want: int, timeout: float) -> None:
@@ -90,7 +94,7 @@ async def main(args: argparse.Namespace) -> None:
     db = str(Path(tmp) / "events.sqlite")
     app = IncidentApp({"PERSISTENCE_MODULE": "eventsourcing.sqlite", "SQLITE_DBNAME": db},
                       default_rules())
-    iid = await asyncio.to_thread(open_one, app)
+    iids = await asyncio.to_thread(open_pool, app, INCIDENTS)
     port = free_port()
     proc = subprocess.Popen([sys.executable, __file__, "--serve", db, str(port)])
     try:
@@ -105,7 +109,7 @@ async def main(args: argparse.Namespace) -> None:
         await asyncio.wait_for(ready.wait(), 60)
         await asyncio.sleep(1.0)
         t0 = time.perf_counter()
-        thread = threading.Thread(target=writer, args=(app, iid, args.events, None))
+        thread = threading.Thread(target=writer, args=(app, iids, args.events, None))
         thread.start()
         want = args.events * args.subscribers
         await wait_deliveries(out, want, 90)
@@ -117,7 +121,7 @@ async def main(args: argparse.Namespace) -> None:
         half = rate / args.subscribers / 2
         out.clear()
         n = int(half * args.seconds)
-        thread = threading.Thread(target=writer, args=(app, iid, n, half))
+        thread = threading.Thread(target=writer, args=(app, iids, n, half))
         thread.start()
         await wait_deliveries(out, n * args.subscribers, args.seconds + 30)
         thread.join()
@@ -134,10 +138,10 @@ async def main(args: argparse.Namespace) -> None:
         proc.wait(10)
 
 
-def open_one(app: IncidentApp) -> Any:
+def open_pool(app: IncidentApp, count: int) -> list[Any]:
     from tests.e2e.api.harness import open_incident
 
-    return open_incident(app, "weapon")
+    return [open_incident(app, "weapon") for _ in range(count)]
 
 
 async def wait_port(port: int) -> None:

@@ -26,29 +26,17 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "tests" / "fixtures"))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from detector_fixtures import plate_scene, shipped_testimg  # noqa: E402
-
-from detectors.analysis import Analyser, YoloModel  # noqa: E402
-from detectors.config import DetectConfig, build_config  # noqa: E402
-from detectors.faces import FaceEngine  # noqa: E402
-from detectors.pipeline import Pipeline  # noqa: E402
-from detectors.plates import PlateReader  # noqa: E402
-from detectors.publisher import KafkaPublisher, PublisherOptions  # noqa: E402
-from detectors.yolo import letterbox_batch  # noqa: E402
-from kuzet.broker import EmbeddedBroker, free_port  # noqa: E402
-
-
-def write_video(path: Path, base: np.ndarray, frames: int) -> Path:
-    h, w = base.shape[:2]
-    out = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 25.0, (w, h))
-    for i in range(frames):
-        out.write(np.roll(base, i, axis=1))
-    out.release()
-    return path
+from detectors.analysis import Analyser, YoloModel
+from detectors.config import DetectConfig, build_config
+from detectors.faces import FaceEngine
+from detectors.pipeline import Pipeline
+from detectors.plates import PlateReader
+from detectors.publisher import KafkaPublisher, PublisherOptions
+from detectors.yolo import letterbox_batch
+from kuzet.broker import EmbeddedBroker, free_port
+from tests.fixtures.detector_fixtures import plate_scene, shipped_testimg, write_video
 
 
 def decoded(path: Path) -> list[np.ndarray]:
@@ -141,7 +129,8 @@ def main() -> None:
     print(f"{'model':28} {'batch':>5} {'bare fps':>10} {'pipeline fps':>13} {'records':>8}")
     with EmbeddedBroker(free_port()) as broker:
         for detector, (label, base) in scenes.items():
-            video = write_video(tmp / f"{detector}.avi", base, n)
+            video = write_video(tmp / f"{detector}.avi", frames=n, fps=25.0, scale=1.0,
+                                base=base, shift=1)
             frames = decoded(video)
             for batch in (1, 8):
                 bare_fps = bare[detector](frames, batch)

@@ -23,7 +23,7 @@ from detectors.faces import FaceEngine
 from detectors.fire import FireHeuristic
 from detectors.frames import Frame
 from detectors.generic import generic_detections
-from detectors.objects import canteen_detections, object_detections
+from detectors.objects import COCO_KEPT, canteen_detections, object_detections
 from detectors.plates import PlateReader
 from detectors.records import make_detection, normalise_box, with_snapshot
 from detectors.runner import OnnxModel
@@ -74,9 +74,10 @@ class Analyser:
     def __init__(self, config: DetectConfig, evidence: EvidenceStore | None = None) -> None:
         self.config, self.evidence = config, evidence
         enabled = {d for cam in config.cameras for d in cam.detectors}
-        self.objects = self._yolo("objects", (0, 1, 2, 3, 5, 7)) if (
+        self.objects = self._yolo("objects", COCO_KEPT) if (
             enabled & {"objects", "canteen"}) else None
-        self.generic = {d[6:]: self._yolo(d[6:]) for d in enabled if d.startswith("model:")}
+        generic = {d.removeprefix("model:") for d in enabled if d.startswith("model:")}
+        self.generic = {name: self._yolo(name) for name in generic}
         self.faces = self._faces() if "faces" in enabled else None
         self.watchlist = Watchlist(config.watchlist_path) if "faces" in enabled else None
         self.plates = None

@@ -22,6 +22,7 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from detectors.errors import ConfigError
+from detectors.plate_text import normalise_plate
 from detectors.shipped import shipped_path
 from domain.kinds import Kind, SourceKind
 
@@ -201,7 +202,7 @@ def _detectors(names: list[Any], where: str, models: Mapping[str, ModelConfig]) 
     for name in names:
         if name in BUILTIN_DETECTORS:
             continue
-        if isinstance(name, str) and name.startswith("model:") and name[6:] in models:
+        if isinstance(name, str) and name.startswith("model:") and name[len("model:"):] in models:
             continue
         raise ConfigError(
             f"{where}.detectors: {name!r} is not one of {', '.join(sorted(BUILTIN_DETECTORS))}"
@@ -223,19 +224,14 @@ def _camera(table: Mapping[str, Any], i: int, base: Path, models: Mapping[str, M
     kind = r.get("kind", str, "camera")
     if kind not in {"camera", "dashcam"}:
         raise ConfigError(f"{where}.kind={kind!r}: expected camera or dashcam")
-    loc = r.get("location", dict)
-    started = r.get("started_at", (str, datetime))
-    if isinstance(started, str):
-        started = datetime.fromisoformat(started)
-    if started is not None and started.tzinfo is None:
-        raise ConfigError(f"{where}.started_at={started!r}: needs a UTC offset")
+    started = _started_at(r.get("started_at", (str, datetime)), where)
     zones = tuple(_zone(z, f"{where}.zones[{j}]") for j, z in enumerate(r.get("zones", list, [])))
     camera = CameraConfig(
         id=r.required("id", str), url=r.required("url", str),
         source_kind=SourceKind(kind), site_id=r.get("site_id", str),
         detectors=_detectors(r.get("detectors", list, ["objects"]), where, models),
         sample_fps=r.positive("sample_fps", 2.0),
-        location=(float(loc["lat"]), float(loc["lon"])) if loc else None,
+        location=_location(r.get("location", dict), where),
         gps=_path(base, r.get("gps", str)), started_at=started,
         zones=zones or (WHOLE_FRAME,), snapshots=r.get("snapshots", bool, False),
         crowd_threshold=r.get("crowd_threshold", int, 10),
@@ -244,6 +240,25 @@ def _camera(table: Mapping[str, Any], i: int, base: Path, models: Mapping[str, M
     )
     _check_camera(camera, where)
     return camera
+
+
+def _started_at(value: str | datetime | None, where: str) -> datetime | None:
+    try:
+        started = datetime.fromisoformat(value) if isinstance(value, str) else value
+    except ValueError:
+        raise ConfigError(f"{where}.started_at={value!r}: expected an RFC 3339 time") from None
+    if started is not None and started.tzinfo is None:
+        raise ConfigError(f"{where}.started_at={value!r}: needs a UTC offset")
+    return started
+
+
+def _location(value: Mapping[str, Any] | None, where: str) -> tuple[float, float] | None:
+    if not value:
+        return None
+    try:
+        return float(value["lat"]), float(value["lon"])
+    except (KeyError, TypeError, ValueError):
+        raise ConfigError(f"{where}.location={value!r}: expected {{lat = .., lon = ..}}") from None
 
 
 def _check_camera(cam: CameraConfig, where: str) -> None:
@@ -316,8 +331,6 @@ def build_config(data: Mapping[str, Any], *, data_dir: Path, base_dir: Path) -> 
         twice = sorted({i for i in ids if ids.count(i) > 1})
         raise ConfigError(f"cameras: duplicate id(s) {', '.join(twice)}")
     r = _Reader(data.get("detector", {}), "detector", _DETECTOR_KEYS)
-    from detectors.plates import normalise_plate
-
     return DetectConfig(
         cameras=cameras, models=models, data_dir=data_dir,
         node=r.get("node", str, "detector"), heartbeat_s=r.positive("heartbeat_s", 5.0),

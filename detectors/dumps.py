@@ -26,7 +26,6 @@ __all__ = ["DUMP_MODEL", "StaticObjects"]
 
 DUMP_MODEL = ModelRef("static-object-background", "1")
 _KIND = {"dump": Kind.ILLEGAL_DUMP, "container": Kind.GARBAGE_OVERFLOW}
-_WIDTH = 160
 
 
 @dataclass
@@ -34,9 +33,16 @@ class _State:
     background: np.ndarray
     since: np.ndarray
     armed: dict[str, bool] = field(default_factory=dict)
+    masks: dict[Zone, np.ndarray] = field(default_factory=dict)
+
+    def mask(self, zone: Zone) -> np.ndarray:
+        """The zone's pixels at the background's size, rasterised once per camera."""
+        if zone not in self.masks:
+            self.masks[zone] = _zone_mask(zone, self.background.shape)
+        return self.masks[zone]
 
 
-def _zone_mask(zone: Zone, shape: tuple[int, int]) -> np.ndarray:
+def _zone_mask(zone: Zone, shape: tuple[int, ...]) -> np.ndarray:
     h, w = shape
     points = np.array([[x * (w - 1), y * (h - 1)] for x, y in zone.polygon], dtype=np.int32)
     mask = np.zeros((h, w), np.uint8)
@@ -54,13 +60,10 @@ class StaticObjects:
     learn_rate: float = 0.02
     states: dict[str, _State] = field(default_factory=dict)
 
-    def _grey(self, frame: Frame) -> np.ndarray:
-        height = max(1, round(_WIDTH * frame.size[1] / frame.size[0]))
-        grey = cv2.cvtColor(cv2.resize(frame.image, (_WIDTH, height)), cv2.COLOR_BGR2GRAY)
-        return cv2.GaussianBlur(grey, (5, 5), 0).astype(np.float32)
-
     def update(self, frame: Frame) -> list[Detection]:
-        grey, now = self._grey(frame), frame.observed_at.timestamp()
+        grey = cv2.cvtColor(frame.thumbnail(), cv2.COLOR_BGR2GRAY)
+        grey = cv2.GaussianBlur(grey, (5, 5), 0).astype(np.float32)
+        now = frame.observed_at.timestamp()
         state = self.states.get(frame.camera.id)
         if state is None:
             self.states[frame.camera.id] = _State(grey, np.full(grey.shape, np.nan))
@@ -75,7 +78,7 @@ class StaticObjects:
 
     def _zone(self, frame: Frame, state: _State, zone: Zone, static: np.ndarray
               ) -> list[Detection]:
-        mask = _zone_mask(zone, static.shape)
+        mask = state.mask(zone)
         fraction = float(static[mask].mean()) if mask.any() else 0.0
         armed = state.armed.get(zone.name, True)
         if fraction < self.min_area / 2:

@@ -44,8 +44,7 @@ class FireHeuristic:
     history: dict[str, deque[float]] = field(default_factory=dict)
 
     def update(self, frame: Frame) -> list[Detection]:
-        small = cv2.resize(frame.image, (160, max(1, round(160 * frame.size[1] / frame.size[0]))))
-        mask = flame_mask(small)
+        mask = flame_mask(frame.thumbnail())
         fractions = self.history.setdefault(frame.camera.id, deque(maxlen=self.window))
         fractions.append(float(mask.mean()))
         if len(fractions) < self.window:

@@ -5,11 +5,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
+import cv2
 import numpy as np
 
 from detectors.config import CameraConfig
 
-__all__ = ["Frame"]
+__all__ = ["THUMBNAIL_WIDTH", "Frame"]
+
+THUMBNAIL_WIDTH = 160
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -26,3 +29,10 @@ class Frame:
     def size(self) -> tuple[int, int]:
         """(width, height) in pixels."""
         return int(self.image.shape[1]), int(self.image.shape[0])
+
+    def thumbnail(self) -> np.ndarray:
+        """The image scaled to `THUMBNAIL_WIDTH` pixels wide, keeping its aspect: the working
+        size of the pixel heuristics (fire, dumps)."""
+        width, height = self.size
+        size = (THUMBNAIL_WIDTH, max(1, round(THUMBNAIL_WIDTH * height / width)))
+        return np.asarray(cv2.resize(self.image, size))

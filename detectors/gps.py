@@ -95,9 +95,8 @@ class GpsTrack:
     def at(self, when: datetime) -> tuple[float, float] | None:
         """(lat, lon) at `when`, or None when no fix is near enough."""
         t = when.timestamp()
-        times = [f.t for f in self.fixes]
-        i = bisect.bisect_left(times, t)
-        if i == 0 or i == len(times):
+        i = bisect.bisect_left(self.fixes, t, key=lambda f: f.t)
+        if i == 0 or i == len(self.fixes):
             near = self.fixes[0] if i == 0 else self.fixes[-1]
             return (near.lat, near.lon) if abs(near.t - t) <= self.max_gap_s else None
         a, b = self.fixes[i - 1], self.fixes[i]

@@ -20,11 +20,15 @@ from detectors.zones import zones_of
 from domain.detection import Detection
 from domain.kinds import Kind
 
-__all__ = ["COCO_PERSON", "COCO_VEHICLES", "canteen_detections", "current_meal",
-           "object_detections"]
+__all__ = ["COCO_BICYCLE", "COCO_KEPT", "COCO_PERSON", "COCO_VEHICLES", "canteen_detections",
+           "current_meal", "object_detections"]
 
 COCO_PERSON = 0
 COCO_VEHICLES = {2: "car", 3: "motorcycle", 5: "bus", 7: "truck"}
+COCO_BICYCLE = 1
+COCO_KEPT = (COCO_PERSON, COCO_BICYCLE, *COCO_VEHICLES)
+"""The COCO classes decoded for these adapters; every other class is ignored. Bicycles are
+decoded (and not reported) so a bicycle is never re-labelled as the next-best kept class."""
 
 
 def _norm(frame: Frame, box: Box) -> list[float]:

@@ -167,15 +167,12 @@ class KafkaPublisher:
                 continue
             if producer is None:
                 producer = await self._connect()
-                if producer is None:
-                    await asyncio.sleep(backoff)
-                    backoff = min(backoff * 2, self.options.max_backoff_s)
-                    continue
-            if await self._send_batch(producer):
+            if producer is not None and await self._send_batch(producer):
                 backoff = 0.2
                 continue
-            await self._stop(producer)
-            producer = None
+            if producer is not None:  # the send failed: rebuild the producer after the backoff
+                await self._stop(producer)
+                producer = None
             await asyncio.sleep(backoff)
             backoff = min(backoff * 2, self.options.max_backoff_s)
         if producer is not None:

@@ -12,7 +12,13 @@ from typing import Any
 
 from detectors.config import ModelConfig
 from detectors.frames import Frame
-from domain.detection import Detection, ModelRef, Snapshot, validate_detection_dict
+from domain.detection import (
+    Detection,
+    ModelRef,
+    Snapshot,
+    detection_to_dict,
+    validate_detection_dict,
+)
 from domain.kinds import Kind
 
 __all__ = ["make_detection", "normalise_box", "with_snapshot"]
@@ -56,8 +62,6 @@ def make_detection(
 
 def with_snapshot(detection: Detection, snapshot: Snapshot) -> Detection:
     """The same record with its evidence snapshot attached (re-validated)."""
-    from domain.detection import detection_to_dict
-
     rec = detection_to_dict(detection)
     rec["snapshot"] = {"uri": snapshot.uri, "sha256": snapshot.sha256}
     return validate_detection_dict(rec)

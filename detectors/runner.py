@@ -8,8 +8,10 @@ uses is logged and exposed as the `kuzet_detector_model_provider` metric.
 
 from __future__ import annotations
 
+import functools
 import logging
 import shutil
+import subprocess
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,10 +30,10 @@ CUDA = "CUDAExecutionProvider"
 CPU = "CPUExecutionProvider"
 
 
+@functools.cache
 def gpu_present() -> bool:
-    """True when an NVIDIA driver answers (`nvidia-smi` exists and lists a GPU)."""
-    import subprocess
-
+    """True when an NVIDIA driver answers (`nvidia-smi` exists and lists a GPU); asked once
+    per process, not once per model."""
     smi = shutil.which("nvidia-smi")
     if smi is None:
         return False

@@ -64,13 +64,14 @@ class SourceRunner:
 
     def run(self) -> None:
         """The thread body."""
+        path = _file_path(self.cam.url)
         try:
             if is_live(self.cam.url):
                 self._live()
-            elif _file_path(self.cam.url).is_dir():
-                self._folder(_file_path(self.cam.url))
+            elif path.is_dir():
+                self._folder(path)
             else:
-                self._file(_file_path(self.cam.url))
+                self._file(path)
         except Exception:  # a source thread must report, never die silently
             log.exception("camera %s: source failed", self.cam.id)
             self._health(HealthStatus.SOURCE_OFFLINE, "source thread failed (see logs)")

@@ -78,14 +78,14 @@ def decode(output: np.ndarray, boxes: Sequence[Letterbox], *, score_threshold: f
     `keep` restricts decoding to those class ids (others are ignored before NMS).
     """
     _check(output, len(boxes), max_class)
+    kept = None
+    if keep is not None:
+        kept = np.zeros(output.shape[1] - 4, dtype=bool)
+        kept[list(keep)] = True
     result = []
     for frame_out, lb in zip(output, boxes, strict=True):
         rows = frame_out.T  # [N, 4 + C]
-        scores = rows[:, 4:]
-        if keep is not None:
-            mask = np.full(scores.shape[1], -1.0, dtype=np.float32)
-            mask[list(keep)] = 0.0
-            scores = np.where(mask >= 0, scores, 0.0)
+        scores = rows[:, 4:] if kept is None else np.where(kept, rows[:, 4:], 0.0)
         class_ids = scores.argmax(1)
         best = scores[np.arange(len(rows)), class_ids]
         hit = best >= score_threshold

@@ -14,8 +14,9 @@ composition root; nothing here reads the environment.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
 from uuid import UUID
@@ -27,17 +28,17 @@ from domain.correlation import (
     AddEvidence,
     AutoResolve,
     Decision,
+    Episode,
     Escalate,
     IncidentSnapshot,
     Observe,
     OpenIncident,
     ReopenIncident,
-    Skipped,
 )
 from domain.detection import Detection
 from domain.errors import IllegalTransition, IncidentNotFound, VersionConflict
 from domain.incident import Incident, incident_id_for, operator
-from domain.kinds import ACTIVE_STATUSES, TERMINALISH_STATUSES, Kind, Status
+from domain.kinds import TERMINALISH_STATUSES, Kind, Status
 from domain.observations import CanteenTally, PickupLog, canteen_tally_id, pickup_log_id
 from domain.routing import RoutingPolicy
 from domain.rules import RuleSet, Schedule
@@ -52,22 +53,30 @@ OPENED_TOPIC = "domain.incident:Incident.Opened"
 
 @dataclass(frozen=True, slots=True)
 class Applied:
-    """What the store holds after a decision; `refused` detections must be re-correlated."""
+    """What the store holds after a decision; `refused` detections must be re-correlated.
+
+    `next_episode` is only set where the store knows more than the snapshot says (the key's
+    track); otherwise the episode after the snapshot's is implied.
+    """
 
     snapshot: IncidentSnapshot | None
-    next_episode: int
+    next_episode: int = 0
     refused: tuple[Detection, ...] = ()
     changed: bool = False
 
 
 def snapshot_of(incident: Incident) -> IncidentSnapshot:
-    return IncidentSnapshot(
-        incident_id=incident.id, key=incident.incident_key, episode=incident.episode,
-        status=incident.status, level=incident.level, severity=incident.severity,
-        opened_at=incident.opened_at, sla_due_at=incident.sla_due_at,
-        last_seen_at=incident.last_seen_at, resolved_at=incident.resolved_at,
-        version=incident.version,
-    )
+    return IncidentSnapshot(incident.incident_key, Episode(
+        incident_id=incident.id, number=incident.episode, status=incident.status,
+        level=incident.level, severity=incident.severity, opened_at=incident.opened_at,
+        sla_due_at=incident.sla_due_at, last_seen_at=incident.last_seen_at,
+        resolved_at=incident.resolved_at,
+    ))
+
+
+def _result(incident: Incident, refused: Sequence[Detection] = (), *,
+            changed: bool = False) -> Applied:
+    return Applied(snapshot_of(incident), refused=tuple(refused), changed=changed)
 
 
 def _evidence_fields(dets: Sequence[Detection]) -> dict[str, Any]:
@@ -137,9 +146,7 @@ class IncidentApp(Application[UUID]):
             return self.run_timer(decision)
         if isinstance(decision, Observe):
             self.record_observations([decision.detection], now)
-        if isinstance(decision, Skipped):
-            return None
-        return None
+        return None  # Observe and Skipped leave no incident to report
 
     def open_incident(self, d: OpenIncident, now: datetime) -> Applied:
         existing = self._get(d.incident_id, Incident)
@@ -149,14 +156,14 @@ class IncidentApp(Application[UUID]):
         if track is None:
             track = CorrelationTrack(key=d.key, timestamp=now)
         if track.next_episode != d.episode:  # the cache was stale: let the caller re-decide
-            return Applied(self.key_state(d.key).snapshot, track.next_episode, d.detections)
+            return replace(self.key_state(d.key), refused=d.detections)
         incident = self._new_incident(d, now)
         track.start_episode(incident_id=incident.id, at=now)
         try:
             self.save(track, incident)
-        except IntegrityError:
-            return Applied(self.key_state(d.key).snapshot, track.next_episode, d.detections)
-        return Applied(snapshot_of(incident), track.next_episode, changed=True)
+        except IntegrityError:  # another worker opened this episode first
+            return replace(self.key_state(d.key), refused=d.detections)
+        return _result(incident, changed=True)
 
     def _new_incident(self, d: OpenIncident, now: datetime) -> Incident:
         group = self.rules.groups[d.group]
@@ -180,25 +187,19 @@ class IncidentApp(Application[UUID]):
 
     def _join(self, incident: Incident, dets: Sequence[Detection], now: datetime, *,
               suppressed: bool) -> Applied:
-        fresh = incident.new_evidence(d.detection_id for d in dets)
-        episode_next = incident.episode + 1
-        if not fresh:
-            return Applied(snapshot_of(incident), episode_next)
+        fresh = set(incident.new_evidence(d.detection_id for d in dets))
+        keep = [d for d in dets if d.detection_id in fresh]
+        if not keep:
+            return _result(incident)
         if not incident.is_active:
-            return Applied(snapshot_of(incident), episode_next,
-                           tuple(d for d in dets if d.detection_id in set(fresh)))
-        keep = [d for d in dets if d.detection_id in set(fresh)]
+            return _result(incident, keep)
         incident.add_evidence(**_evidence_fields(keep), suppressed=suppressed,
                               actor=self.rules.rule_ref(Kind(incident.kind)), at=now)
-        return self._save_rule_change(incident, dets, now, suppressed=suppressed)
-
-    def _save_rule_change(self, incident: Incident, dets: Sequence[Detection], now: datetime,
-                          *, suppressed: bool) -> Applied:
         try:
             self.save(incident)
         except IntegrityError:  # an operator wrote meanwhile: reload and try once more
             return self._join(self.incident(incident.id), dets, now, suppressed=suppressed)
-        return Applied(snapshot_of(incident), incident.episode + 1, changed=True)
+        return _result(incident, changed=True)
 
     def add_evidence(self, incident_id: UUID, dets: Sequence[Detection], now: datetime, *,
                      suppressed: bool = False) -> Applied:
@@ -213,15 +214,15 @@ class IncidentApp(Application[UUID]):
         resolved = incident.resolved_at
         if incident.status not in TERMINALISH_STATUSES or resolved is None \
                 or newest - resolved > group.reopen_within or newest <= resolved:
-            return Applied(snapshot_of(incident), incident.episode + 1, d.detections)
+            return _result(incident, d.detections)
         incident.reopen(reason="detected again within reopen window",
                         detection_ids=[x.detection_id for x in d.detections],
                         actor=self.rules.rule_ref(group.kind), at=now)
         try:
             self.save(incident)
         except IntegrityError:
-            return Applied(self.key_state(d.key).snapshot, incident.episode + 1, d.detections)
-        return Applied(snapshot_of(incident), incident.episode + 1, changed=True)
+            return _result(self.incident(d.incident_id), d.detections)
+        return _result(incident, changed=True)
 
     def run_timer(self, d: AutoResolve | Escalate) -> Applied:
         """Auto-resolve or escalate by rule; a no-op if an operator got there first."""
@@ -234,18 +235,16 @@ class IncidentApp(Application[UUID]):
                 incident.escalate(level=d.level, severity=d.severity, reason=d.reason,
                                   actor=actor, at=d.at)
             else:
-                return Applied(snapshot_of(incident), incident.episode + 1)
+                return _result(incident)
             self.save(incident)
         except (IllegalTransition, IntegrityError):
-            incident = self.incident(d.incident_id)
-            return Applied(snapshot_of(incident), incident.episode + 1)
-        return Applied(snapshot_of(incident), incident.episode + 1, changed=True)
+            return _result(self.incident(d.incident_id))
+        return _result(incident, changed=True)
 
     # --- observations ---------------------------------------------------------------------
 
-    def record_observations(self, dets: Sequence[Detection], now: datetime) -> int:
-        """Fold canteen counts and waste pickups into their aggregates; returns events saved."""
-        saved = 0
+    def record_observations(self, dets: Sequence[Detection], now: datetime) -> None:
+        """Fold canteen counts and waste pickups into their aggregates."""
         tallies: dict[tuple[str, str, str], list[Detection]] = {}
         pickups: dict[tuple[str, str], list[Detection]] = {}
         for d in dets:
@@ -255,32 +254,28 @@ class IncidentApp(Application[UUID]):
             elif d.kind is Kind.WASTE_PICKUP:
                 pickups.setdefault((d.site_id or d.source_id, day), []).append(d)
         for (site, day, meal), group in tallies.items():
-            saved += self._tally(site, day, meal, group, now)
+            self._tally(site, day, meal, group, now)
         for (site, day), group in pickups.items():
-            saved += self._pickup(site, day, group, now)
-        return saved
+            self._pickup(site, day, group, now)
 
-    def _tally(self, site: str, day: str, meal: str, dets: list[Detection], now: datetime) -> int:
+    def _tally(self, site: str, day: str, meal: str, dets: list[Detection], now: datetime) -> None:
         tally = self._get(canteen_tally_id(site, day, meal), CanteenTally)
         tally = tally or CanteenTally(site_id=site, day=day, meal=meal, timestamp=now)
         peak = max(int(d.attributes["count"]) for d in dets)
         tally.count(peak=peak, samples=len(dets), last_seen_at=max(d.observed_at for d in dets),
                     at=now)
-        return self._save_quietly(tally)
+        self._save_quietly(tally)
 
-    def _pickup(self, site: str, day: str, dets: list[Detection], now: datetime) -> int:
+    def _pickup(self, site: str, day: str, dets: list[Detection], now: datetime) -> None:
         log = self._get(pickup_log_id(site, day), PickupLog)
         log = log or PickupLog(site_id=site, day=day, timestamp=now)
         log.seen(observed_at=[d.observed_at for d in dets],
                  detection_ids=[d.detection_id for d in dets], at=now)
-        return self._save_quietly(log)
+        self._save_quietly(log)
 
-    def _save_quietly(self, aggregate: Any) -> int:
-        try:
+    def _save_quietly(self, aggregate: Any) -> None:
+        with contextlib.suppress(IntegrityError):  # another worker wrote the same one first
             self.save(aggregate)
-        except IntegrityError:  # another worker wrote the same observation first
-            return 0
-        return len(aggregate.collect_events()) or 1
 
     def canteen_tally(self, site: str, day: str, meal: str) -> CanteenTally | None:
         return self._get(canteen_tally_id(site, day, meal), CanteenTally)
@@ -315,8 +310,8 @@ class IncidentApp(Application[UUID]):
         try:
             self.save(track, incident)
         except IntegrityError:
-            return Applied(None, 1)
-        return Applied(snapshot_of(incident), 1, changed=True)
+            return Applied(None)
+        return _result(incident, changed=True)
 
     # --- operator commands ------------------------------------------------------------------
 
@@ -411,9 +406,6 @@ class IncidentApp(Application[UUID]):
             return None
         found: Incident = self.repository.get(incident_id, version=events[-1].originator_version)
         return found
-
-    def is_active(self, incident_id: UUID) -> bool:
-        return self.incident(incident_id).status in ACTIVE_STATUSES
 
 
 def schedule_windows(schedule: Schedule, since: datetime, until: datetime

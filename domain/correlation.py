@@ -54,23 +54,6 @@ MAX_CANDIDATES = 256
 
 
 @dataclass(frozen=True, slots=True)
-class IncidentSnapshot:
-    """The store's view of an incident, as the correlator needs it (no personal data)."""
-
-    incident_id: UUID
-    key: str
-    episode: int
-    status: Status
-    level: int
-    severity: int
-    opened_at: datetime
-    sla_due_at: datetime
-    last_seen_at: datetime
-    resolved_at: datetime | None
-    version: int
-
-
-@dataclass(frozen=True, slots=True)
 class Episode:
     """The latest incident of a key, as far as the correlator knows."""
 
@@ -87,6 +70,14 @@ class Episode:
     @property
     def active(self) -> bool:
         return self.status in ACTIVE_STATUSES
+
+
+@dataclass(frozen=True, slots=True)
+class IncidentSnapshot:
+    """The store's view of a key's incident, as the correlator needs it (no personal data)."""
+
+    key: str
+    episode: Episode
 
 
 @dataclass(frozen=True, slots=True)
@@ -379,13 +370,12 @@ def tick(view: Mapping[str, KeyState], rules: RuleSet, now: datetime,
 
 
 def reconcile(state: KeyState | None, key: str, group: Kind, snap: IncidentSnapshot | None,
-              next_episode: int) -> KeyState:
+              next_episode: int = 0) -> KeyState:
     """Fold the store's truth about a key's latest incident into the cached state."""
     base = state or KeyState(key, group)
     if snap is None:
         return replace(base, next_episode=max(base.next_episode, next_episode))
-    episode = Episode(snap.incident_id, snap.episode, snap.status, snap.level, snap.severity,
-                      snap.opened_at, snap.sla_due_at, snap.last_seen_at, snap.resolved_at)
+    episode = snap.episode
     hits = () if episode.active else base.hits
     return replace(base, episode=episode, hits=hits,
-                   next_episode=max(base.next_episode, next_episode, snap.episode + 1))
+                   next_episode=max(base.next_episode, next_episode, episode.number + 1))

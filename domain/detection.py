@@ -11,7 +11,6 @@ nothing but the standard library and `eventsourcing`, and this path runs once pe
 from __future__ import annotations
 
 import json
-import math
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -22,6 +21,7 @@ from uuid import UUID
 
 from domain.errors import FieldError, InvalidDetection
 from domain.kinds import Kind, SourceKind
+from domain.validation import FieldChecker, short
 
 __all__ = [
     "MAX_RECORD_BYTES",
@@ -44,7 +44,6 @@ DetectionId = NewType("DetectionId", str)
 _KINDS = {k.value: k for k in Kind}
 _SOURCE_KINDS = {k.value: k for k in SourceKind}
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
-_MAX_ID = 128
 _MAX_ATTRIBUTES = 32
 
 
@@ -84,43 +83,7 @@ class Detection:
     model: ModelRef | None = None
 
 
-def _short(value: object) -> str:
-    text = repr(value)
-    return text if len(text) <= 80 else text[:77] + "..."
-
-
-class _Checker:
-    """Collects every field error instead of stopping at the first."""
-
-    def __init__(self) -> None:
-        self.errors: list[FieldError] = []
-
-    def bad(self, name: str, value: object, reason: str) -> None:
-        self.errors.append(FieldError(name, _short(value), reason))
-
-    def text(self, rec: Mapping[str, Any], name: str, *, required: bool) -> str | None:
-        value = rec.get(name)
-        if value is None:
-            if required:
-                self.bad(name, value, "required")
-            return None
-        if not isinstance(value, str) or not value.strip() or len(value) > _MAX_ID:
-            self.bad(name, value, f"expected a non-empty string of at most {_MAX_ID} chars")
-            return None
-        return value
-
-    def number(self, value: object, name: str, lo: float, hi: float) -> float | None:
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            self.bad(name, value, f"expected a number in [{lo}, {hi}]")
-            return None
-        number = float(value)
-        if not math.isfinite(number) or not lo <= number <= hi:
-            self.bad(name, value, f"expected a number in [{lo}, {hi}]")
-            return None
-        return number
-
-
-def _uuid(check: _Checker, rec: Mapping[str, Any]) -> DetectionId | None:
+def _uuid(check: FieldChecker, rec: Mapping[str, Any]) -> DetectionId | None:
     value = rec.get("detection_id")
     try:
         return DetectionId(str(UUID(value)))
@@ -129,29 +92,7 @@ def _uuid(check: _Checker, rec: Mapping[str, Any]) -> DetectionId | None:
         return None
 
 
-def _timestamp(check: _Checker, value: object) -> datetime | None:
-    if not isinstance(value, str):
-        check.bad("observed_at", value, "required, expected an RFC 3339 timestamp with offset")
-        return None
-    try:
-        parsed = datetime.fromisoformat(value)
-    except ValueError:
-        check.bad("observed_at", value, "expected an RFC 3339 timestamp with offset")
-        return None
-    if parsed.tzinfo is None or "T" not in value.upper():
-        check.bad("observed_at", value, "timestamp must be RFC 3339 with a UTC offset")
-        return None
-    return parsed
-
-
-def _enum(check: _Checker, table: Mapping[str, Any], name: str, value: object) -> Any:
-    found = table.get(value) if isinstance(value, str) else None
-    if found is None:
-        check.bad(name, value, "expected one of " + ", ".join(sorted(table)))
-    return found
-
-
-def _location(check: _Checker, value: object) -> Location | None:
+def _location(check: FieldChecker, value: object) -> Location | None:
     if value is None:
         return None
     if not isinstance(value, dict):
@@ -162,7 +103,7 @@ def _location(check: _Checker, value: object) -> Location | None:
     return Location(lat, lon) if lat is not None and lon is not None else None
 
 
-def _bbox(check: _Checker, value: object) -> tuple[float, float, float, float] | None:
+def _bbox(check: FieldChecker, value: object) -> tuple[float, float, float, float] | None:
     if value is None:
         return None
     if not isinstance(value, list) or len(value) != 4:
@@ -178,7 +119,7 @@ def _bbox(check: _Checker, value: object) -> tuple[float, float, float, float] |
     return (x, y, w, h)
 
 
-def _snapshot(check: _Checker, value: object) -> Snapshot | None:
+def _snapshot(check: FieldChecker, value: object) -> Snapshot | None:
     if value is None:
         return None
     if not isinstance(value, dict):
@@ -195,7 +136,7 @@ def _snapshot(check: _Checker, value: object) -> Snapshot | None:
     return Snapshot(str(uri), str(digest)) if ok else None
 
 
-def _model(check: _Checker, value: object) -> ModelRef | None:
+def _model(check: FieldChecker, value: object) -> ModelRef | None:
     if value is None:
         return None
     if not isinstance(value, dict):
@@ -206,16 +147,15 @@ def _model(check: _Checker, value: object) -> ModelRef | None:
     return ModelRef(name, version) if name and version else None
 
 
-def _attributes(check: _Checker, kind: Kind | None, value: object) -> Mapping[str, Any]:
+def _attributes(check: FieldChecker, kind: Kind | None, value: object) -> Mapping[str, Any]:
     if value is None:
         value = {}
     if not isinstance(value, dict) or len(value) > _MAX_ATTRIBUTES:
         check.bad("attributes", value, f"expected an object with at most {_MAX_ATTRIBUTES} keys")
         return MappingProxyType({})
     attrs = dict(value)
-    count = attrs.get("count")
-    if count is not None and (isinstance(count, bool) or not isinstance(count, int) or count < 0):
-        check.bad("attributes.count", count, "expected a non-negative integer")
+    if attrs.get("count") is not None:
+        check.count(attrs["count"], "attributes.count")
     if "similarity" in attrs:
         check.number(attrs["similarity"], "attributes.similarity", 0.0, 1.0)
     required = _REQUIRED_ATTRIBUTES.get(kind, ()) if kind is not None else ()
@@ -238,14 +178,14 @@ _REQUIRED_ATTRIBUTES: dict[Kind, tuple[str, ...]] = {
 def validate_detection_dict(rec: object) -> Detection:
     """Validate an already-decoded JSON object against the contract."""
     if not isinstance(rec, dict):
-        raise InvalidDetection((FieldError("<record>", _short(rec), "expected a JSON object"),))
-    check = _Checker()
+        raise InvalidDetection((FieldError("<record>", short(rec), "expected a JSON object"),))
+    check = FieldChecker()
     detection_id = _uuid(check, rec)
     source_id = check.text(rec, "source_id", required=True)
-    source_kind = _enum(check, _SOURCE_KINDS, "source_kind", rec.get("source_kind"))
-    kind = _enum(check, _KINDS, "kind", rec.get("kind"))
+    source_kind = check.choice(_SOURCE_KINDS, "source_kind", rec.get("source_kind"))
+    kind = check.choice(_KINDS, "kind", rec.get("kind"))
     confidence = check.number(rec.get("confidence"), "confidence", 0.0, 1.0)
-    observed_at = _timestamp(check, rec.get("observed_at"))
+    observed_at = check.timestamp(rec.get("observed_at"), "observed_at")
     site_id = check.text(rec, "site_id", required=kind is Kind.CANTEEN_COUNT)
     detection = dict(
         location=_location(check, rec.get("location")),
@@ -279,7 +219,7 @@ def parse_detection(raw: bytes | str) -> Detection:
         rec = json.loads(raw)
     except (ValueError, UnicodeDecodeError) as exc:
         raise InvalidDetection(
-            (FieldError("<record>", _short(raw[:60]), f"not JSON: {exc}"),)
+            (FieldError("<record>", short(raw[:60]), f"not JSON: {exc}"),)
         ) from None
     return validate_detection_dict(rec)
 

@@ -2,6 +2,7 @@
 
     DomainError
     ├── InvalidDetection        a detection record fails the contract (every bad field listed)
+    ├── InvalidHealthRecord     a source-health record fails its contract (every field listed)
     ├── InvalidRules            a correlation rule set fails validation (every problem listed)
     ├── IncidentError
     │   ├── IncidentNotFound    no incident has the given id
@@ -22,6 +23,7 @@ __all__ = [
     "IncidentNotFound",
     "InvalidCommand",
     "InvalidDetection",
+    "InvalidHealthRecord",
     "InvalidRules",
     "VersionConflict",
 ]
@@ -49,6 +51,14 @@ class InvalidDetection(DomainError):
     def __init__(self, errors: tuple[FieldError, ...]) -> None:
         self.errors = errors
         super().__init__("invalid detection: " + "; ".join(str(e) for e in errors))
+
+
+class InvalidHealthRecord(DomainError):
+    """Raised by `parse_health` when a record breaks the health contract."""
+
+    def __init__(self, errors: tuple[FieldError, ...]) -> None:
+        self.errors = errors
+        super().__init__("invalid health record: " + "; ".join(str(e) for e in errors))
 
 
 class InvalidRules(DomainError):

@@ -17,8 +17,9 @@ from datetime import datetime
 from enum import Enum
 from typing import Any
 
-from domain.errors import DomainError
+from domain.errors import FieldError, InvalidHealthRecord
 from domain.kinds import SourceKind
+from domain.validation import FieldChecker, short
 
 __all__ = [
     "HealthRecord",
@@ -34,14 +35,6 @@ class HealthStatus(str, Enum):
     HEARTBEAT = "heartbeat"
     SOURCE_OFFLINE = "source_offline"
     SOURCE_ONLINE = "source_online"
-
-
-class InvalidHealthRecord(DomainError):
-    """Raised by `parse_health` when a record breaks the health contract (every field listed)."""
-
-    def __init__(self, problems: tuple[str, ...]) -> None:
-        self.problems = problems
-        super().__init__("invalid health record: " + "; ".join(problems))
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,63 +71,31 @@ def encode_health(h: HealthRecord) -> bytes:
     return json.dumps(health_to_dict(h), separators=(",", ":")).encode()
 
 
-def _text(rec: dict[str, Any], name: str, problems: list[str], *, required: bool) -> str | None:
-    value = rec.get(name)
-    if value is None and not required:
-        return None
-    if not isinstance(value, str) or not value.strip() or len(value) > 512:
-        problems.append(f"{name}={value!r}: expected a non-empty string")
-        return None
-    return value
-
-
-def _count(rec: dict[str, Any], name: str, problems: list[str]) -> int:
-    value = rec.get(name, 0)
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        problems.append(f"{name}={value!r}: expected a non-negative integer")
-        return 0
-    return value
-
-
-def _when(value: object, problems: list[str]) -> datetime | None:
-    try:
-        parsed = datetime.fromisoformat(value) if isinstance(value, str) else None
-    except ValueError:
-        parsed = None
-    if parsed is None or parsed.tzinfo is None:
-        problems.append(f"observed_at={value!r}: expected an RFC 3339 timestamp with offset")
-        return None
-    return parsed
-
-
-def _choice(table: type[Enum], name: str, value: object, problems: list[str]) -> Any:
-    for member in table:
-        if member.value == value:
-            return member
-    problems.append(f"{name}={value!r}: expected one of " + ", ".join(m.value for m in table))
-    return None
+_SOURCE_KINDS = {k.value: k for k in SourceKind}
+_STATUSES = {s.value: s for s in HealthStatus}
 
 
 def parse_health(raw: bytes | str) -> HealthRecord:
-    """Decode and validate one health record."""
+    """Decode and validate one health record; `InvalidHealthRecord` names every bad field."""
     try:
         rec = json.loads(raw)
     except (ValueError, UnicodeDecodeError) as exc:
-        raise InvalidHealthRecord((f"not JSON: {exc}",)) from None
+        raise InvalidHealthRecord((FieldError("<record>", short(raw[:60]), f"not JSON: {exc}"),)
+                                  ) from None
     if not isinstance(rec, dict):
-        raise InvalidHealthRecord(("expected a JSON object",))
-    problems: list[str] = []
+        raise InvalidHealthRecord((FieldError("<record>", short(rec), "expected a JSON object"),))
+    check = FieldChecker()
     record = dict(
-        source_id=_text(rec, "source_id", problems, required=True),
-        source_kind=_choice(SourceKind, "source_kind", rec.get("source_kind"), problems),
-        status=_choice(HealthStatus, "status", rec.get("status"), problems),
-        observed_at=_when(rec.get("observed_at"), problems),
-        site_id=_text(rec, "site_id", problems, required=False),
-        frames=_count(rec, "frames", problems),
-        detections=_count(rec, "detections", problems),
-        reason=_text(rec, "reason", problems, required=False),
-        detector=_text(rec, "detector", problems, required=False),
+        source_id=check.text(rec, "source_id", required=True, max_len=512),
+        source_kind=check.choice(_SOURCE_KINDS, "source_kind", rec.get("source_kind")),
+        status=check.choice(_STATUSES, "status", rec.get("status")),
+        observed_at=check.timestamp(rec.get("observed_at"), "observed_at"),
+        site_id=check.text(rec, "site_id", required=False, max_len=512),
+        frames=check.count(rec.get("frames", 0), "frames"),
+        detections=check.count(rec.get("detections", 0), "detections"),
+        reason=check.text(rec, "reason", required=False, max_len=512),
+        detector=check.text(rec, "detector", required=False, max_len=512),
     )
-    if problems:
-        raise InvalidHealthRecord(tuple(problems))
+    if check.errors:
+        raise InvalidHealthRecord(tuple(check.errors))
     return HealthRecord(**record)

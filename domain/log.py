@@ -23,8 +23,25 @@ ENVELOPE_FIELDS = frozenset({"originator_id", "originator_version", "timestamp",
 """Event attributes carried by the envelope, not in `LogEvent.data`."""
 
 
+_PLAIN = frozenset({str, int, float, bool, type(None)})
+"""Types that are JSON-safe as they are (exact types: an `Enum` on `str` is not plain)."""
+
+
 def json_safe(value: Any) -> Any:
     """`value` with datetimes, UUIDs, enums, mappings and sequences made JSON-serialisable."""
+    kind = type(value)  # exact-type dispatch first: this runs for every field of every event
+    if kind in _PLAIN:
+        return value
+    if kind is list or kind is tuple:
+        return [v if type(v) in _PLAIN else json_safe(v) for v in value]
+    if kind is dict:
+        return {str(k): v if type(v) in _PLAIN else json_safe(v) for k, v in value.items()}
+    if kind is datetime:
+        return value.isoformat()
+    return _json_safe_other(value)
+
+
+def _json_safe_other(value: Any) -> Any:
     if isinstance(value, datetime | date):
         return value.isoformat()
     if isinstance(value, UUID):
@@ -90,7 +107,8 @@ class LogReader:
         aggregate, _, name = qualname.rpartition(".")
         fields = {k: json_safe(v) for k, v in vars(event).items() if k not in ENVELOPE_FIELDS}
         return LogEvent(
-            position=int(notification.id) if position is None else position, aggregate=aggregate, name=name,
-            originator_id=str(event.originator_id), version=int(event.originator_version),
-            timestamp=event.timestamp.isoformat(), data=fields,
+            position=int(notification.id) if position is None else position,
+            aggregate=aggregate, name=name, originator_id=str(event.originator_id),
+            version=int(event.originator_version), timestamp=event.timestamp.isoformat(),
+            data=fields,
         )

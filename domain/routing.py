@@ -1,4 +1,4 @@
-"""Routing policy as data: which agencies are told about an incident (kind × place × severity).
+"""Routing policy as data: which agencies are told about an incident (kind, place, severity).
 
 A deployment describes its sites (district, contractor, school) and its routes in TOML; the
 composition root parses the text and passes the mapping to `load_sites` / `load_routing`.

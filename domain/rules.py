@@ -90,9 +90,6 @@ class RuleSet:
     groups: Mapping[Kind, GroupRule]
     schedules: tuple[Schedule, ...] = field(default=())
 
-    def kind_rule(self, kind: Kind) -> KindRule:
-        return self.kinds[kind]
-
     def group_of(self, kind: Kind) -> GroupRule:
         return self.groups[self.kinds[kind].group]
 

@@ -29,17 +29,17 @@ __all__ = ["main"]
 
 
 def _records(n: int, sites: int, now: datetime) -> list[tuple[bytes | None, bytes]]:
-    out = []
+    out: list[tuple[bytes | None, bytes]] = []
     for i in range(n):
-        site = i % sites
+        site, source = i % sites, f"cam-{i % sites}-{i % 3}"
         rec = {
-            "detection_id": str(uuid.uuid4()), "source_id": f"cam-{site}-{i % 3}",
+            "detection_id": str(uuid.uuid4()), "source_id": source,
             "source_kind": "camera", "kind": "fire", "confidence": 0.9,
             "observed_at": (now + timedelta(milliseconds=i)).isoformat(),
             "site_id": f"site-{site}", "location": {"lat": 43.25, "lon": 76.95},
             "bbox": [0.1, 0.2, 0.3, 0.4], "model": {"name": "fire-yolo", "version": "1.0"},
         }
-        out.append((rec["source_id"].encode(), json.dumps(rec).encode()))
+        out.append((source.encode(), json.dumps(rec).encode()))
     return out
 
 

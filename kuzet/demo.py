@@ -11,6 +11,7 @@ from rich.console import Console
 
 from domain.topics import DETECTIONS, DETECTIONS_DLQ
 from kuzet.commands.core import incident_rows, incidents_table, publish_records
+from kuzet.kafka import read_topic
 from kuzet.scenario import EXPECTED, EXPECTED_DLQ, demo_records
 from kuzet.settings import Settings
 from kuzet.stack import LocalStack
@@ -19,34 +20,8 @@ __all__ = ["count_topic", "run_demo", "wait_for"]
 
 
 async def count_topic(bootstrap: str, topic: str) -> int:
-    """How many records a topic holds, counted by reading it to its end offsets.
-
-    (Reading, not `end - beginning`: Tansu's answer to a ListOffsets "earliest" request is not
-    always the log start, so the subtraction undercounts.)
-    """
-    from aiokafka import AIOKafkaConsumer, TopicPartition
-
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False,
-                                auto_offset_reset="earliest", group_id=None)
-    await consumer.start()
-    try:
-        parts = consumer.partitions_for_topic(topic) or set()
-        if not parts:
-            await consumer.topics()
-            parts = consumer.partitions_for_topic(topic) or set()
-        tps = [TopicPartition(topic, p) for p in parts]
-        if not tps:
-            return 0
-        ends = await consumer.end_offsets(tps)
-        consumer.assign(tps)
-        await consumer.seek_to_beginning(*tps)
-        count = 0
-        while [tp for tp in tps if await consumer.position(tp) < ends[tp]]:
-            batch = await consumer.getmany(timeout_ms=500)
-            count += sum(len(msgs) for msgs in batch.values())
-        return count
-    finally:
-        await consumer.stop()
+    """How many records a topic holds."""
+    return len(await read_topic(bootstrap, topic))
 
 
 def _matches(rows: list[dict[str, Any]]) -> dict[str, bool]:
@@ -80,10 +55,7 @@ def wait_for(settings: Settings, bootstrap: str, timeout: float,
 
 def run_demo(settings: Settings, console: Console, *, follow: bool, timeout: float) -> bool:
     with LocalStack(settings) as stack:
-        stack.spawn("worker-0", ["worker"])
-        from kuzet.commands.core import _start_extras, _watch
-
-        _start_extras(stack)
+        stack.start_processes(console, workers=1)
         records = demo_records(datetime.now(UTC))
         asyncio.run(publish_records(stack.bootstrap, records, DETECTIONS))
         console.print(f"published {len(records)} records (incl. a redelivered batch and "
@@ -102,5 +74,5 @@ def run_demo(settings: Settings, console: Console, *, follow: bool, timeout: flo
         print_views(settings, console)
         if follow:
             console.print(f"following; logs in {stack.logs}. Ctrl-C stops.")
-            _watch(stack)
+            stack.watch(console)
         return ok

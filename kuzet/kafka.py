@@ -9,7 +9,7 @@ from collections.abc import Iterable
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaConnectionError, KafkaError, TopicAlreadyExistsError
 
-__all__ = ["KafkaUnreachable", "ensure_topics"]
+__all__ = ["KafkaUnreachable", "ensure_topics", "read_topic"]
 
 
 class KafkaUnreachable(Exception):
@@ -34,3 +34,34 @@ async def ensure_topics(bootstrap: str, topics: Iterable[str], partitions: int) 
                 await admin.create_topics(wanted)
     finally:
         await admin.close()
+
+
+async def read_topic(bootstrap: str, topic: str) -> list[bytes]:
+    """Every record value of `topic`, partition by partition, read up to its end offsets.
+
+    (Reading, not `end - beginning`: Tansu's answer to a ListOffsets "earliest" request is not
+    always the log start, so subtracting offsets undercounts.)
+    """
+    from aiokafka import AIOKafkaConsumer, TopicPartition
+
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False,
+                                auto_offset_reset="earliest", group_id=None)
+    await consumer.start()
+    try:
+        parts = consumer.partitions_for_topic(topic) or set()
+        if not parts:
+            await consumer.topics()
+            parts = consumer.partitions_for_topic(topic) or set()
+        tps = [TopicPartition(topic, p) for p in sorted(parts)]
+        if not tps:
+            return []
+        ends = await consumer.end_offsets(tps)
+        consumer.assign(tps)
+        await consumer.seek_to_beginning(*tps)
+        values: list[bytes] = []
+        while [tp for tp in tps if await consumer.position(tp) < ends[tp]]:
+            for msgs in (await consumer.getmany(timeout_ms=500)).values():
+                values += [m.value for m in msgs]
+        return values
+    finally:
+        await consumer.stop()

@@ -8,7 +8,6 @@ value; secrets never appear in `repr` or error messages.
 
 from __future__ import annotations
 
-import dataclasses
 import os
 import tomllib
 from collections.abc import Mapping
@@ -185,4 +184,4 @@ def load_settings(
         postgres_env(settings.event_store_url)
     if settings.kafka_partitions < 1:
         raise SettingsError(f"KUZET_KAFKA_PARTITIONS={settings.kafka_partitions}: must be >= 1")
-    return dataclasses.replace(settings)
+    return settings

@@ -11,12 +11,15 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from types import TracebackType
+from typing import Any
 
 from domain.topics import CORRELATION, DETECTIONS, DETECTIONS_DLQ
 from kuzet.broker import EmbeddedBroker
+from kuzet.errors import KuzetError
 from kuzet.kafka import ensure_topics
 from kuzet.settings import Settings
 
@@ -78,6 +81,26 @@ class LocalStack:
         )
         self.procs[name] = proc
         return proc
+
+    def start_processes(self, console: Any, *, workers: int) -> None:
+        """The correlation workers, then every process in `stack_extras.PROCESSES`."""
+        from kuzet.commands import stack_extras
+
+        for n in range(workers):
+            self.spawn(f"worker-{n}", ["worker"])
+        stack_extras.start(self, console)
+
+    def watch(self, console: Any) -> None:
+        """Block until Ctrl-C; a child that exits ends the stack with a one-line error."""
+        try:
+            while True:
+                for name, proc in self.procs.items():
+                    if proc.poll() is not None:
+                        raise KuzetError(f"{name} exited with status {proc.returncode}; "
+                                         f"see {self.logs / (name + '.log')}")
+                time.sleep(1)
+        except KeyboardInterrupt:
+            console.print("stopping…")
 
     def stop(self) -> None:
         for proc in reversed(list(self.procs.values())):

@@ -60,7 +60,6 @@ def stream_config(settings: Settings) -> Any:
         batch_size=settings.batch_size,
         batch_within_s=settings.batch_within_s,
         tick_interval_s=settings.tick_interval_s,
-        evidence_interval_s=settings.evidence_interval_s,
         data_dir=str(settings.data_dir),
     )
 

@@ -9,7 +9,7 @@ __all__ = ["LagMetrics"]
 
 
 class LagMetrics:
-    """A `kuzet_projection_lag{view}` gauge and a position gauge, in `registry`."""
+    """A `kuzet_projection_lag{view}` gauge in `registry` (default: the global registry)."""
 
     def __init__(self, registry: Any = None) -> None:
         from prometheus_client import REGISTRY, Gauge

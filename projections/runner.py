@@ -13,7 +13,7 @@ import contextlib
 import hashlib
 import json
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 from domain.log import LogEvent, NotificationSource
@@ -105,11 +105,19 @@ class ProjectionRunner:
             total += n
         return total
 
-    async def run(self, stop: asyncio.Event, *, idle_s: float = 0.5) -> None:
-        """Follow the log until `stop` is set."""
+    async def run(self, stop: asyncio.Event, *, idle_s: float = 0.5,
+                  on_lag: Callable[[dict[str, int]], None] | None = None) -> None:
+        """Follow the log until `stop` is set, handing `lag()` to `on_lag` after each step.
+
+        (Lag is read here, between steps, because a store's one connection cannot serve a
+        concurrent reader: asyncpg refuses a second operation while a batch commits.)
+        """
         await self.setup()
         while not stop.is_set():
-            if not await self.step():
+            read = await self.step()
+            if on_lag is not None:
+                on_lag(await self.lag())
+            if not read:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(stop.wait(), idle_s)
 

@@ -44,20 +44,10 @@ from domain.correlation import (
 from domain.detection import Detection
 from domain.rules import RuleSet
 
-__all__ = ["CorrelationEngine", "EngineStats"]
+__all__ = ["CorrelationEngine"]
 
 log = logging.getLogger("kuzet.streams.engine")
 T = TypeVar("T", bound=Hashable)
-
-
-@dataclass
-class EngineStats:
-    detections: int = 0
-    opened: int = 0
-    evidence_events: int = 0
-    skipped: int = 0
-    observations: int = 0
-    store_calls: int = 0
 
 
 @dataclass
@@ -71,6 +61,8 @@ class _Shard(Generic[T]):
     """One partition's cache: key states, tokens held by candidate hits, pending buffers."""
 
     states: dict[str, KeyState] = field(default_factory=dict)
+    last_flush: dict[UUID, datetime] = field(default_factory=dict)
+    """When each active incident last had evidence written (coalescing)."""
     held: dict[str, list[T]] = field(default_factory=lambda: defaultdict(list))
     evidence: dict[tuple[UUID, bool], _Buffer[T]] = field(default_factory=dict)
     observations: _Buffer[T] = field(default_factory=_Buffer)
@@ -86,13 +78,10 @@ class CorrelationEngine(Generic[T]):
         self.evidence_interval = evidence_interval
         self.schedule_grace = schedule_grace
         self.shards: dict[int, _Shard[T]] = {}
-        self.last_flush: dict[UUID, datetime] = {}
-        self.stats = EngineStats()
         self._schedules_checked: datetime | None = None
         self._executor = ThreadPoolExecutor(1, thread_name_prefix="kuzet-store")
 
     async def _store(self, fn: Callable[..., Any], *args: Any) -> Any:
-        self.stats.store_calls += 1
         return await asyncio.get_running_loop().run_in_executor(self._executor, fn, *args)
 
     def close(self) -> None:
@@ -113,7 +102,6 @@ class CorrelationEngine(Generic[T]):
         settled: list[T] = []
         immediate: list[tuple[Decision, list[T]]] = []
         for det, token in items:
-            self.stats.detections += 1
             out = correlate(shard.states, det, self.rules, now)
             self._route(shard, det, token, out, immediate, settled)
         settled += await self._execute(shard, immediate, now)
@@ -144,6 +132,8 @@ class CorrelationEngine(Generic[T]):
             old = shard.states.get(key)
             if new is None:
                 shard.states.pop(key, None)
+                if old is not None and old.episode is not None:
+                    shard.last_flush.pop(old.episode.incident_id, None)
             else:
                 shard.states[key] = new
             if old is not None and old.hits:
@@ -171,7 +161,6 @@ class CorrelationEngine(Generic[T]):
     def _route_decision(self, shard: _Shard[T], decision: Decision, tokens: list[T],
                         immediate: list[tuple[Decision, list[T]]], settled: list[T]) -> None:
         if isinstance(decision, Skipped):
-            self.stats.skipped += 1
             settled += tokens
         elif isinstance(decision, Observe):
             shard.observations.detections.append(decision.detection)
@@ -196,8 +185,7 @@ class CorrelationEngine(Generic[T]):
         settled: list[T] = []
         for (decision, tokens), applied in zip(immediate, results, strict=True):
             if isinstance(decision, OpenIncident) and applied is not None and applied.changed:
-                self.stats.opened += 1
-                self.last_flush[decision.incident_id] = now
+                shard.last_flush[decision.incident_id] = now
             if applied is None or not applied.refused:
                 settled += tokens
             if applied is not None:
@@ -209,17 +197,15 @@ class CorrelationEngine(Generic[T]):
         """Fold the store's truth into the cache; re-correlate detections it refused.
 
         The store refuses when the cache was stale (an operator resolved the incident, or
-        another worker opened the key's next episode). The refused detections keep their
-        tokens until the re-correlated decisions are durable.
+        another worker opened the key's next episode). The refused detections' tokens settle
+        only once everything re-correlated from them is durable — or stay held with a
+        candidate hit that still waits for its window.
         """
         snap = applied.snapshot
-        key = snap.key if snap is not None else getattr(decision, "key", None)
-        if key is None:
-            return []
+        key = snap.key if snap is not None else getattr(decision, "key", "")
         state = shard.states.get(key)
-        dets = getattr(decision, "detections", ())
-        group = state.group if state else (self.rules.kinds[dets[0].kind].group if dets else None)
-        if group is not None:
+        if state is not None or applied.refused:
+            group = state.group if state else self.rules.kinds[applied.refused[0].kind].group
             shard.states[key] = reconcile(state, key, group, snap, applied.next_episode)
         if not applied.refused:
             return []
@@ -227,17 +213,24 @@ class CorrelationEngine(Generic[T]):
             log.warning("dropping %d detection(s) for %s: store keeps refusing",
                         len(applied.refused), key)
             return tokens
-        immediate: list[tuple[Decision, list[T]]] = []
-        settled: list[T] = []
-        for i, det in enumerate(applied.refused):
+        pending, held = list(tokens), None
+        decisions: list[Decision] = []
+        for det in applied.refused:
             out = correlate(shard.states, det, self.rules, now)
-            self._apply_changes(shard, out)
-            mine = tokens if i == 0 else []
-            if out.decisions:
-                self._route_decision(shard, out.decisions[0], mine, immediate, settled)
-            else:
-                settled += mine
-        return settled + await self._execute(shard, immediate, now, depth=depth + 1)
+            pending += self._apply_changes(shard, out)
+            if out.decisions and not isinstance(out.decisions[0], Skipped):
+                decisions.append(out.decisions[0])  # written now, not buffered
+            elif not out.decisions and det.detection_id in {h.detection_id for h in
+                                                            shard.states[key].hits}:
+                held = det.detection_id
+        if held is not None:
+            shard.held[held] += pending
+            pending = []
+        if not decisions:
+            return pending
+        immediate: list[tuple[Decision, list[T]]] = [(d, []) for d in decisions[:-1]]
+        immediate.append((decisions[-1], pending))
+        return await self._execute(shard, immediate, now, depth=depth + 1)
 
     async def _flush(self, shard: _Shard[T], now: datetime, *, force: bool,
                      only: set[UUID] | None = None) -> list[T]:
@@ -248,7 +241,7 @@ class CorrelationEngine(Generic[T]):
         never = datetime.min.replace(tzinfo=now.tzinfo)
         due = [(k, b) for k, b in shard.evidence.items()
                if force or (only is not None and k[0] in only)
-               or now - self.last_flush.get(k[0], never) >= self.evidence_interval]
+               or now - shard.last_flush.get(k[0], never) >= self.evidence_interval]
         obs: _Buffer[T] | None = None
         if shard.observations.detections and (
                 force or now - shard.observed_at >= self.evidence_interval):
@@ -257,19 +250,16 @@ class CorrelationEngine(Generic[T]):
             return []
         for k, _ in due:
             del shard.evidence[k]
-            self.last_flush[k[0]] = now
+            shard.last_flush[k[0]] = now
         results = await self._store(self._write_buffers, due, obs, now)
         settled: list[T] = []
         for (k, buf), applied in zip(due, results, strict=True):
             if applied is None or not applied.refused:
                 settled += buf.tokens
             if applied is not None:
-                self.stats.evidence_events += int(applied.changed)
-                key = applied.snapshot.key if applied.snapshot else ""
-                decision = AddEvidence(key, k[0], tuple(buf.detections), k[1])
+                decision = AddEvidence("", k[0], tuple(buf.detections), k[1])
                 settled += await self._correct(shard, decision, applied, buf.tokens, now)
         if obs is not None:
-            self.stats.observations += len(obs.detections)
             settled += obs.tokens
         return settled
 

@@ -19,9 +19,10 @@ from streams.relay import event_type
 
 __all__ = ["EVENT_NAMES", "event_schemas", "json_schema"]
 
-EVENT_NAMES = ("Opened", "EvidenceAdded", "Escalated", "Acknowledged", "Assigned", "Dispatched",
-               "Resolved", "AutoResolved", "MarkedFalseAlarm", "Reopened", "Closed", "NoteAdded",
-               "RoutedTo")
+EVENT_NAMES = tuple(name for name, value in vars(Incident).items()
+                    if isinstance(value, type) and issubclass(value, Incident.Event)
+                    and name not in {"Event", "Created"})
+"""Incident's own event classes in definition order (`Event`, `Created`: the library's bases)."""
 _SKIP = ENVELOPE_FIELDS | {"originator_id_type"}
 
 

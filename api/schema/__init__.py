@@ -6,6 +6,7 @@ import strawberry
 from strawberry.extensions import MaxAliasesLimiter, MaxTokensLimiter, QueryDepthLimiter
 
 from api.config import ApiConfig
+from api.schema.broadcast import SharedEventExecutor
 from api.schema.mutation import Mutation
 from api.schema.query import Query
 from api.schema.subscription import Subscription
@@ -14,9 +15,11 @@ __all__ = ["build_schema"]
 
 
 def build_schema(config: ApiConfig) -> strawberry.Schema:
-    """The schema with depth, token and alias limits from `config`."""
+    """The schema with depth, token and alias limits from `config`; subscription events are
+    executed once per payload and selection (`api.schema.broadcast`)."""
     return strawberry.Schema(
         query=Query, mutation=Mutation, subscription=Subscription,
+        execution_context_class=SharedEventExecutor,
         extensions=[
             lambda: QueryDepthLimiter(max_depth=config.max_query_depth),
             lambda: MaxTokensLimiter(max_token_count=config.max_query_tokens),

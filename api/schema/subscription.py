@@ -16,7 +16,7 @@ from strawberry.types import Info
 
 from api.auth import Principal
 from api.errors import BadCursor, SlowConsumer
-from api.fanout import Update, _Folder, read_updates
+from api.fanout import StateFolder, Update, read_updates
 from api.schema.context import Context, principal_of
 from api.schema.types import IncidentUpdate, build_update
 
@@ -26,12 +26,10 @@ __all__ = ["Subscription"]
 def _accepts(who: Principal, kinds: list[str] | None,
              agency: str | None) -> Callable[[Update], bool]:
     kind_set = frozenset(kinds) if kinds else None
-    scope = who.scope
 
     def accepts(u: Update) -> bool:
         agencies = u.state.agencies
-        return ((kind_set is None or u.state.kind in kind_set)
-                and (scope is None or scope in agencies)
+        return ((kind_set is None or u.state.kind in kind_set) and who.may_see(agencies)
                 and (agency is None or agency in agencies))
     return accepts
 
@@ -51,7 +49,7 @@ def _position(after: str | None) -> int | None:
 async def _replay(info: Info[Context, None], start: int, stop: int,
                   accepts: Callable[[Update], bool]) -> AsyncGenerator[Update, None]:
     services = info.context.services
-    folder = _Folder(services.app)
+    folder = StateFolder(services.app)
     while start <= stop:
         batch, last = await asyncio.to_thread(read_updates, services.app, folder, start,
                                               services.config.poll_batch, stop)
@@ -84,11 +82,11 @@ class Subscription:
                 yield update.payload(audience, build_update)
                 last = update.position
             while True:
-                update = await sub.queue.get()
-                if update is None:
+                live = await sub.queue.get()
+                if live is None:
                     raise SlowConsumer(str(last))
-                if update.position > last:
-                    last = update.position
-                    yield update.payload(audience, build_update)
+                if live.position > last:
+                    last = live.position
+                    yield live.payload(audience, build_update)
         finally:
             follower.unsubscribe(sub)

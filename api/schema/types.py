@@ -10,6 +10,7 @@ import strawberry
 from strawberry.scalars import JSON
 
 from api.fanout import Update
+from api.schema.broadcast import Shared
 from api.state import EventRecord, IncidentState, mask_key
 
 __all__ = [
@@ -121,7 +122,7 @@ class Me:
 
 
 @strawberry.type(description="One incident event delivered live, with the state after it.")
-class IncidentUpdate:
+class IncidentUpdate(Shared):
     cursor: str = strawberry.field(description="Resume after this with `after:`.")
     event_type: str
     incident_id: strawberry.ID

@@ -49,20 +49,24 @@ def serve(config: ConfigOpt = None, host: str | None = None, port: int | None = 
     import uvicorn
 
     from api import create_app
+    from kuzet.wiring import build_incident_app
 
     settings = load_settings(config, api_host=host, api_port=port)
-    app = create_app(api_config(settings))
+    api = api_config(settings)
+    app = create_app(api, build_incident_app(settings, api.rules))  # with the routing policy
     console.print(f"Kuzet API on http://{settings.api_host}:{settings.api_port}/graphql "
                   f"(console: /console)")
+    level = settings.log_level
     uvicorn.run(app, host=settings.api_host, port=settings.api_port,
-                log_level=settings.log_level.replace("warn", "warning"),
-                ws="websockets-sansio")
+                log_level="warning" if level == "warn" else level, ws="websockets-sansio")
 
 
 def dev_token(settings: Settings, role: str = "operator", subject: str = "dev-operator",
               agency: str | None = None, ttl_s: int | None = None) -> str:
     from api.auth import Role, issue_token
 
+    if not settings.token_secret:
+        raise SettingsError("KUZET_TOKEN_SECRET is required to sign tokens")
     try:
         parsed = Role(role)
     except ValueError:
@@ -81,10 +85,7 @@ def token_create(
     config: ConfigOpt = None,
 ) -> None:
     """Print a signed bearer token."""
-    settings = load_settings(config)
-    if not settings.token_secret:
-        raise SettingsError("KUZET_TOKEN_SECRET is required to sign tokens")
-    typer.echo(dev_token(settings, role, subject, agency, ttl))
+    typer.echo(dev_token(load_settings(config), role, subject, agency, ttl))
 
 
 def with_dev_secret(stack: Any) -> None:

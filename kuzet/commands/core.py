@@ -154,37 +154,11 @@ def up(
 
     settings = load_settings(config)
     with LocalStack(settings) as stack:
-        for n in range(workers):
-            stack.spawn(f"worker-{n}", ["worker"])
-        _start_extras(stack)
+        stack.start_processes(console, workers=workers)
         console.print(f"Kuzet is up: Kafka at [bold]{stack.bootstrap}[/], "
                       f"store {settings.event_store_url or settings.data_dir / 'events.sqlite'}; "
                       f"logs in {stack.logs}. Ctrl-C stops.")
-        _watch(stack)
-
-
-def _start_extras(stack: Any) -> None:
-    """Processes other areas add to the stack (projections, relay, API), where installed."""
-    import importlib
-
-    for name in ("kuzet.commands.stack_extras",):
-        try:
-            module = importlib.import_module(name)
-        except ModuleNotFoundError:
-            continue
-        module.start(stack, console)
-
-
-def _watch(stack: Any) -> None:
-    try:
-        while True:
-            for name, proc in stack.procs.items():
-                if proc.poll() is not None:
-                    raise KuzetError(f"{name} exited with status {proc.returncode}; "
-                                     f"see {stack.logs / (name + '.log')}")
-            time.sleep(1)
-    except KeyboardInterrupt:
-        console.print("stopping…")
+        stack.watch(console)
 
 
 def demo(

@@ -25,7 +25,9 @@ from kuzet.settings import Settings, load_settings
 
 if TYPE_CHECKING:
     from detectors.config import DetectConfig
+    from detectors.faces import FaceEngine
     from detectors.publisher import KafkaPublisher
+    from detectors.watchlist import Watchlist
 
 __all__ = ["register"]
 
@@ -47,8 +49,13 @@ def _detector_errors() -> Iterator[None]:
         raise KuzetError(str(exc)) from None
 
 
+def _names(detectors: str) -> list[str]:
+    """`--detectors a, b,c` -> ["a", "b", "c"]."""
+    return [d.strip() for d in detectors.split(",") if d.strip()]
+
+
 def _build_config(settings: Settings, cameras: Path | None, source: str | None,
-                  camera: str | None, detectors: str, extra: dict[str, object]) -> DetectConfig:
+                  camera: str | None, names: list[str], extra: dict[str, object]) -> DetectConfig:
     from detectors.config import build_config, load_cameras_file, single_camera
 
     if cameras is not None and source is not None:
@@ -58,12 +65,11 @@ def _build_config(settings: Settings, cameras: Path | None, source: str | None,
     if source is not None:
         if not camera:
             raise KuzetError("--source needs --camera ID")
-        names = [d.strip() for d in detectors.split(",") if d.strip()]
         return single_camera(source, camera, names, data_dir=settings.data_dir, extra=extra)
     return build_config({}, data_dir=settings.data_dir, base_dir=Path.cwd())
 
 
-def _once(config: DetectConfig, image_path: Path, detectors: str) -> None:
+def _once(config: DetectConfig, image_path: Path, names: list[str]) -> None:
     import dataclasses
     from datetime import UTC, datetime
 
@@ -77,8 +83,7 @@ def _once(config: DetectConfig, image_path: Path, detectors: str) -> None:
     image = cv2.imread(str(image_path))
     if image is None:
         raise KuzetError(f"--once {image_path}: not a readable image")
-    names = tuple(d.strip() for d in detectors.split(",") if d.strip())
-    cam = CameraConfig(id="once", url=str(image_path), detectors=names)
+    cam = CameraConfig(id="once", url=str(image_path), detectors=tuple(names))
     config = dataclasses.replace(config, cameras=(cam,))
     frame = Frame(cam, image, datetime.now(UTC))
     records = Analyser(config).analyse([frame])
@@ -159,7 +164,7 @@ def detect(
     if gps is not None:
         extra["gps"] = str(gps.resolve())
     with _detector_errors():
-        names = detectors or ("objects,faces,plates" if once else "objects")
+        names = _names(detectors or ("objects,faces,plates" if once else "objects"))
         cfg = _build_config(settings, cameras, source, camera, names,
                             {k: v for k, v in extra.items() if v is not None})
         if once is not None:
@@ -178,7 +183,7 @@ def _watchlist_path(settings: Settings) -> Path:
     return DetectConfig(cameras=(), models={}, data_dir=settings.data_dir).watchlist_path
 
 
-def _engine(settings: Settings):  # type: ignore[no-untyped-def]
+def _engine(settings: Settings) -> tuple[FaceEngine, Watchlist]:
     from detectors.config import build_config
     from detectors.faces import FaceEngine
     from detectors.watchlist import Watchlist

@@ -5,15 +5,17 @@ from __future__ import annotations
 import asyncio
 import json
 import signal
-import tomllib
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
-from kuzet.settings import Settings, SettingsError, load_settings
+from kuzet.settings import Settings, load_settings
+
+if TYPE_CHECKING:
+    from projections import ProjectionRunner
 
 __all__ = ["build_runner", "print_views", "register"]
 
@@ -23,31 +25,22 @@ projections_app = typer.Typer(help="Read models per audience, fed by the event s
                               no_args_is_help=True)
 
 
-def _sites_data(settings: Settings) -> dict[str, Any]:
-    if settings.sites_path is None:
-        return {}
-    try:
-        return tomllib.loads(settings.sites_path.read_text())
-    except (OSError, tomllib.TOMLDecodeError) as exc:
-        raise SettingsError(f"KUZET_SITES_PATH={str(settings.sites_path)!r}: {exc}") from None
-
-
-async def build_runner(settings: Settings, app: Any = None) -> Any:
+async def build_runner(settings: Settings) -> ProjectionRunner:
     """A `ProjectionRunner` over the configured event store and read-model store."""
     from domain.log import LogReader
-    from domain.routing import load_sites
     from kuzet.wiring import build_incident_app
     from projections import ProjectionRunner, SqliteStore, all_views
     from projections.postgres_store import PostgresStore
+    from projections.store import ViewStore
 
-    store: Any
+    app = build_incident_app(settings)  # its routing policy holds the sites of KUZET_SITES_PATH
+    views = all_views(app.routing.sites, settings.canteen_min_k)
+    store: ViewStore
     if settings.read_model_url:
         store = await PostgresStore.connect(settings.read_model_url)
     else:
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         store = SqliteStore(settings.data_dir / "views.sqlite")
-    app = app or build_incident_app(settings)
-    views = all_views(load_sites(_sites_data(settings)), settings.canteen_min_k)
     runner = ProjectionRunner(LogReader(app), store, views, batch=settings.batch_size)
     await runner.setup()
     return runner
@@ -79,22 +72,16 @@ def run(config: ConfigOpt = None,
     """Follow the notification log into every view until stopped."""
     async def main() -> None:
         runner = await build_runner(load_settings(config))
-        stop = _stop_on_signals()
+        on_lag = None
         if metrics_port:
             from prometheus_client import start_http_server
 
             from projections.metrics import LagMetrics
 
             start_http_server(metrics_port)
-            metrics = LagMetrics()
-
-            async def report() -> None:
-                while not stop.is_set():
-                    metrics.update(await runner.lag())
-                    await asyncio.sleep(1)
-            asyncio.get_running_loop().create_task(report())
+            on_lag = LagMetrics().update
         try:
-            await runner.run(stop)
+            await runner.run(_stop_on_signals(), on_lag=on_lag)
         finally:
             await runner.store.close()
     _run(main())

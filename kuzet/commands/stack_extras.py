@@ -10,7 +10,6 @@ from typing import Any
 __all__ = ["PROCESSES", "start"]
 
 PROCESSES: list[tuple[str, list[str], str]] = [
-    # ("projections", ["projections", "run"], "projections following the event store"),
     ("projections", ["projections", "run"], "read models following the event store"),
     ("relay", ["relay"], "incident events to kuzet.incident-events.v1 and agency topics"),
     ("api", ["api"], "GraphQL API, live subscriptions and the operator console"),

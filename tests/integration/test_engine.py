@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import json
 from datetime import UTC, datetime, timedelta
-
-import pytest
 
 from domain.application import IncidentApp
 from domain.detection import parse_detection
@@ -97,9 +94,27 @@ async def test_a_restarted_engine_resumes_from_the_store(store_env) -> None:
     app.close()
 
 
-@pytest.mark.parametrize("raw", [b"{}", json.dumps({"kind": "fire"}).encode()])
-def test_parse_errors_are_typed(raw: bytes) -> None:
-    from domain.errors import InvalidDetection
-
-    with pytest.raises(InvalidDetection):
-        parse_detection(raw)
+async def test_detections_the_store_refuses_are_recorrelated_and_stay_held(store_env) -> None:
+    """An operator closed the incident behind the cache's back: the next detection is refused
+    as evidence, re-correlated as a new candidate, and its token stays held until the new
+    (linked) incident is durable."""
+    app = IncidentApp(store_env, RULES)
+    engine = CorrelationEngine(app, RULES, evidence_interval=timedelta(seconds=5))
+    t = datetime.now(UTC)
+    burst = [det("fire", at=t, seconds=i) for i in range(3)]
+    await engine.process(0, [(d, d.detection_id) for d in burst], t)
+    first = next(app.incidents())
+    for step, kwargs in (("acknowledge", {}), ("resolve", {"resolution": "out"}),
+                         ("close_incident", {})):
+        getattr(app, step)(first.id, by="alice", at=t + timedelta(seconds=1), **kwargs)
+    later = [det("fire", at=t, seconds=4000 + i) for i in range(3)]
+    settled = await engine.process(0, [(later[0], "late-0")], t + timedelta(seconds=6))
+    assert settled == []  # refused as evidence, now a candidate hit: held
+    settled = await engine.process(0, [(d, f"late-{i}") for i, d in enumerate(later[1:], 1)],
+                                   t + timedelta(seconds=7))
+    assert sorted(settled) == ["late-0", "late-1", "late-2"]
+    second = [i for i in app.incidents() if i.id != first.id]
+    assert len(second) == 1
+    assert second[0].linked_to == str(first.id) and second[0].episode == 1
+    engine.close()
+    app.close()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import Sequence
+from dataclasses import replace
 from datetime import timedelta
 from uuid import UUID
 
@@ -121,8 +122,6 @@ def test_canteen_counts_are_observations_not_incidents() -> None:
 def _resolve(view: dict[str, KeyState], key: str, when: object) -> None:
     state = view[key]
     assert state.episode is not None
-    from dataclasses import replace
-
     view[key] = replace(state, episode=replace(state.episode, status=Status.RESOLVED,
                                                 resolved_at=when))
 

@@ -55,7 +55,10 @@ def test_kind_specific_attributes_are_required() -> None:
     assert {"site_id", "attributes.count", "attributes.meal"} <= set(errors)
 
 
-@pytest.mark.parametrize("raw", [b"{not json", b"[]", b"null", "\ud800".encode("utf-8", "surrogatepass")])
+@pytest.mark.parametrize("raw", [
+    b"{not json", b"[]", b"null", b"{}", json.dumps({"kind": "fire"}).encode(),
+    "\ud800".encode("utf-8", "surrogatepass"),
+])
 def test_garbage_is_rejected_with_a_typed_error(raw: bytes) -> None:
     with pytest.raises(InvalidDetection):
         parse_detection(raw)

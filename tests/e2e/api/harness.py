@@ -7,7 +7,7 @@ import json
 import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -95,6 +95,15 @@ def open_incident(app: IncidentApp, kind: str = "weapon", *, site: str | None = 
     opened = [i for i in app.incidents() if source in i.sources]
     assert len(opened) == 1, opened
     return opened[0].id
+
+
+async def until(predicate: Callable[[], bool], what: str) -> None:
+    """Waits up to 10 s for `predicate`; fails naming `what`."""
+    for _ in range(500):
+        if predicate():
+            return
+        await asyncio.sleep(0.02)
+    raise AssertionError(f"never happened: {what}")
 
 
 class Subscription:

@@ -8,24 +8,16 @@ import json
 import pytest
 import websockets
 
-from tests.e2e.api.harness import Server, Subscription, open_incident
+from tests.e2e.api.harness import Server, Subscription, open_incident, until
 
 SUB = """subscription($after: String, $kinds: [String!]) {
   incidentUpdates(after: $after, kinds: $kinds) {
     cursor eventType incidentId version incident { kind status subject key } } }"""
 
 
-async def _until(predicate, what: str) -> None:  # type: ignore[no-untyped-def]
-    for _ in range(500):
-        if predicate():
-            return
-        await asyncio.sleep(0.02)
-    raise AssertionError(f"never happened: {what}")
-
-
 async def test_live_updates_then_resume_exactly_from_cursor(server: Server) -> None:
     sub = await Subscription.open(server.ws_url, server.token(), SUB, {"kinds": ["weapon"]})
-    await _until(lambda: server.subscribers >= 1, "subscribed")
+    await until(lambda: server.subscribers >= 1, "subscribed")
     first = await asyncio.to_thread(open_incident, server.app, "weapon")
     seen = [(await sub.next())["incidentUpdates"]]
     while seen[-1]["version"] < server.app.incident(first).version:
@@ -34,7 +26,7 @@ async def test_live_updates_then_resume_exactly_from_cursor(server: Server) -> N
     assert seen[0]["eventType"] == "Opened" and seen[0]["incident"]["kind"] == "weapon"
     cursor = seen[-1]["cursor"]
     await sub.close()
-    await _until(lambda: server.subscribers == 0, "listener released")
+    await until(lambda: server.subscribers == 0, "listener released")
 
     second = await asyncio.to_thread(open_incident, server.app, "weapon")  # while away
     server.app.acknowledge(first, by="op-2", at=server.app.incident(first).opened_at)
@@ -53,10 +45,10 @@ async def test_live_updates_then_resume_exactly_from_cursor(server: Server) -> N
 
 async def test_dropped_client_leaves_no_listener(server: Server) -> None:
     subs = [await Subscription.open(server.ws_url, server.token(), SUB) for _ in range(3)]
-    await _until(lambda: server.subscribers >= 3, "three listeners")
+    await until(lambda: server.subscribers >= 3, "three listeners")
     for s in subs:
         s.ws.transport.abort() if hasattr(s.ws, "transport") else await s.ws.close()
-    await _until(lambda: server.subscribers == 0, "all listeners released")
+    await until(lambda: server.subscribers == 0, "all listeners released")
 
 
 @pytest.mark.parametrize("token", ["garbage", "expired", "missing"])
@@ -74,7 +66,7 @@ async def test_subscription_is_filtered_and_masked_per_audience(server: Server) 
     zhkkh = await Subscription.open(server.ws_url, server.token("zhkkh"), SUB)
     police = await Subscription.open(server.ws_url, server.token("police"), SUB)
     operator = await Subscription.open(server.ws_url, server.token("operator"), SUB)
-    await _until(lambda: server.subscribers >= 3, "three listeners")
+    await until(lambda: server.subscribers >= 3, "three listeners")
     plate = await asyncio.to_thread(open_incident, server.app, "plate_match",
                                     attributes={"plate": "B555BB02"})
     p = (await police.next())["incidentUpdates"]

@@ -7,7 +7,7 @@ import asyncio
 import pytest
 
 from kuzet.settings import postgres_env
-from tests.e2e.api.harness import Subscription, open_incident, running_server
+from tests.e2e.api.harness import Subscription, open_incident, running_server, until
 
 
 @pytest.mark.postgres
@@ -15,10 +15,7 @@ async def test_api_on_postgres(postgres_url: str) -> None:
     with running_server(postgres_env(postgres_url)) as server:
         sub = await Subscription.open(server.ws_url, server.token(), """subscription {
             incidentUpdates { cursor eventType incidentId version } }""")
-        for _ in range(250):
-            if server.subscribers:
-                break
-            await asyncio.sleep(0.02)
+        await until(lambda: server.subscribers >= 1, "subscribed")
         iid = str(await asyncio.to_thread(open_incident, server.app, "weapon"))
         assert (await sub.next())["incidentUpdates"]["incidentId"] == iid
         v = (await asyncio.to_thread(server.gql, f'{{ incident(id: "{iid}") {{ version }} }}'

@@ -5,21 +5,22 @@ from __future__ import annotations
 import asyncio
 import uuid
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
-from detector_fixtures import consume
 
 from detectors.publisher import KafkaPublisher, PublisherOptions
-from domain.detection import parse_detection, validate_detection_dict
+from domain.detection import Detection, parse_detection, validate_detection_dict
 from domain.health import HealthRecord, HealthStatus, parse_health
 from domain.kinds import SourceKind
 from kuzet.broker import EmbeddedBroker, free_port
 from kuzet.kafka import ensure_topics
+from tests.fixtures.detector_fixtures import consume
 
 pytestmark = pytest.mark.broker
 
 
-def _detection(source: str, n: int):  # type: ignore[no-untyped-def]
+def _detection(source: str, n: int) -> Detection:
     return validate_detection_dict({
         "detection_id": str(uuid.uuid4()), "source_id": source, "source_kind": "camera",
         "kind": "person", "confidence": 0.9, "observed_at": datetime.now(UTC).isoformat(),
@@ -53,7 +54,7 @@ async def test_records_and_heartbeats_reach_the_broker(broker: EmbeddedBroker) -
     assert parse_health(health) == beat
 
 
-async def test_queued_records_survive_a_broker_restart(tmp_path) -> None:  # type: ignore[no-untyped-def]
+async def test_queued_records_survive_a_broker_restart(tmp_path: Path) -> None:
     port = free_port()
     opts = _options("restart")
     first = EmbeddedBroker(port, log_path=tmp_path / "a.log").start()

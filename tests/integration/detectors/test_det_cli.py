@@ -10,7 +10,6 @@ from pathlib import Path
 import cv2
 import pytest
 import typer
-from detector_fixtures import astronaut, consume, shipped_testimg, write_video
 from typer.testing import CliRunner
 
 from domain.detection import parse_detection
@@ -19,6 +18,7 @@ from domain.kinds import Kind
 from domain.topics import DETECTIONS, HEALTH
 from kuzet.broker import EmbeddedBroker
 from kuzet.commands import detect
+from tests.fixtures.detector_fixtures import astronaut, consume, shipped_testimg, write_video
 
 pytestmark = pytest.mark.broker
 

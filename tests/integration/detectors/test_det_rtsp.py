@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from pathlib import Path
 
 from detectors.config import build_config
 from detectors.frames import Frame
@@ -11,7 +12,7 @@ from domain.health import HealthRecord, HealthStatus
 from kuzet.broker import free_port
 
 
-def test_dead_rtsp_url_reports_offline_and_keeps_retrying(tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_dead_rtsp_url_reports_offline_and_keeps_retrying(tmp_path: Path) -> None:
     url = f"rtsp://127.0.0.1:{free_port()}/stream1"  # nothing listens there
     data = {"detector": {"open_timeout_s": 0.5, "read_timeout_s": 0.5, "reconnect_max_s": 0.2},
             "cameras": [{"id": "cam-dead", "url": url, "site_id": "site-9"}]}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 
 from projections.views.board import counts, open_rows
@@ -74,3 +75,16 @@ async def test_rebuild_then_verify_reports_equality(scenario_app, view_store) ->
     await runner.catch_up()
     for name in runner.views:
         assert (await runner.verify(name)).equal
+
+
+async def test_run_reports_lag_between_steps(scenario_app, view_store) -> None:
+    runner = runner_for(scenario_app, view_store, batch=7)
+    stop, seen = asyncio.Event(), []
+
+    def on_lag(lags: dict[str, int]) -> None:
+        seen.append(lags)
+        if not any(lags.values()):
+            stop.set()
+
+    await asyncio.wait_for(runner.run(stop, idle_s=0.01, on_lag=on_lag), 30)
+    assert seen[0]["board"] > 0 and seen[-1] == dict.fromkeys(runner.views, 0)

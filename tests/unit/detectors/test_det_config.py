@@ -34,6 +34,8 @@ def test_example_cameras_file_loads(tmp_path: Path) -> None:
         ({"id": "c", "url": "x", "detectors": ["dumps"]}, "needs a zone with role 'dump'"),
         ({"id": "c", "url": "x", "meals": {"lunch": "noon"}}, r"meals\.lunch='noon'"),
         ({"id": "c", "url": "x", "timezone": "Mars/Base"}, "unknown time zone"),
+        ({"id": "c", "url": "x", "location": {"lat": 43.2}}, r"cameras\[0\]\.location="),
+        ({"id": "c", "url": "x", "started_at": "dawn"}, r"cameras\[0\]\.started_at='dawn'"),
         ({"id": "c", "url": "x", "zones": [{"name": "z", "polygon": [[0, 0], [2, 0], [1, 1]]}]},
          r"zones\[0\]\.polygon"),
     ],

@@ -9,7 +9,6 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-from detector_fixtures import astronaut, shipped_testimg
 
 from detectors.analysis import Analyser
 from detectors.config import CameraConfig, DetectConfig
@@ -19,6 +18,7 @@ from detectors.faces import FaceEngine
 from detectors.frames import Frame
 from detectors.watchlist import Watchlist
 from domain.kinds import Kind
+from tests.fixtures.detector_fixtures import astronaut, shipped_testimg
 
 
 def _jpeg(image: np.ndarray, quality: int = 70) -> np.ndarray:

@@ -8,7 +8,6 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from detector_fixtures import write_video
 
 from detectors.config import build_config
 from detectors.errors import GpsError
@@ -16,6 +15,7 @@ from detectors.frames import Frame
 from detectors.gps import load_track
 from detectors.sources import SourceRunner
 from domain.health import HealthRecord
+from tests.fixtures.detector_fixtures import write_video
 
 T0 = datetime(2025, 5, 5, 8, 0, tzinfo=UTC)
 GPX = """<?xml version="1.0"?>

@@ -5,7 +5,6 @@ from __future__ import annotations
 from datetime import UTC, datetime, time
 
 import numpy as np
-from detector_fixtures import shipped_testimg
 
 from detectors.analysis import YoloModel
 from detectors.config import CameraConfig, Zone
@@ -13,6 +12,7 @@ from detectors.frames import Frame
 from detectors.objects import canteen_detections, current_meal, object_detections
 from domain.detection import detection_to_dict, validate_detection_dict
 from domain.kinds import Kind
+from tests.fixtures.detector_fixtures import shipped_testimg
 
 LEFT = Zone("left", ((0, 0), (0.5, 0), (0.5, 1), (0, 1)))
 RIGHT = Zone("right", ((0.5, 0), (1, 0), (1, 1), (0.5, 1)))

@@ -6,14 +6,13 @@ import dataclasses
 from datetime import UTC, datetime
 from pathlib import Path
 
-from detector_fixtures import plate_scene
-
 from detectors.analysis import Analyser
 from detectors.config import CameraConfig, DetectConfig
 from detectors.evidence import EvidenceStore
 from detectors.frames import Frame
 from detectors.plates import PlateReader, normalise_plate
 from domain.kinds import Kind
+from tests.fixtures.detector_fixtures import plate_scene
 
 
 def test_a_plate_drawn_with_opencv_is_read_exactly(plates: PlateReader) -> None:

@@ -1,0 +1,93 @@
+"""Subscription events executed once per selection, not once per subscriber.
+
+Every subscriber of one audience gets the same payload object for an event
+(`Update.payload`). The schema's execution context, `SharedEventExecutor`, executes an event
+whose payload is `Shared` once per distinct selection — the operation and its fragments as
+text, and the values of the variables the selection reads — and hands that one result to every other
+subscriber with the same selection. Per-subscriber work is left to the transport (the `next`
+frame and the socket write). Fields below a `Shared` payload must therefore depend on the
+payload alone, never on `info.context`: whatever differs per audience is in the payload.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Hashable, Iterable
+from typing import Any
+
+from graphql import FieldNode, Node, Visitor, print_ast, visit
+from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
+
+__all__ = ["Shared", "SharedEventExecutor"]
+
+
+class Shared:
+    """Base of payload objects delivered unchanged to many subscribers."""
+
+    def results(self) -> dict[Hashable, Any]:
+        """Execution results per selection (plain attribute: not a GraphQL field)."""
+        return self.__dict__.setdefault("_shared_results", {})  # type: ignore[no-any-return]
+
+
+class _Variables(Visitor):
+    def __init__(self) -> None:
+        super().__init__()
+        self.names: set[str] = set()
+
+    def enter_variable(self, node: Any, *_: Any) -> None:
+        self.names.add(node.name.value)
+
+
+def _variables_in(nodes: Iterable[Node]) -> set[str]:
+    found = _Variables()
+    for node in nodes:
+        visit(node, found)
+    return found.names
+
+
+class SharedEventExecutor(StrawberryGraphQLCoreExecutionContext):
+    """Strawberry's execution context, reusing one result per `Shared` payload and selection.
+
+    The first subscriber to reach an event executes it; the others skip both the execution
+    and the per-event copy of the executor.
+    """
+
+    selection: Hashable = None
+
+    def selection_key(self) -> Hashable:
+        """What a per-event result depends on besides the payload (not the root field's
+        arguments: the subscription's resolver consumed them, events resolve to themselves)."""
+        op = self.operation
+        root = op.selection_set.selections[0]
+        below = ([*(root.directives or ()), root.selection_set] if isinstance(root, FieldNode)
+                 and root.selection_set is not None else [op.selection_set])
+        used = _variables_in([*below, *self.fragment_definitions.values()])
+        values = self.variable_values.coerced
+        text = "\n".join(map(print_ast, [op, *self.fragment_definitions.values()]))
+        return text, repr(sorted((name, values.get(name)) for name in used))
+
+    def build_per_event_executor(self, payload: Any) -> Any:
+        if not isinstance(payload, Shared):
+            return super().build_per_event_executor(payload)
+        if self.selection is None:
+            self.selection = self.selection_key()  # once per subscription
+        results = payload.results()
+        if self.selection not in results:
+            found = super().build_per_event_executor(payload).execute_operation(False)
+            if self.is_awaitable(found):  # a task can be awaited by every subscriber
+                found = asyncio.ensure_future(found)
+            results[self.selection] = found
+        return _Executed(results[self.selection])
+
+
+class _Executed:
+    """A per-event executor whose result is already known (graphql-core's
+    `execute_subscription_event` only calls `execute_operation(False)` on it)."""
+
+    __slots__ = ("result",)
+
+    def __init__(self, result: Any) -> None:
+        self.result = result
+
+    def execute_operation(self, serially: bool | None = None) -> Any:
+        return self.result
