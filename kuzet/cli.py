@@ -30,6 +30,9 @@ COMMAND_MODULES = (
     "kuzet.commands.detect",
     "kuzet.commands.projections",
     "kuzet.commands.api",
+    "kuzet.commands.audit",
+    "kuzet.commands.privacy",
+    "kuzet.commands.adapter",
 )
 
 for _name in COMMAND_MODULES:

@@ -10,13 +10,15 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-OURS = {"domain", "streams", "detectors", "projections", "api", "kuzet"}
+OURS = {"domain", "streams", "detectors", "projections", "api", "audit", "adapters", "kuzet"}
 ALLOWED = {
     "domain": set(),
     "detectors": {"domain"},
     "streams": {"domain"},
     "projections": {"domain"},
     "api": {"domain", "projections"},
+    "audit": {"domain", "projections"},
+    "adapters": {"domain"},
     "kuzet": OURS,
 }
 HEAVY = ["aiokafka", "faust", "asyncpg", "sqlite3", "psycopg", "cv2", "onnxruntime",

@@ -1,0 +1,1 @@
+"""Delivery of agency feeds to other agencies' systems (webhooks), with receipts."""

@@ -1,0 +1,1 @@
+"""Tamper-evident, crypto-shreddable event store; export, replay and time travel for auditors."""
