@@ -17,7 +17,9 @@ from api.limits import BodySizeLimit
 from api.reader import IncidentReader
 from api.schema.context import Services
 from api.view import KuzetGraphQL
+from api.views import ViewReader
 from domain.application import IncidentApp
+from projections.asof import RecordedLog
 
 __all__ = ["create_app"]
 
@@ -27,17 +29,21 @@ def _console(_: Request) -> Response:
     return HTMLResponse(html, headers={"Cache-Control": "no-store"})
 
 
-def build_services(config: ApiConfig, app: IncidentApp | None = None) -> Services:
+def build_services(config: ApiConfig, app: IncidentApp | None = None,
+                   history: RecordedLog | None = None) -> Services:
     incidents = app or IncidentApp(dict(config.event_store_env), config.rules)
     follower = LogFollower(incidents, poll_interval_s=config.poll_interval_s,
                            batch=config.poll_batch, queue_size=config.subscriber_queue)
+    views = ViewReader(config.read_model) if config.read_model else None
     return Services(config=config, app=incidents, reader=IncidentReader(incidents),
-                    follower=follower)
+                    follower=follower, views=views, history=history)
 
 
-def create_app(config: ApiConfig, incidents: IncidentApp | None = None) -> Starlette:
-    """The ASGI app; `incidents` may be passed to share one application object."""
-    services = build_services(config, incidents)
+def create_app(config: ApiConfig, incidents: IncidentApp | None = None,
+               history: RecordedLog | None = None) -> Starlette:
+    """The ASGI app; `incidents` may be passed to share one application object, `history`
+    (the log with recorded times) enables the auditors' `boardAt` query."""
+    services = build_services(config, incidents, history)
     graphql = KuzetGraphQL(services)
 
     @contextlib.asynccontextmanager
@@ -46,6 +52,8 @@ def create_app(config: ApiConfig, incidents: IncidentApp | None = None) -> Starl
             yield
         finally:
             await services.follower.stop()
+            if services.views is not None:
+                await services.views.close()
 
     async def health(_: Request) -> Response:
         return JSONResponse({"ok": True, "subscribers": len(services.follower.subscribers)})

@@ -8,7 +8,9 @@ WebSocket connect.
 Policy (one place): situation-centre roles and auditors see every agency's incidents;
 police, ZhKKh and education see the incidents routed to their agency. Personal fields
 (subject, plate, snapshot references) resolve only for police and auditors. Auditors are
-read-only.
+read-only. Agency views (read models): the situation centre and auditors read all of them,
+each agency reads its own (police: the police view, ZhKKh: its work orders, education: canteen
+attendance and school safety); the operator board is the situation centre's and auditors'.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from enum import StrEnum
 
 from api.errors import ExpiredToken, InvalidToken
 
-__all__ = ["Principal", "Role", "issue_token", "verify_token"]
+__all__ = ["VIEWS", "Audience", "Principal", "Role", "issue_token", "verify_token"]
 
 
 class Role(StrEnum):
@@ -37,11 +39,21 @@ class Role(StrEnum):
 
 
 SITUATION_CENTRE = "situation_centre"
+Audience = tuple[str | None, bool]
+"""What a payload depends on: (agency scope or None for all, personal fields visible)."""
 _DEFAULT_AGENCY = {
     Role.POLICE: "police", Role.ZHKKH: "zhkkh", Role.EDUCATION: "education",
 }
 _PERSONAL_ROLES = frozenset({Role.POLICE, Role.AUDITOR})
 _SEES_ALL = frozenset({Role.AUDITOR, Role.ADMIN})
+_ALL_VIEWS = frozenset({Role.OPERATOR, Role.SUPERVISOR, Role.ADMIN, Role.AUDITOR})
+VIEWS: dict[str, frozenset[Role]] = {
+    "board": _ALL_VIEWS,
+    "police": _ALL_VIEWS | {Role.POLICE},
+    "zhkkh": _ALL_VIEWS | {Role.ZHKKH},
+    "education": _ALL_VIEWS | {Role.EDUCATION},
+}
+"""Which roles may read each projection view (by the view's name in the read-model store)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,8 +84,16 @@ class Principal:
         scope = self.scope
         return scope is None or scope in agencies
 
+    def may_read_view(self, view: str) -> bool:
+        return self.role in VIEWS.get(view, frozenset())
+
     @property
-    def audience(self) -> tuple[str | None, bool]:
+    def views(self) -> list[str]:
+        """The projection views this caller may read."""
+        return [name for name, roles in VIEWS.items() if self.role in roles]
+
+    @property
+    def audience(self) -> Audience:
         """What a payload depends on: (agency scope, personal fields visible)."""
         return (self.scope, self.sees_personal)
 

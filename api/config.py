@@ -32,7 +32,16 @@ class ApiConfig:
     poll_batch: int = 500
     subscriber_queue: int = 1000
     """Per-subscriber bound; a subscriber this far behind is dropped (slow-consumer policy)."""
+    read_model: str | None = field(default=None, repr=False)
+    """The projection store the agency views and `incidents` read: a `postgresql://` URL or a
+    SQLite file path; None: no agency views, and `incidents` folds the event store."""
+    max_view_lag: int = 10_000
+    """`incidents` reads the board only while it is at most this many log positions behind
+    the event store's head (a stopped projection runner must not serve stale lists)."""
 
     def __post_init__(self) -> None:
         if len(self.token_secret) < 16:
             raise ApiConfigError("token_secret must be at least 16 characters")
+        if self.max_page_size < 1 or self.max_view_lag < 0:
+            raise ApiConfigError(f"max_page_size={self.max_page_size} must be >= 1 and "
+                                 f"max_view_lag={self.max_view_lag} >= 0")

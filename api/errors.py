@@ -7,14 +7,17 @@
     │   ├── InvalidToken
     │   └── ExpiredToken
     ├── SlowConsumer        a subscriber fell `subscriber_queue` events behind and was dropped
-    └── BadCursor           a pagination or subscription cursor cannot be decoded
+    ├── BadCursor           a pagination or subscription cursor cannot be decoded
+    ├── InvalidFilter       a query's filter or page size is out of range
+    ├── ViewForbidden       the caller's role may not read an agency view
+    └── ViewUnavailable     agency views are not configured or their store cannot be reached
 """
 
 from __future__ import annotations
 
 __all__ = [
-    "ApiConfigError", "ApiError", "AuthError", "BadCursor", "ExpiredToken", "InvalidToken",
-    "MissingToken", "SlowConsumer",
+    "ApiConfigError", "ApiError", "AuthError", "BadCursor", "ExpiredToken", "InvalidFilter",
+    "InvalidToken", "MissingToken", "SlowConsumer", "ViewForbidden", "ViewUnavailable",
 ]
 
 
@@ -64,3 +67,18 @@ class BadCursor(ApiError):
 
     def __init__(self, cursor: str) -> None:
         super().__init__(f"bad cursor {cursor[:40]!r}")
+
+
+class InvalidFilter(ApiError):
+    """Raised when a filter names an unknown status or a page size is out of range."""
+
+
+class ViewForbidden(ApiError):
+    """Raised when the caller's role may not read the agency view it asked for."""
+
+    def __init__(self, role: str, view: str) -> None:
+        super().__init__(f"role {role} may not read the {view} view")
+
+
+class ViewUnavailable(ApiError):
+    """Raised when no read-model store is configured, or it cannot be opened or reached."""

@@ -17,11 +17,12 @@ import asyncio
 import contextlib
 import logging
 from collections import OrderedDict
-from collections.abc import Callable, Hashable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 from uuid import UUID
 
+from api.auth import Audience
 from api.state import INCIDENT_TOPIC_PREFIX, EventRecord, IncidentState, record_of, state_of
 from domain.application import IncidentApp
 from domain.incident import Incident
@@ -39,9 +40,9 @@ class Update:
     position: int
     record: EventRecord
     state: IncidentState
-    payloads: dict[Hashable, Any] = field(default_factory=dict)
+    payloads: dict[Audience, Any] = field(default_factory=dict)
 
-    def payload(self, audience: Hashable, build: Callable[[Update, Hashable], Any]) -> Any:
+    def payload(self, audience: Audience, build: Callable[[Update, Audience], Any]) -> Any:
         """The payload for `audience`, built on first use and shared afterwards."""
         found = self.payloads.get(audience)
         if found is None:

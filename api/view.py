@@ -17,6 +17,7 @@ from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 from api.auth import bearer, verify_token
 from api.errors import AuthError, MissingToken
 from api.schema import build_schema
+from api.schema.broadcast import NextFrames
 from api.schema.context import Context, Services
 
 __all__ = ["KuzetGraphQL"]
@@ -35,6 +36,12 @@ class KuzetGraphQL(GraphQL[Context, None]):
             max_subscriptions_per_connection=20,
         )
         self.services = services
+        self.frames = NextFrames()
+
+    def encode_json(self, data: object) -> str | bytes:
+        """Subscription `next` frames reuse their shared result's JSON (`NextFrames`)."""
+        text = self.frames.encode(data)
+        return text if text is not None else super().encode_json(data)
 
     def _verify(self, raw: str | None, ctx: Context) -> None:
         try:

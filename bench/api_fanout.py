@@ -1,14 +1,21 @@
 """Benchmark: subscription fan-out of the GraphQL API (one uvicorn worker, subprocess).
 
-    python bench/api_fanout.py [--subscribers 100] [--events 1500] [--seconds 10]
+    python bench/api_fanout.py [--subscribers 100] [--events 1500] [--seconds 10] [--rate R]
+                               [--deflate]
 
 Phase 1 (throughput): 100 graphql-transport-ws subscribers; operator notes are appended to
 the SQLite event store as fast as possible, round-robin over `INCIDENTS` incidents (one
 incident's append cost grows with its history: on one incident the writer, not the fan-out,
 would be timed); prints deliveries/s (events x subscribers / time from first append to last
-delivery). Phase 2 (latency): events at half the measured event
-rate; publish->receive latency from the event's store timestamp (taken just before append)
-to its arrival at each subscriber, p50/p99.
+delivery), and the server process's CPU time per delivery (user + system, from /proc on
+Linux): on a shared machine the wall-clock rate moves with the neighbours' load, the CPU cost
+per delivery much less, and one core's capacity is its inverse. Phase 2 (latency): events at
+half the measured event rate (or `--rate` events/s, to compare runs at one load);
+publish->receive latency from the event's store timestamp (taken just before append) to its
+arrival at each subscriber, p50/p99.
+
+The server runs as `kuzet api` does: WebSocket permessage-deflate off (`--deflate` turns it on,
+to compare; compressing each ~150-byte frame per subscriber costs CPU on both ends).
 """
 
 from __future__ import annotations
@@ -16,6 +23,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import statistics
 import subprocess
 import sys
@@ -40,7 +48,7 @@ SUB = "subscription { incidentUpdates { cursor at version } }"
 INCIDENTS = 50
 
 
-def serve(db: str, port: int) -> None:
+def serve(db: str, port: int, deflate: bool) -> None:
     import uvicorn
 
     from api import create_app
@@ -49,7 +57,7 @@ def serve(db: str, port: int) -> None:
     config = ApiConfig(event_store_env=env, rules=default_rules(), token_secret=SECRET,
                        poll_interval_s=0.005, subscriber_queue=5000)
     uvicorn.run(create_app(config), host="127.0.0.1", port=port, log_level="warning",
-                ws="websockets-sansio")
+                ws="websockets-sansio", ws_per_message_deflate=deflate)
 
 
 async def subscriber(url: str, token: str, out: list[tuple[float, str]],
@@ -83,6 +91,15 @@ def writer(app: IncidentApp, iids: list[Any], count: int, rate: float | None) ->
         versions[iid] += 1
 
 
+def cpu_seconds(pid: int) -> float | None:
+    """User + system CPU seconds process `pid` has used (Linux /proc; None elsewhere)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 async def wait_deliveries(out: list, want: int, timeout: float) -> None:
     deadline = time.monotonic() + timeout
     while len(out) < want and time.monotonic() < deadline:
@@ -96,7 +113,8 @@ async def main(args: argparse.Namespace) -> None:
                       default_rules())
     iids = await asyncio.to_thread(open_pool, app, INCIDENTS)
     port = free_port()
-    proc = subprocess.Popen([sys.executable, __file__, "--serve", db, str(port)])
+    proc = subprocess.Popen([sys.executable, __file__, "--serve", db, str(port),
+                             "deflate" if args.deflate else "plain"])
     try:
         await wait_port(port)
         url = f"ws://127.0.0.1:{port}/graphql"
@@ -108,17 +126,23 @@ async def main(args: argparse.Namespace) -> None:
                  for _ in range(args.subscribers)]
         await asyncio.wait_for(ready.wait(), 60)
         await asyncio.sleep(1.0)
+        cpu0 = cpu_seconds(proc.pid)
         t0 = time.perf_counter()
         thread = threading.Thread(target=writer, args=(app, iids, args.events, None))
         thread.start()
         want = args.events * args.subscribers
         await wait_deliveries(out, want, 90)
         elapsed = time.perf_counter() - t0
+        cpu1 = cpu_seconds(proc.pid)
         thread.join()
         rate = len(out) / elapsed
         print(f"fan-out: {len(out)}/{want} deliveries to {args.subscribers} subscribers in "
               f"{elapsed:.2f}s = {rate:,.0f} deliveries/s ({args.events / elapsed:,.0f} events/s)")
-        half = rate / args.subscribers / 2
+        if cpu0 is not None and cpu1 is not None and out:
+            per = (cpu1 - cpu0) / len(out)
+            print(f"server CPU: {cpu1 - cpu0:.2f}s = {per * 1e6:.1f} us/delivery "
+                  f"(one core: {1 / per:,.0f} deliveries/s)")
+        half = args.rate or rate / args.subscribers / 2
         out.clear()
         n = int(half * args.seconds)
         thread = threading.Thread(target=writer, args=(app, iids, n, half))
@@ -127,7 +151,8 @@ async def main(args: argparse.Namespace) -> None:
         thread.join()
         lat = sorted(r - datetime.fromisoformat(at).timestamp() for r, at in out)
         p50, p99 = statistics.median(lat), lat[int(len(lat) * 0.99) - 1]
-        print(f"latency at half load ({half:,.0f} events/s, {half * args.subscribers:,.0f} "
+        load = "fixed load" if args.rate else "half load"
+        print(f"latency at {load} ({half:,.0f} events/s, {half * args.subscribers:,.0f} "
               f"deliveries/s, {len(out)} deliveries): p50 {p50 * 1000:.1f} ms, "
               f"p99 {p99 * 1000:.1f} ms")
         for t in tasks:
@@ -156,11 +181,13 @@ async def wait_port(port: int) -> None:
 
 
 if __name__ == "__main__":
-    if len(sys.argv) == 4 and sys.argv[1] == "--serve":
-        serve(sys.argv[2], int(sys.argv[3]))
+    if len(sys.argv) == 5 and sys.argv[1] == "--serve":
+        serve(sys.argv[2], int(sys.argv[3]), sys.argv[4] == "deflate")
         sys.exit(0)
     p = argparse.ArgumentParser()
     p.add_argument("--subscribers", type=int, default=100)
     p.add_argument("--events", type=int, default=1500)
     p.add_argument("--seconds", type=float, default=10)
+    p.add_argument("--rate", type=float, default=None, help="latency phase events/s")
+    p.add_argument("--deflate", action="store_true", help="WebSocket compression on")
     asyncio.run(main(p.parse_args()))

@@ -4,8 +4,9 @@ Run: `python bench/detectors.py [--frames 48]` (starts and stops its own embedde
 
 For each model and batch size (1, 8) it prints
   * bare:     inference only, on the same frames already preprocessed in memory
-              (onnxruntime for YOLO11n and PP-OCR rec; OpenCV DNN for YuNet+SFace, which is
-              how the shipped int8 face models run);
+              (onnxruntime for YOLO11n and PP-OCR rec; YuNet+SFace both on OpenCV DNN, which
+              runs the shipped int8 files as they are, and on onnxruntime after
+              `detectors.fold` has folded them to float32);
   * pipeline: the whole detector path: decode an MJPG video with OpenCV -> sample -> batch ->
               model -> adapter -> validated Detection -> aiokafka publish to the embedded
               broker, acknowledged (the publisher is flushed before the clock stops).
@@ -116,25 +117,32 @@ def main() -> None:
     img = shipped_testimg()  # enrol one of its faces so the face pipeline publishes matches
     analyser.watchlist.enrol("bench-subject", analyser.faces.embed(img, analyser.faces.detect(
         img)[0]), model="sface")
-    scenes = {
-        "objects": ("yolo11n (onnxruntime)", shipped_testimg()),
-        "faces": ("yunet+sface (OpenCV DNN)", shipped_testimg()),
-        "plates": ("pp-ocrv6 rec (onnxruntime)", cv2.resize(plate_scene(), (640, 384))),
+    faces_only = (dataclasses.replace(config.cameras[0], detectors=("faces",)),)
+    ort_faces = Analyser(dataclasses.replace(config, cameras=faces_only,  # same watch-list
+                                             face_runtime="onnxruntime"))
+    assert ort_faces.faces
+    scenes = {  # name: (label, base image, detector, analyser)
+        "objects": ("yolo11n (onnxruntime)", shipped_testimg(), "objects", analyser),
+        "faces": ("yunet+sface (OpenCV DNN)", shipped_testimg(), "faces", analyser),
+        "faces-ort": ("yunet+sface (onnxruntime)", shipped_testimg(), "faces", ort_faces),
+        "plates": ("pp-ocrv6 rec (onnxruntime)", cv2.resize(plate_scene(), (640, 384)), "plates",
+                   analyser),
     }
     bare = {"objects": lambda f, b: bare_yolo(analyser.objects, f, b),  # type: ignore[arg-type]
             "faces": lambda f, b: bare_faces(analyser.faces, f, b),  # type: ignore[arg-type]
+            "faces-ort": lambda f, b: bare_faces(ort_faces.faces, f, b),  # type: ignore[arg-type]
             "plates": lambda f, b: bare_ocr(analyser.plates, f, b)}  # type: ignore[arg-type]
     print(f"# kuzet detector benchmark: {n} frames per run, {platform.processor() or 'cpu'}, "
           f"{os.cpu_count()} cores, provider {analyser.objects.model.provider}")
     print(f"{'model':28} {'batch':>5} {'bare fps':>10} {'pipeline fps':>13} {'records':>8}")
     with EmbeddedBroker(free_port()) as broker:
-        for detector, (label, base) in scenes.items():
-            video = write_video(tmp / f"{detector}.avi", frames=n, fps=25.0, scale=1.0,
+        for name, (label, base, detector, runner) in scenes.items():
+            video = write_video(tmp / f"{name}.avi", frames=n, fps=25.0, scale=1.0,
                                 base=base, shift=1)
             frames = decoded(video)
             for batch in (1, 8):
-                bare_fps = bare[detector](frames, batch)
-                fps, sent = pipeline_rate(config, analyser, video, detector, batch,
+                bare_fps = bare[name](frames, batch)
+                fps, sent = pipeline_rate(config, runner, video, detector, batch,
                                           broker.bootstrap_servers, n)
                 print(f"{label:28} {batch:>5} {bare_fps:>10.1f} {fps:>13.1f} {sent:>8}",
                       flush=True)

@@ -95,7 +95,10 @@ class Analyser:
         return YoloModel.load(self._model(name), self.config, keep)
 
     def _faces(self) -> FaceEngine:
-        return FaceEngine(self._model("faces_detector"), self._model("faces_embedder"))
+        c = self.config
+        return FaceEngine(self._model("faces_detector"), self._model("faces_embedder"),
+                          runtime=c.face_runtime, cache_dir=c.model_cache_dir,
+                          prefer_gpu=c.prefer_gpu, intra_threads=c.intra_threads)
 
     def analyse(self, frames: Sequence[Frame]) -> list[Detection]:
         """Every detection for `frames`, snapshots attached where configured."""

@@ -6,14 +6,16 @@ named, and every bad value is named with its key (`ConfigError`).
 
 File layout (see `examples/cameras.toml`): an optional `[detector]` table for process-wide
 knobs, optional `[models.<name>]` tables (model paths: `objects`, `faces_detector`,
-`faces_embedder`, `ocr`, and any generic YOLO-format model used as `model:<name>`), and one
-`[[cameras]]` table per source with optional `[[cameras.zones]]`.
+`faces_embedder`, `ocr`, and any generic YOLO-format model used as `model:<name>`), an optional
+`[mqtt]` table (sensor signals from an MQTT broker), and one `[[cameras]]` table per source
+with optional `[[cameras.zones]]`.
 """
 
 from __future__ import annotations
 
 import re
 import tomllib
+import urllib.parse
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, time
@@ -28,17 +30,23 @@ from domain.kinds import Kind, SourceKind
 
 __all__ = [
     "BUILTIN_DETECTORS",
+    "FACE_RUNTIMES",
     "CameraConfig",
     "DetectConfig",
     "ModelConfig",
+    "MqttConfig",
     "Zone",
     "build_config",
     "load_cameras_file",
+    "mqtt_config",
     "single_camera",
 ]
 
 BUILTIN_DETECTORS = frozenset({"objects", "canteen", "faces", "plates", "fire", "dumps"})
 """Detector names a camera may enable; `model:<name>` enables a configured generic model."""
+
+FACE_RUNTIMES = frozenset({"opencv", "onnxruntime"})
+"""How YuNet/SFace run: OpenCV DNN (CPU) or onnxruntime on the folded files (CUDA or CPU)."""
 
 ZONE_ROLES = frozenset({"count", "canteen", "dump", "container"})
 _MEAL = re.compile(r"^(\d{1,2}):(\d{2})-(\d{1,2}):(\d{2})$")
@@ -98,6 +106,24 @@ class CameraConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class MqttConfig:
+    """Where sensor signals arrive over MQTT: broker, topic filters, QoS, credentials."""
+
+    host: str
+    port: int
+    topics: tuple[str, ...]
+    qos: int = 1
+    tls: bool = False
+    client_id: str | None = None
+    username: str | None = None
+    password: str | None = field(default=None, repr=False)
+
+    @property
+    def url(self) -> str:
+        return f"{'mqtts' if self.tls else 'mqtt'}://{self.host}:{self.port}"
+
+
+@dataclass(frozen=True, slots=True)
 class DetectConfig:
     """Everything one detector process needs, immutable once built."""
 
@@ -118,6 +144,8 @@ class DetectConfig:
     open_timeout_s: float = 5.0
     read_timeout_s: float = 5.0
     reconnect_max_s: float = 30.0
+    face_runtime: str = "opencv"
+    mqtt: MqttConfig | None = None
 
     @property
     def evidence_dir(self) -> Path:
@@ -126,6 +154,11 @@ class DetectConfig:
     @property
     def watchlist_path(self) -> Path:
         return self.data_dir / "watchlist.sqlite"
+
+    @property
+    def model_cache_dir(self) -> Path:
+        """Derived model files (folded face models), rebuilt when missing."""
+        return self.data_dir / "models"
 
 
 class _Reader:
@@ -227,7 +260,7 @@ def _camera(table: Mapping[str, Any], i: int, base: Path, models: Mapping[str, M
     started = _started_at(r.get("started_at", (str, datetime)), where)
     zones = tuple(_zone(z, f"{where}.zones[{j}]") for j, z in enumerate(r.get("zones", list, [])))
     camera = CameraConfig(
-        id=r.required("id", str), url=r.required("url", str),
+        id=r.required("id", str), url=_source_url(base, r.required("url", str)),
         source_kind=SourceKind(kind), site_id=r.get("site_id", str),
         detectors=_detectors(r.get("detectors", list, ["objects"]), where, models),
         sample_fps=r.positive("sample_fps", 2.0),
@@ -240,6 +273,11 @@ def _camera(table: Mapping[str, Any], i: int, base: Path, models: Mapping[str, M
     )
     _check_camera(camera, where)
     return camera
+
+
+def _source_url(base: Path, url: str) -> str:
+    """URLs stay as given; a plain file or folder path is relative to the cameras file."""
+    return url if "://" in url else str(_path(base, url))
 
 
 def _started_at(value: str | datetime | None, where: str) -> datetime | None:
@@ -312,13 +350,45 @@ def _default_models() -> dict[str, ModelConfig]:
 _DETECTOR_KEYS = {
     "node", "heartbeat_s", "batch_size", "batch_wait_s", "intra_threads", "prefer_gpu",
     "queue_size", "frame_queue_size", "face_threshold", "wanted_plates", "publish_all_plates",
-    "open_timeout_s", "read_timeout_s", "reconnect_max_s",
+    "open_timeout_s", "read_timeout_s", "reconnect_max_s", "face_runtime",
 }
+
+
+def mqtt_config(url: str, topics: list[str], *, qos: int = 1, client_id: str | None = None,
+                username: str | None = None, password: str | None = None,
+                where: str = "mqtt") -> MqttConfig:
+    """Validate MQTT settings (`url` is mqtt://host[:port] or mqtts://host[:port])."""
+    parsed = urllib.parse.urlsplit(url)
+    try:
+        port = parsed.port
+    except ValueError:
+        port = -1
+    if parsed.scheme not in {"mqtt", "mqtts"} or not parsed.hostname or port == -1:
+        raise ConfigError(f"{where}.url={url!r}: expected mqtt://host[:port] or "
+                          "mqtts://host[:port]")
+    tls = parsed.scheme == "mqtts"
+    if not topics or not all(isinstance(t, str) and t.strip() for t in topics):
+        raise ConfigError(f"{where}.topics={topics!r}: expected a non-empty list of topic "
+                          "filters, e.g. ['kuzet/sensors/+/alarm']")
+    if qos not in {0, 1, 2}:
+        raise ConfigError(f"{where}.qos={qos!r}: expected 0, 1 or 2")
+    return MqttConfig(host=parsed.hostname, port=port or (8883 if tls else 1883),
+                      topics=tuple(topics), qos=qos, tls=tls, client_id=client_id,
+                      username=username, password=password)
+
+
+def _mqtt(table: Mapping[str, Any] | None) -> MqttConfig | None:
+    if table is None:
+        return None
+    r = _Reader(table, "mqtt", {"url", "topics", "qos", "client_id", "username"})
+    return mqtt_config(r.required("url", str), r.required("topics", list),
+                       qos=r.get("qos", int, 1), client_id=r.get("client_id", str),
+                       username=r.get("username", str))
 
 
 def build_config(data: Mapping[str, Any], *, data_dir: Path, base_dir: Path) -> DetectConfig:
     """Validate a parsed cameras file into a `DetectConfig` (paths relative to `base_dir`)."""
-    unknown = sorted(set(data) - {"detector", "models", "cameras"})
+    unknown = sorted(set(data) - {"detector", "models", "cameras", "mqtt"})
     if unknown:
         raise ConfigError(f"cameras file: unknown table(s) {', '.join(unknown)}")
     models = _default_models()
@@ -345,7 +415,16 @@ def build_config(data: Mapping[str, Any], *, data_dir: Path, base_dir: Path) -> 
         open_timeout_s=r.positive("open_timeout_s", 5.0),
         read_timeout_s=r.positive("read_timeout_s", 5.0),
         reconnect_max_s=r.positive("reconnect_max_s", 30.0),
+        face_runtime=_face_runtime(r.get("face_runtime", str, "opencv")),
+        mqtt=_mqtt(data.get("mqtt")),
     )
+
+
+def _face_runtime(value: str) -> str:
+    if value not in FACE_RUNTIMES:
+        raise ConfigError(f"detector.face_runtime={value!r}: expected one of "
+                          f"{', '.join(sorted(FACE_RUNTIMES))}")
+    return value
 
 
 def load_cameras_file(path: Path, *, data_dir: Path) -> DetectConfig:

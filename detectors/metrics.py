@@ -12,6 +12,7 @@ __all__ = [
     "PUBLISH_QUEUE",
     "RECORDS_DROPPED",
     "RECORDS_SENT",
+    "SENSOR_SIGNALS",
     "SOURCE_OFFLINE",
 ]
 
@@ -35,3 +36,8 @@ RECORDS_DROPPED = Counter(
     "Records dropped by the publisher's overload policy (oldest first)", ["topic"],
 )
 PUBLISH_QUEUE = Gauge("kuzet_detector_publish_queue", "Records waiting in the publisher queue")
+SENSOR_SIGNALS = Counter(
+    "kuzet_detector_sensor_signals",
+    "Sensor signals received, by transport (http, mqtt) and outcome (accepted, rejected)",
+    ["transport", "outcome"],
+)

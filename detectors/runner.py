@@ -97,6 +97,10 @@ class OnnxModel:
                  for i in range(0, batch.shape[0], fixed)]
         return np.concatenate(parts)
 
+    def run_all(self, batch: np.ndarray) -> list[np.ndarray]:
+        """Every output of one call, in the model's output order (multi-head models)."""
+        return [np.asarray(o) for o in self.session.run(None, {self.input.name: batch})]
+
     def warm_up(self, shape: tuple[int, ...]) -> None:
         """One inference on zeros so the first real frame does not pay for allocation."""
         self.run(np.zeros(shape, dtype=np.float32))

@@ -1,5 +1,8 @@
 """Sensor ingress: fire-alarm panels and other IP devices POST signals over HTTP.
 
+(The same signals may arrive over MQTT instead: `detectors.mqtt` validates them with
+`signal_to_detection` too.)
+
 `POST /sensors/v1/signals` with a JSON object::
 
     {"sensor_id": "panel-7", "signal": "fire_alarm", "observed_at": "2025-05-01T10:00:00+05:00",
@@ -28,11 +31,12 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from detectors.errors import SensorInputError
+from detectors.metrics import SENSOR_SIGNALS
 from domain.detection import Detection, validate_detection_dict
 from domain.errors import InvalidDetection
 from domain.kinds import Kind
 
-__all__ = ["SIGNAL_KINDS", "create_sensor_app", "signal_to_detection"]
+__all__ = ["MAX_SIGNAL_BYTES", "SIGNAL_KINDS", "create_sensor_app", "signal_to_detection"]
 
 SIGNAL_KINDS: dict[str, Kind] = {
     "fire_alarm": Kind.FIRE_ALARM,
@@ -43,7 +47,8 @@ SIGNAL_KINDS: dict[str, Kind] = {
 }
 _MODEL = {"name": "sensor-ingress", "version": "1"}
 _KEYS = {"sensor_id", "signal", "observed_at", "site_id", "location", "confidence", "attributes"}
-_MAX_BODY = 16 * 1024
+MAX_SIGNAL_BYTES = 16 * 1024
+"""The largest signal body accepted (HTTP body or MQTT payload)."""
 
 
 def signal_to_detection(payload: object, *, now: datetime) -> Detection:
@@ -55,6 +60,9 @@ def signal_to_detection(payload: object, *, now: datetime) -> Detection:
     kind = SIGNAL_KINDS.get(signal) if isinstance(signal, str) else None
     if kind is None:
         problems.append(f"signal={signal!r}: expected one of {', '.join(sorted(SIGNAL_KINDS))}")
+    attributes = payload.get("attributes") or {}
+    if not isinstance(attributes, dict):
+        problems.append(f"attributes={attributes!r}: expected an object")
     if problems:
         raise SensorInputError(tuple(problems))
     rec: dict[str, Any] = {
@@ -62,7 +70,7 @@ def signal_to_detection(payload: object, *, now: datetime) -> Detection:
         "source_kind": "sensor", "kind": kind.value if kind else None,
         "confidence": payload.get("confidence", 1.0),
         "observed_at": payload.get("observed_at", now.isoformat()),
-        "attributes": {**(payload.get("attributes") or {}), "signal": signal},
+        "attributes": {**attributes, "signal": signal},
         "model": _MODEL,
     }
     for key in ("site_id", "location"):
@@ -88,14 +96,18 @@ def create_sensor_app(publish: Callable[[Detection], None], *, token: str | None
                                              f"Bearer {token}"):
             return JSONResponse({"error": "missing or wrong bearer token"}, status_code=401)
         body = await request.body()
-        if len(body) > _MAX_BODY:
-            return JSONResponse({"error": f"body larger than {_MAX_BODY} bytes"}, 413)
+        if len(body) > MAX_SIGNAL_BYTES:
+            SENSOR_SIGNALS.labels(transport="http", outcome="rejected").inc()
+            return JSONResponse({"error": f"body larger than {MAX_SIGNAL_BYTES} bytes"}, 413)
         try:
             detection = signal_to_detection(json.loads(body), now=clock())
         except ValueError:
+            SENSOR_SIGNALS.labels(transport="http", outcome="rejected").inc()
             return JSONResponse({"errors": ["body is not JSON"]}, status_code=422)
         except SensorInputError as exc:
+            SENSOR_SIGNALS.labels(transport="http", outcome="rejected").inc()
             return JSONResponse({"errors": list(exc.problems)}, status_code=422)
+        SENSOR_SIGNALS.labels(transport="http", outcome="accepted").inc()
         publish(detection)
         return JSONResponse({"detection_id": detection.detection_id}, status_code=202)
 

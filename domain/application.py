@@ -15,7 +15,7 @@ composition root; nothing here reads the environment.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
@@ -34,19 +34,25 @@ from domain.correlation import (
     Observe,
     OpenIncident,
     ReopenIncident,
+    correlation_key,
 )
 from domain.detection import Detection
+from domain.erasure import CAUSES, Erasure, ErasureConflict, InvalidErasure, check_reason
 from domain.errors import IllegalTransition, IncidentNotFound, VersionConflict
-from domain.incident import Incident, incident_id_for, operator
+from domain.incident import Incident, agency_actor, incident_id_for, operator
 from domain.kinds import TERMINALISH_STATUSES, Kind, Status
 from domain.observations import CanteenTally, PickupLog, canteen_tally_id, pickup_log_id
+from domain.privacy import SHREDDED
 from domain.routing import RoutingPolicy
 from domain.rules import RuleSet, Schedule
 from domain.track import CorrelationTrack, track_id_for
 
-__all__ = ["Applied", "IncidentApp", "snapshot_of"]
+__all__ = ["Applied", "Guard", "IncidentApp", "snapshot_of"]
 
 _A = TypeVar("_A")
+Guard = Callable[[Incident], None]
+"""Sees the loaded incident before an operator command runs and refuses by raising a domain
+error; the API checks the caller's agencies this way, on the one load the command uses."""
 PERSONAL_ATTRIBUTES = ("subject_id", "plate")
 OPENED_TOPIC = "domain.incident:Incident.Opened"
 
@@ -77,6 +83,18 @@ def snapshot_of(incident: Incident) -> IncidentSnapshot:
 def _result(incident: Incident, refused: Sequence[Detection] = (), *,
             changed: bool = False) -> Applied:
     return Applied(snapshot_of(incident), refused=tuple(refused), changed=changed)
+
+
+def _keyed(applied: Applied, key: str) -> Applied:
+    """`applied` naming `key` where the store reads the incident's own key as shredded.
+
+    The correlator keys its cache by the correlation key it asked about; after a shred the
+    incident's `incident_key` reads `[shredded]`, so the answer names the caller's key.
+    """
+    snap = applied.snapshot
+    if snap is None or snap.key != SHREDDED or not key:
+        return applied
+    return replace(applied, snapshot=replace(snap, key=key))
 
 
 def _evidence_fields(dets: Sequence[Detection]) -> dict[str, Any]:
@@ -129,12 +147,16 @@ class IncidentApp(Application[UUID]):
         if track is None or track.latest_incident_id is None:
             return Applied(None, 0)
         latest = self.incident(track.latest_incident_id)
-        return Applied(snapshot_of(latest), track.next_episode)
+        return _keyed(Applied(snapshot_of(latest), track.next_episode), key)
 
     # --- the correlator's decisions --------------------------------------------------------
 
     def apply(self, decision: Decision, now: datetime) -> Applied | None:
         """Carry out one correlator decision; idempotent under redelivery."""
+        applied = self._carry_out(decision, now)
+        return None if applied is None else _keyed(applied, getattr(decision, "key", ""))
+
+    def _carry_out(self, decision: Decision, now: datetime) -> Applied | None:
         if isinstance(decision, OpenIncident):
             return self.open_incident(decision, now)
         if isinstance(decision, AddEvidence):
@@ -187,6 +209,51 @@ class IncidentApp(Application[UUID]):
 
     def _join(self, incident: Incident, dets: Sequence[Detection], now: datetime, *,
               suppressed: bool) -> Applied:
+        applied = self._stage(incident, dets, now, suppressed=suppressed)
+        if not applied.changed:
+            return applied
+        try:
+            self.save(incident)
+        except IntegrityError:  # an operator wrote meanwhile: reload and try once more
+            return self._join(self.incident(incident.id), dets, now, suppressed=suppressed)
+        return applied
+
+    def add_evidence(self, incident_id: UUID, dets: Sequence[Detection], now: datetime, *,
+                     suppressed: bool = False) -> Applied:
+        return self._join(self.incident(incident_id), dets, now, suppressed=suppressed)
+
+    def add_evidence_batch(self, batches: Sequence[tuple[UUID, Sequence[Detection], bool]],
+                           now: datetime) -> list[Applied]:
+        applied = self._add_evidence_batch(batches, now)
+        return [_keyed(a, correlation_key(dets[0], self.rules) if dets else "")
+                for a, (_, dets, _) in zip(applied, batches, strict=True)]
+
+    def _add_evidence_batch(self, batches: Sequence[tuple[UUID, Sequence[Detection], bool]],
+                            now: datetime) -> list[Applied]:
+        """`add_evidence` for many incidents in one transaction (one commit, not one each).
+
+        Each item is (incident id, detections, suppressed); an incident may appear twice (its
+        plain and its suppressed evidence). If the transaction conflicts (an operator wrote
+        one of them meanwhile), every item is retried on its own, so one busy incident never
+        costs the others their evidence.
+        """
+        results: list[Applied] = []
+        loaded: dict[UUID, Incident] = {}
+        for incident_id, dets, suppressed in batches:
+            incident = loaded.get(incident_id) or self.incident(incident_id)
+            loaded[incident_id] = incident
+            results.append(self._stage(incident, dets, now, suppressed=suppressed))
+        changed = [i for i in loaded.values() if i.pending_events]
+        if changed:
+            try:
+                self.save(*changed)
+            except IntegrityError:
+                return [self.add_evidence(i, d, now, suppressed=s) for i, d, s in batches]
+        return results
+
+    def _stage(self, incident: Incident, dets: Sequence[Detection], now: datetime, *,
+               suppressed: bool) -> Applied:
+        """Trigger EvidenceAdded for the new, in-time detections (unsaved); say what changed."""
         fresh = set(incident.new_evidence(d.detection_id for d in dets))
         keep = [d for d in dets if d.detection_id in fresh]
         if not keep:
@@ -195,15 +262,7 @@ class IncidentApp(Application[UUID]):
             return _result(incident, keep)
         incident.add_evidence(**_evidence_fields(keep), suppressed=suppressed,
                               actor=self.rules.rule_ref(Kind(incident.kind)), at=now)
-        try:
-            self.save(incident)
-        except IntegrityError:  # an operator wrote meanwhile: reload and try once more
-            return self._join(self.incident(incident.id), dets, now, suppressed=suppressed)
         return _result(incident, changed=True)
-
-    def add_evidence(self, incident_id: UUID, dets: Sequence[Detection], now: datetime, *,
-                     suppressed: bool = False) -> Applied:
-        return self._join(self.incident(incident_id), dets, now, suppressed=suppressed)
 
     def reopen_by_rule(self, d: ReopenIncident, now: datetime) -> Applied:
         incident = self.incident(d.incident_id)
@@ -316,8 +375,10 @@ class IncidentApp(Application[UUID]):
     # --- operator commands ------------------------------------------------------------------
 
     def _operate(self, incident_id: UUID, expected_version: int | None, command: str,
-                 **kwargs: Any) -> Incident:
+                 guard: Guard | None = None, **kwargs: Any) -> Incident:
         incident = self.incident(incident_id)
+        if guard is not None:
+            guard(incident)
         if expected_version is not None and incident.version != expected_version:
             raise VersionConflict(incident_id, expected_version, incident.version)
         getattr(incident, command)(**kwargs)
@@ -330,43 +391,50 @@ class IncidentApp(Application[UUID]):
         return incident
 
     def acknowledge(self, incident_id: UUID, *, by: str, at: datetime,
-                    expected_version: int | None = None) -> Incident:
+                    expected_version: int | None = None, guard: Guard | None = None) -> Incident:
         return self._operate(incident_id, expected_version, "acknowledge",
-                             actor=operator(by), at=at)
+                             actor=operator(by), at=at, guard=guard)
 
     def assign(self, incident_id: UUID, *, assignee: str, by: str, at: datetime,
-               expected_version: int | None = None) -> Incident:
+               expected_version: int | None = None, guard: Guard | None = None) -> Incident:
         return self._operate(incident_id, expected_version, "assign", assignee=assignee,
-                             actor=operator(by), at=at)
+                             actor=operator(by), at=at, guard=guard)
 
     def dispatch(self, incident_id: UUID, *, unit: str, by: str, at: datetime,
-                 expected_version: int | None = None) -> Incident:
+                 expected_version: int | None = None, guard: Guard | None = None) -> Incident:
         return self._operate(incident_id, expected_version, "dispatch", unit=unit,
-                             actor=operator(by), at=at)
+                             actor=operator(by), at=at, guard=guard)
 
     def resolve(self, incident_id: UUID, *, resolution: str, by: str, at: datetime,
-                expected_version: int | None = None) -> Incident:
+                expected_version: int | None = None, guard: Guard | None = None) -> Incident:
         return self._operate(incident_id, expected_version, "resolve", resolution=resolution,
-                             actor=operator(by), at=at)
+                             actor=operator(by), at=at, guard=guard)
 
     def mark_false_alarm(self, incident_id: UUID, *, reason: str, by: str, at: datetime,
-                         expected_version: int | None = None) -> Incident:
+                         expected_version: int | None = None,
+                         guard: Guard | None = None) -> Incident:
         return self._operate(incident_id, expected_version, "mark_false_alarm", reason=reason,
-                             actor=operator(by), at=at)
+                             actor=operator(by), at=at, guard=guard)
 
     def reopen(self, incident_id: UUID, *, reason: str, by: str, at: datetime,
-               expected_version: int | None = None) -> Incident:
+               expected_version: int | None = None, guard: Guard | None = None) -> Incident:
         return self._operate(incident_id, expected_version, "reopen", reason=reason,
-                             detection_ids=[], actor=operator(by), at=at)
+                             detection_ids=[], actor=operator(by), at=at, guard=guard)
 
     def close_incident(self, incident_id: UUID, *, by: str, at: datetime,
               expected_version: int | None = None) -> Incident:
         return self._operate(incident_id, expected_version, "close", actor=operator(by), at=at)
 
     def add_note(self, incident_id: UUID, *, text: str, by: str, at: datetime,
-                 expected_version: int | None = None) -> Incident:
+                 expected_version: int | None = None, guard: Guard | None = None) -> Incident:
         return self._operate(incident_id, expected_version, "add_note", text=text,
-                             actor=operator(by), at=at)
+                             actor=operator(by), at=at, guard=guard)
+
+    def route(self, incident_id: UUID, *, agencies: Sequence[str], by: str, at: datetime,
+              expected_version: int | None = None, guard: Guard | None = None) -> Incident:
+        """A supervisor routes the incident to more agencies (their feeds get its history)."""
+        return self._operate(incident_id, expected_version, "route", agencies=agencies,
+                             actor=operator(by), at=at, guard=guard)
 
     def escalate(self, incident_id: UUID, *, level: int, reason: str, by: str, at: datetime,
                  expected_version: int | None = None) -> Incident:
@@ -375,6 +443,82 @@ class IncidentApp(Application[UUID]):
         return self._operate(incident_id, expected_version, "escalate", level=level,
                              severity=min(current.severity + 1, 4), reason=reason,
                              actor=operator(by), at=at)
+
+    def record_agency_response(self, incident_id: UUID, *, agency: str, response: str,
+                               reason: str | None, report_id: str, person: str | None,
+                               at: datetime) -> bool:
+        """Record an agency's report-back; False when the report id was already recorded.
+
+        Agencies report without knowing the incident's version, so a concurrent write is
+        retried on a fresh load rather than surfaced as a `VersionConflict`.
+        """
+        actor = agency_actor(agency, person)
+        for _ in range(3):
+            incident = self.incident(incident_id)
+            if not incident.record_agency_response(agency=agency, response=response,
+                                                   reason=reason, report_id=report_id,
+                                                   actor=actor, at=at):
+                return False
+            try:
+                self.save(incident)
+            except IntegrityError:
+                continue
+            return True
+        raise VersionConflict(incident_id, incident.version, self.incident(incident_id).version)
+
+    # --- legal hold and erasure -------------------------------------------------------------
+
+    def place_legal_hold(self, incident_id: UUID, *, reason: str, by: str, at: datetime,
+                         expected_version: int | None = None) -> Incident:
+        return self._operate(incident_id, expected_version, "place_legal_hold", reason=reason,
+                             actor=operator(by), at=at)
+
+    def release_legal_hold(self, incident_id: UUID, *, reason: str, by: str, at: datetime,
+                           expected_version: int | None = None) -> Incident:
+        return self._operate(incident_id, expected_version, "release_legal_hold",
+                             reason=reason, actor=operator(by), at=at)
+
+    def held(self, incident_ids: Iterable[str]) -> list[str]:
+        """Those of `incident_ids` under legal hold (ids of no incident are not held)."""
+        out = []
+        for incident_id in incident_ids:
+            incident = self._get(UUID(incident_id), Incident)
+            if incident is not None and incident.legal_hold:
+                out.append(incident_id)
+        return out
+
+    def record_erasure(self, *, erasure_id: str, keys: Mapping[str, str],
+                       incidents: Mapping[str, Sequence[str]], cause: str, reason: str,
+                       actor: str, at: datetime) -> bool:
+        """Record a shred the key store carried out: the `Erasure` record and
+        `PersonalDataErased` on each incident it touched, in one transaction.
+
+        Idempotent (False when this erasure id is already recorded): the key store journals a
+        shred in the transaction that destroys the keys, and replays the journal after a crash.
+        A concurrent write to one of the incidents is retried on fresh loads.
+        """
+        if cause not in CAUSES:
+            raise InvalidErasure(f"cause {cause!r} must be one of {', '.join(sorted(CAUSES))}")
+        check_reason(reason)
+        for _ in range(5):
+            if self._get(UUID(erasure_id), Erasure) is not None:
+                return False
+            record = Erasure(erasure_id=erasure_id, keys=keys, incidents=incidents, cause=cause,
+                             reason=reason, actor=actor, timestamp=at)
+            touched = []
+            for incident_id, key_ids in incidents.items():
+                incident = self._get(UUID(incident_id), Incident)
+                if incident is not None:
+                    incident.erase_personal_data(
+                        erasure_id=erasure_id, key_ids=key_ids,
+                        data_classes=[keys[k] for k in key_ids], actor=actor, at=at)
+                    touched.append(incident)
+            try:
+                self.save(record, *touched)
+            except IntegrityError:
+                continue
+            return True
+        raise ErasureConflict(erasure_id)
 
     # --- queries ----------------------------------------------------------------------------
 

@@ -9,7 +9,15 @@ a clock, so replay is stable.
 
 Event history (all version 1):
     Opened, EvidenceAdded, Escalated, Acknowledged, Assigned, Dispatched, Resolved,
-    AutoResolved, MarkedFalseAlarm, Reopened, Closed, NoteAdded, RoutedTo.
+    AutoResolved, MarkedFalseAlarm, Reopened, Closed, NoteAdded, RoutedTo, AgencyResponded.
+
+`AgencyResponded` records an agency's report-back (accepted, declined with a reason, done) as
+a fact about the incident; it changes no lifecycle status (DESIGN.md names no rule that would).
+
+`LegalHoldPlaced` / `LegalHoldReleased` (any status) preserve the incident's personal data:
+retention skips the keys it references and a shred that would touch it is refused.
+`PersonalDataErased` records that keys its personal values were sealed under were shredded
+(`domain.erasure`): the named data classes read as `[shredded]` from then on.
 """
 
 from __future__ import annotations
@@ -21,14 +29,20 @@ from uuid import NAMESPACE_URL, UUID, uuid5
 
 from eventsourcing.domain import Aggregate, event
 
+from domain.erasure import redact_key, redact_subject
 from domain.errors import IllegalTransition, InvalidCommand
-from domain.kinds import ACTIVE_STATUSES, TERMINALISH_STATUSES, Status
+from domain.kinds import ACTIVE_STATUSES, TERMINALISH_STATUSES, Agency, Status
 
-__all__ = ["MAX_LEVEL", "NAMESPACE", "Incident", "incident_id_for", "operator", "rule_actor"]
+__all__ = ["AGENCY_RESPONSES", "MAX_LEVEL", "NAMESPACE", "Incident", "agency_actor",
+           "incident_id_for", "operator", "rule_actor"]
 
 NAMESPACE = uuid5(NAMESPACE_URL, "https://kuzet.dev/ns/incident")
 MAX_LEVEL = 3
 MAX_NOTE = 4000
+AGENCY_RESPONSES = frozenset({"accepted", "declined", "done"})
+"""What an agency may report back about an incident routed to it."""
+MAX_REASON = 2000
+MAX_REPORT_ID = 200
 
 
 def incident_id_for(key: str, episode: int) -> UUID:
@@ -41,6 +55,13 @@ def operator(operator_id: str) -> str:
     if not operator_id or len(operator_id) > 200:
         raise ValueError(f"operator id {operator_id!r} must be 1..200 characters")
     return f"operator:{operator_id}"
+
+
+def agency_actor(agency: str, person: str | None = None) -> str:
+    """The actor string for an agency (and optionally its officer or unit): `agency:police/p-17`."""
+    if not agency or (person is not None and not 0 < len(person) <= 200):
+        raise ValueError(f"agency {agency!r} / person {person!r} must be non-empty (person <= 200)")
+    return f"agency:{agency}" + (f"/{person}" if person else "")
 
 
 def rule_actor(rule_ref: str) -> str:
@@ -101,6 +122,11 @@ class Incident(Aggregate):
         self.rule = rule
         self.assigned_to: str | None = None
         self.notes = 0
+        self.legal_hold = False
+        self.agency_reports: dict[str, tuple[str, str | None]] = {}
+        """`agency:report_id` → (response, reason): makes report-backs idempotent."""
+        self.agency_responses: dict[str, str] = {}
+        """Each agency's latest response."""
 
     # --- guards ---------------------------------------------------------------------------
 
@@ -188,10 +214,70 @@ class Incident(Aggregate):
         self._note_added(text=text, actor=actor, timestamp=at)
 
     def route(self, *, agencies: Sequence[str], actor: str, at: datetime) -> bool:
+        """Route to more agencies; False when it already went to all of them."""
+        unknown = sorted(set(agencies) - {a.value for a in Agency})
+        if unknown or not agencies:
+            raise InvalidCommand(self.id, f"route to known agencies, not {unknown or 'none'}")
         added = [a for a in dict.fromkeys(agencies) if a not in self.agencies]
         if added:
             self._routed_to(agencies=added, actor=actor, timestamp=at)
         return bool(added)
+
+    def record_agency_response(self, *, agency: str, response: str, reason: str | None,
+                               report_id: str, actor: str, at: datetime) -> bool:
+        """An agency's report-back; False when this report id was already recorded as is.
+
+        Any status accepts it (an agency may report `done` after the incident was closed); only
+        agencies the incident is routed to may report, and a report id is never reused.
+        """
+        seen = self.agency_reports.get(f"{agency}:{report_id}")
+        if seen is not None:
+            if seen != (response, reason):
+                raise InvalidCommand(self.id, f"report {report_id!r} of {agency} was already "
+                                              f"recorded with different content ({seen[0]})")
+            return False
+        self._check_agency_response(agency, response, reason, report_id)
+        self._agency_responded(agency=agency, response=response, reason=reason,
+                               report_id=report_id, actor=actor, timestamp=at)
+        return True
+
+    def _check_agency_response(self, agency: str, response: str, reason: str | None,
+                               report_id: str) -> None:
+        if agency not in self.agencies:
+            raise InvalidCommand(self.id, f"incident {self.id} is not routed to {agency!r}")
+        if response not in AGENCY_RESPONSES:
+            raise InvalidCommand(self.id, f"response {response!r} must be one of "
+                                          f"{', '.join(sorted(AGENCY_RESPONSES))}")
+        if response == "declined" and not (reason or "").strip():
+            raise InvalidCommand(self.id, "a declined response needs a reason")
+        if reason is not None and len(reason) > MAX_REASON:
+            raise InvalidCommand(self.id, f"a reason must be at most {MAX_REASON} characters")
+        if not 0 < len(report_id) <= MAX_REPORT_ID:
+            raise InvalidCommand(self.id, f"report id must be 1..{MAX_REPORT_ID} characters")
+
+    def place_legal_hold(self, *, reason: str, actor: str, at: datetime) -> None:
+        """Preserve the personal data: retention skips it and shredding its subject is refused."""
+        self._check_hold_reason(reason)
+        if self.legal_hold:
+            raise InvalidCommand(self.id, f"incident {self.id} is already under legal hold")
+        self._legal_hold_placed(reason=reason, actor=actor, timestamp=at)
+
+    def release_legal_hold(self, *, reason: str, actor: str, at: datetime) -> None:
+        self._check_hold_reason(reason)
+        if not self.legal_hold:
+            raise InvalidCommand(self.id, f"incident {self.id} is not under legal hold")
+        self._legal_hold_released(reason=reason, actor=actor, timestamp=at)
+
+    def _check_hold_reason(self, reason: str) -> None:
+        if not reason.strip() or len(reason) > MAX_REASON:
+            raise InvalidCommand(self.id, f"a legal-hold reason must be 1..{MAX_REASON} characters")
+
+    def erase_personal_data(self, *, erasure_id: str, key_ids: Sequence[str],
+                            data_classes: Sequence[str], actor: str, at: datetime) -> None:
+        """Record a shred that already happened (no guard: the keys are gone either way)."""
+        self._personal_data_erased(erasure_id=erasure_id, key_ids=list(key_ids),
+                                   data_classes=sorted(set(data_classes)), actor=actor,
+                                   timestamp=at)
 
     # --- events (facts only: no guards, no clocks) --------------------------------------
 
@@ -261,3 +347,26 @@ class Incident(Aggregate):
     @event("RoutedTo")
     def _routed_to(self, agencies: list[str], actor: str, timestamp: datetime) -> None:
         self.agencies.extend(agencies)
+
+    @event("AgencyResponded")
+    def _agency_responded(self, agency: str, response: str, reason: str | None, report_id: str,
+                          actor: str, timestamp: datetime) -> None:
+        """AgencyResponded: `agency` reported `response` (report `report_id`, by `actor`)."""
+        self.agency_reports[f"{agency}:{report_id}"] = (response, reason)
+        self.agency_responses[agency] = response
+
+    @event("LegalHoldPlaced")
+    def _legal_hold_placed(self, reason: str, actor: str, timestamp: datetime) -> None:
+        self.legal_hold = True
+
+    @event("LegalHoldReleased")
+    def _legal_hold_released(self, reason: str, actor: str, timestamp: datetime) -> None:
+        self.legal_hold = False
+
+    @event("PersonalDataErased")
+    def _personal_data_erased(self, erasure_id: str, key_ids: list[str],
+                              data_classes: list[str], actor: str, timestamp: datetime) -> None:
+        """PersonalDataErased: keys `key_ids` (erasure `erasure_id`) were shredded; values of
+        `data_classes` read as `[shredded]` (redacted here too, as a replay would read them)."""
+        self.incident_key = redact_key(self.incident_key, data_classes)
+        self.subject = redact_subject(self.subject, data_classes)

@@ -17,8 +17,21 @@ from typing import Any
 
 from domain.kinds import Agency
 
-__all__ = ["DEFAULT_POLICIES", "FIELD_TAGS", "Action", "Tag", "action_for", "mask", "minimise",
-           "tagged_fields"]
+__all__ = ["DEFAULT_POLICIES", "FIELD_TAGS", "SEALED", "SHREDDED", "Action", "Tag", "action_for",
+           "is_sealed", "mask", "minimise", "tagged_fields"]
+
+SEALED = "$sealed"
+"""The marker key of a sealed value: `{"$sealed": 1, "k": key id, "f": field, "c": ciphertext}`.
+
+Personal values are stored (and relayed) sealed under a per-subject key (`audit.sealing`);
+readers with the key see the plaintext, and once the key is shredded they see `SHREDDED`."""
+SHREDDED = "[shredded]"
+"""What a sealed value reads as once its key was destroyed."""
+
+
+def is_sealed(value: Any) -> bool:
+    """True for a sealed-value marker (a dict with `SEALED` set to 1)."""
+    return type(value) is dict and value.get(SEALED) == 1
 
 
 class Tag(str, Enum):
@@ -69,9 +82,26 @@ def action_for(agency: str, tags: frozenset[Tag],
 
 
 def mask(value: Any) -> str:
-    """A stable, non-reversible stand-in (lets a viewer see that two values are equal)."""
-    digest = hashlib.sha256(repr(value).encode()).hexdigest()[:12]
+    """A stable, non-reversible stand-in (lets a viewer see that two values are equal).
+
+    Sealed values are masked by their key id, never their ciphertext: the pseudonym of a
+    subject is the same on every event and every re-send, and says nothing about the value.
+    """
+    digest = hashlib.sha256(repr(_pseudonymous(value)).encode()).hexdigest()[:12]
     return f"masked:{digest}"
+
+
+def _pseudonymous(value: Any) -> Any:
+    """`value` with each sealed marker replaced by its key id (plain values unchanged)."""
+    if is_sealed(value):
+        return f"key:{value['k']}"
+    if isinstance(value, Mapping):
+        return {k: _pseudonymous(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_pseudonymous(v) for v in value]
+    if isinstance(value, tuple):
+        return tuple(_pseudonymous(v) for v in value)
+    return value
 
 
 def minimise(event_name: str, data: Mapping[str, Any], agency: str,

@@ -88,6 +88,7 @@ def _correlator(base: Path, store_url: str, n: int, sites: int) -> float:
         bootstrap = broker.bootstrap_servers
         settings = load_settings(environ={}, data_dir=str(data_dir), kafka_url=bootstrap,
                                  event_store_url=store_url, evidence_interval_s=1.0,
+                                 privacy_pepper="bench-pepper-not-a-secret",
                                  consumer_group=f"bench-{uuid.uuid4().hex[:6]}")
         return _timed_run(settings, bootstrap, n, sites)
 
@@ -119,7 +120,7 @@ def _fresh_pg_database(server_url: str) -> str:
     return server_url.rsplit("/", 1)[0] + "/" + name
 
 
-def main(n: int = 20000, sites: int = 200, postgres_url: str | None = None) -> None:
+def main(n: int = 100000, sites: int = 200, postgres_url: str | None = None) -> None:
     print(f"correlate benchmark: {n} detections, {sites} sites, 4 partitions")
     with tempfile.TemporaryDirectory() as tmp:
         with EmbeddedBroker(free_port(), Path(tmp) / "broker.log") as broker:

@@ -48,6 +48,11 @@ class EmbeddedBroker:
     def bootstrap_servers(self) -> str:
         return f"127.0.0.1:{self.port}"
 
+    @property
+    def pid(self) -> int | None:
+        """The broker process's id while it runs (tests pause it to fake an outage)."""
+        return self._proc.pid if self._proc is not None else None
+
     @staticmethod
     def binary() -> str:
         try:

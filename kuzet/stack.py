@@ -43,6 +43,9 @@ def settings_env(settings: Settings, bootstrap: str) -> dict[str, str]:
         env["KUZET_RULES_PATH"] = str(settings.rules_path)
     if settings.token_secret:
         env["KUZET_TOKEN_SECRET"] = settings.token_secret
+    if settings.privacy_pepper:  # every process must hash identities with the same pepper
+        env["KUZET_PRIVACY_PEPPER"] = settings.privacy_pepper
+    env["KUZET_PRIVACY_KEY_CACHE_S"] = str(settings.privacy_key_cache_s)
     return env
 
 

@@ -13,7 +13,10 @@ from kuzet.settings import Settings
 if TYPE_CHECKING:
     import faust
 
-__all__ = ["build_incident_app", "build_worker_app", "load_rule_set", "stream_config"]
+    from projections.asof import RecordedLog
+
+__all__ = ["build_incident_app", "build_recorded_log", "build_worker_app", "load_rule_set",
+           "stream_config"]
 
 
 def load_rule_set(settings: Settings) -> RuleSet:
@@ -45,9 +48,34 @@ def load_routing_policy(settings: Settings) -> RoutingPolicy:
     return load_routing(data, load_sites(data))
 
 
-def build_incident_app(settings: Settings, rules: RuleSet | None = None) -> IncidentApp:
-    return IncidentApp(settings.event_store_env(), rules or load_rule_set(settings),
-                       load_routing_policy(settings))
+WORKER_AGGREGATE_CACHE = 8192
+"""Incidents and tracks the correlator keeps decoded between evidence flushes."""
+
+
+def build_incident_app(settings: Settings, rules: RuleSet | None = None, *,
+                       cache_aggregates: bool = False) -> IncidentApp:
+    """The incident application on the configured store.
+
+    `cache_aggregates` (the correlator only) keeps recently used aggregates in memory and
+    fast-forwards them with just their new events on each load, instead of replaying a busy
+    incident's whole history for every evidence flush. Only the correlator gets it: it never
+    shows aggregates to people, so a cached copy cannot outlive an erasure on screen.
+    """
+    env = settings.event_store_env()
+    if cache_aggregates:
+        env = {**env, "AGGREGATE_CACHE_MAXSIZE": str(WORKER_AGGREGATE_CACHE)}
+    return IncidentApp(env, rules or load_rule_set(settings), load_routing_policy(settings))
+
+
+def build_recorded_log(app: IncidentApp) -> RecordedLog:
+    """The app's notification log with recorded times, for time travel (`projections.asof`).
+
+    Hand this to the API so an auditors' query can call `view_as_of`/`board_as_of`; raises
+    `audit.log.UnchainedStoreError` if the store keeps no hash chain (no recorded times).
+    """
+    from audit.log import ChainedLog
+
+    return ChainedLog(app)
 
 
 def stream_config(settings: Settings) -> Any:
@@ -71,7 +99,7 @@ def build_worker_app(settings: Settings) -> faust.App:
     from streams.engine import CorrelationEngine
 
     rules = load_rule_set(settings)
-    incident_app = build_incident_app(settings, rules)
+    incident_app = build_incident_app(settings, rules, cache_aggregates=True)
     engine: CorrelationEngine[Any] = CorrelationEngine(
         incident_app, rules, evidence_interval=timedelta(seconds=settings.evidence_interval_s))
     return create_app(stream_config(settings), engine, rules)

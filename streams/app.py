@@ -1,39 +1,39 @@
-"""The Faust app: two thin agents and a timer around the correlation engine.
+"""The Faust worker: two aiokafka hops and a timer around the correlation engine.
 
-    kuzet.detections.v1 ──route_detections──► kuzet.correlation.v1 ──correlate_detections──► store
-         (key: source)        │ validate         (key: shard: site,        │ CorrelationEngine
-                              └──► kuzet.detections.dlq.v1  subject, plate, cell)
+    kuzet.detections.v1 ──route──► kuzet.correlation.v1 ──correlate──► event store
+         (key: source)     │ validate    (key: shard: site,        │ CorrelationEngine
+                           └──► kuzet.detections.dlq.v1  subject, plate, cell)
 
-`route_detections` validates each record (an invalid one goes to the DLQ with the reason and
-the original bytes; the stream goes on) and re-keys it by its correlation shard, so that every
+The route hop validates each record (an invalid one goes to the DLQ with the reason and the
+original bytes; the stream goes on) and re-keys it by its correlation shard, so that every
 detection that can join one incident — cameras of a site, a subject across the city — reaches
-the same partition and the same worker. `correlate_detections` batches with `noack_take` and
-acks each event only when the engine reports it settled (durable in the event store).
+the same partition and the same worker. The correlate hop commits an offset only when the
+engine reports everything before it settled (durable in the event store). Both hops read
+aiokafka batches directly (`streams.consumer` says why); Faust runs the worker around them.
 Kafka delivery is at-least-once (the Tansu broker has no transactions); the store
 de-duplicates.
 """
 
 from __future__ import annotations
 
-import base64
-import json
 import logging
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, cast
+from typing import Any
 
 import faust
-from faust.types import EventT
+import mode
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener
+from aiokafka.errors import CommitFailedError, IllegalStateError, KafkaError
+from aiokafka.structs import TopicPartition
 
-from domain.correlation import shard_key
-from domain.detection import Detection, parse_detection
-from domain.errors import InvalidDetection
 from domain.rules import RuleSet
-from domain.topics import CORRELATION, DETECTIONS, DETECTIONS_DLQ
+from domain.topics import CORRELATION, DETECTIONS
+from streams.consumer import CorrelateHop, OffsetTracker, RouteHop, dlq_record
 from streams.engine import CorrelationEngine
 
-__all__ = ["StreamConfig", "create_app", "dlq_record"]
+__all__ = ["Correlator", "StreamConfig", "create_app", "dlq_record"]
 
 log = logging.getLogger("kuzet.streams")
 
@@ -53,33 +53,111 @@ class StreamConfig:
     web_port: int | None = None
 
 
-def dlq_record(raw: bytes | None, reason: str, errors: list[dict[str, str]],
-               source: dict[str, Any]) -> bytes:
-    """The DLQ value: why, every field error, where it came from, and the original bytes."""
-    return json.dumps({
-        "reason": reason,
-        "errors": errors,
-        "source": source,
-        "original": base64.b64encode(raw or b"").decode(),
-    }).encode()
+def _consumer(config: StreamConfig, topic: str, group: str) -> AIOKafkaConsumer:
+    return AIOKafkaConsumer(
+        bootstrap_servers=config.bootstrap_servers, group_id=group,
+        enable_auto_commit=False, auto_offset_reset="earliest",
+        session_timeout_ms=int(config.session_timeout_s * 1000), heartbeat_interval_ms=1000,
+        rebalance_timeout_ms=int(config.session_timeout_s * 1000),
+        max_poll_interval_ms=300_000, fetch_max_bytes=16 << 20,
+        max_partition_fetch_bytes=4 << 20,
+    )
 
 
-def _validate(event: EventT[Any], rules: RuleSet) -> tuple[Detection | None, bytes | None]:
-    raw = event.value
-    try:
-        det = parse_detection(raw if isinstance(raw, bytes | str) else b"")
-    except InvalidDetection as exc:
-        msg = event.message
-        errors = [{"field": e.field, "value": e.value, "reason": e.reason} for e in exc.errors]
-        source = {"topic": msg.topic, "partition": msg.partition, "offset": msg.offset}
-        return None, dlq_record(raw if isinstance(raw, bytes) else None, str(exc), errors, source)
-    return det, None
+class _Committer(ConsumerRebalanceListener):  # type: ignore[misc]
+    """Commits settled offsets; on a rebalance, commits first, then forgets the partitions."""
+
+    def __init__(self, consumer: AIOKafkaConsumer, topic: str,
+                 hop: CorrelateHop | None = None) -> None:
+        self.consumer, self.topic, self.hop = consumer, topic, hop
+
+    async def commit(self, offsets: dict[int, int]) -> None:
+        if not offsets:
+            return
+        try:
+            await self.consumer.commit({TopicPartition(self.topic, p): o
+                                        for p, o in offsets.items()})
+        except (CommitFailedError, IllegalStateError, KafkaError) as exc:
+            # a rebalance took the partition: its new owner redelivers; the store de-duplicates
+            log.warning("offset commit skipped (%s): %s", type(exc).__name__, exc)
+            return
+        if self.hop is not None:
+            self.hop.tracker.committed(offsets)
+
+    async def on_partitions_revoked(self, revoked: list[TopicPartition]) -> None:
+        if self.hop is None:
+            return
+        await self.commit(self.hop.tracker.due())
+        self.hop.revoke([tp.partition for tp in revoked if tp.topic == self.topic])
+
+    async def on_partitions_assigned(self, assigned: list[TopicPartition]) -> None:
+        pass
 
 
-def _batches(stream: faust.StreamT[Any], config: StreamConfig) -> AsyncIterator[Sequence[Any]]:
-    """Batches of events that stay unacked until we ack them (`StreamT` lacks the method)."""
-    real = cast(faust.Stream[Any], stream)
-    return real.noack_take(config.batch_size, within=config.batch_within_s)
+class Correlator:
+    """Both hops' consumers, the shared producer, and the commits (one per worker)."""
+
+    def __init__(self, config: StreamConfig, engine: CorrelationEngine[Any], rules: RuleSet,
+                 clock: Callable[[], datetime]) -> None:
+        self.config = config
+        self.producer: AIOKafkaProducer | None = None
+        self.route = RouteHop(rules, self._send)
+        self.correlate = CorrelateHop(engine, self._send, clock, OffsetTracker())
+        self._committer: _Committer | None = None
+
+    async def start(self) -> None:
+        """Start the producer (aiokafka objects must be made inside the running loop)."""
+        self.producer = AIOKafkaProducer(bootstrap_servers=self.config.bootstrap_servers,
+                                         acks="all", linger_ms=20, max_batch_size=1 << 20)
+        await self.producer.start()
+
+    async def stop(self) -> None:
+        if self.producer is not None:
+            await self.producer.stop()
+
+    async def _send(self, topic: str, key: bytes | None, value: bytes) -> Awaitable[Any]:
+        assert self.producer is not None, "Correlator.start() first"
+        ack: Awaitable[Any] = await self.producer.send(topic, value=value, key=key)
+        return ack
+
+    async def _consume(self, topic: str, group: str,
+                       handle: Callable[[Any, _Committer], Awaitable[None]],
+                       hop: CorrelateHop | None = None) -> None:
+        consumer = _consumer(self.config, topic, group)
+        committer = _Committer(consumer, topic, hop)
+        if hop is not None:
+            self._committer = committer
+        consumer.subscribe([topic], listener=committer)
+        await consumer.start()
+        try:
+            while True:
+                batches = await consumer.getmany(
+                    timeout_ms=int(self.config.batch_within_s * 1000),
+                    max_records=self.config.batch_size)
+                if batches:
+                    await handle(batches, committer)
+        finally:
+            await consumer.stop()
+
+    async def run_route(self) -> None:
+        async def handle(batches: Any, committer: _Committer) -> None:
+            offsets = await self.route.handle(batches)
+            await committer.commit({tp.partition: o for tp, o in offsets.items()})
+
+        await self._consume(DETECTIONS, f"{self.config.group_id}.route", handle)
+
+    async def run_correlate(self) -> None:
+        async def handle(batches: Any, committer: _Committer) -> None:
+            await self.correlate.handle(batches)
+            await committer.commit(self.correlate.tracker.due())
+
+        await self._consume(CORRELATION, f"{self.config.group_id}.correlate", handle,
+                            self.correlate)
+
+    async def tick(self) -> None:
+        await self.correlate.tick()
+        if self._committer is not None:
+            await self._committer.commit(self.correlate.tracker.due())
 
 
 def create_app(config: StreamConfig, engine: CorrelationEngine[Any], rules: RuleSet,
@@ -90,71 +168,36 @@ def create_app(config: StreamConfig, engine: CorrelationEngine[Any], rules: Rule
         broker=[f"kafka://{h}" for h in config.bootstrap_servers.split(",")],
         store="memory://",
         topic_partitions=config.partitions,
-        consumer_auto_offset_reset="earliest",
         broker_session_timeout=config.session_timeout_s,
         broker_heartbeat_interval=1.0,
-        broker_rebalance_timeout=config.session_timeout_s,
-        broker_commit_every=1000,
-        broker_commit_interval=1.0,
-        stream_buffer_maxsize=max(4096, config.batch_size * 2),
         web_enabled=config.web_port is not None,
         web_port=config.web_port or 6066,
         datadir=f"{config.data_dir}/faust-{config.group_id}",
-        producer_acks=-1,
-        producer_linger=0.02,  # batch the re-keyed records: one produce request per batch
-        producer_max_batch_size=1 << 20,
-        topic_allow_declare=True,
-        topic_disable_leader=True,
+        topic_allow_declare=False,
     )
-    raw: dict[str, Any] = {"value_serializer": "raw", "key_serializer": "raw"}
-    detections = app.topic(DETECTIONS, partitions=config.partitions, **raw)
-    correlation = app.topic(CORRELATION, partitions=config.partitions, internal=True, **raw)
-    dlq = app.topic(DETECTIONS_DLQ, partitions=1, **raw)
+    correlator = Correlator(config, engine, rules, clock)
 
-    @app.agent(detections, name="route_detections")
-    async def route_detections(stream: faust.StreamT[Any]) -> None:
-        """Validate, dead-letter the invalid, re-key the rest by correlation shard."""
-        async for events in _batches(stream, config):
-            sent = []
-            for event in events:
-                det, dead = _validate(event, rules)
-                if det is None:
-                    sent.append(await dlq.send(key=event.key, value=dead))
-                else:
-                    shard = shard_key(det, rules).encode()
-                    # the producer directly: Topic.send's per-message machinery was ~20% of CPU
-                    sent.append(await app.producer.send(CORRELATION, shard, event.value,
-                                                        None, None, None))
-            for fut in sent:
-                await fut
-            for event in events:
-                event.ack()
+    @app.service
+    class CorrelatorService(mode.Service):
+        """Runs both hops for as long as the worker runs; stops the producer last."""
 
-    @app.agent(correlation, name="correlate_detections")
-    async def correlate_detections(stream: faust.StreamT[Any]) -> None:
-        """Correlate per partition; ack only what the engine says is durable."""
-        async for events in _batches(stream, config):
-            by_partition: dict[int, list[tuple[Detection, EventT[Any]]]] = {}
-            for event in events:
-                det, dead = _validate(event, rules)
-                if det is None:  # cannot happen after routing, but never crash on it
-                    await dlq.send(key=event.key, value=dead)
-                    event.ack()
-                    continue
-                by_partition.setdefault(event.message.partition, []).append((det, event))
-            for partition, items in by_partition.items():
-                for event in await engine.process(partition, items, clock()):
-                    event.ack()
+        async def on_start(self) -> None:
+            await correlator.start()
+
+        async def on_stop(self) -> None:
+            await correlator.stop()
+
+        @mode.Service.task
+        async def _route(self) -> None:
+            await correlator.run_route()
+
+        @mode.Service.task
+        async def _correlate(self) -> None:
+            await correlator.run_correlate()
 
     @app.timer(interval=config.tick_interval_s, name="run_timers")  # type: ignore[untyped-decorator]
     async def run_timers() -> None:
         """Auto-resolve, SLA escalation, candidate expiry, evidence flushes, schedules."""
-        for event in await engine.tick(clock()):
-            event.ack()
-
-    @app.on_partitions_revoked.connect  # type: ignore[arg-type]  # mode's stub wants sync
-    async def on_revoked(sender: Any, *args: Any, **kwargs: Any) -> None:
-        revoked = args[0] if args else kwargs.get("revoked", ())
-        engine.revoke(tp.partition for tp in revoked if tp.topic == CORRELATION)
+        await correlator.tick()
 
     return app

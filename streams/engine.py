@@ -1,14 +1,15 @@
 """The correlation engine: pure `domain.correlation` plus caching, coalescing and acking.
 
-Framework-free (the Faust agent in `streams.app` is a thin shell around it), so it is tested
+Framework-free (`streams.app` and `streams.consumer` are a thin shell around it), so it is tested
 with plain asyncio. Per partition of the correlation topic it keeps a cache of `KeyState`s.
 
-At-least-once, end to end: every detection arrives with an opaque *token* (a Faust event) and
-the engine returns a token as *settled* only once the detection's effect is durable in the
-event store — its incident opened or reopened, its evidence or observation flushed — or once
-it provably has no effect (below threshold, or an expired candidate hit). Unsettled tokens
-keep the partition's committed offset behind them, so a crash redelivers them, and the store
-de-duplicates by detection id and deterministic incident id.
+At-least-once, end to end: every detection arrives with an opaque *token* (its partition and
+offset, `streams.consumer.Token`) and the engine returns a token as *settled* only once the
+detection's effect is durable in the event store — its incident opened or reopened, its
+evidence or observation flushed — or once it provably has no effect (below threshold, or an
+expired candidate hit). Unsettled tokens keep the partition's committed offset behind them, so
+a crash redelivers them, and the store de-duplicates by detection id and deterministic
+incident id.
 
 Store calls are synchronous (eventsourcing); they run on one worker thread so the event loop
 never blocks, batched per input batch.
@@ -265,10 +266,9 @@ class CorrelationEngine(Generic[T]):
 
     def _write_buffers(self, due: list[tuple[tuple[UUID, bool], _Buffer[T]]],
                        obs: _Buffer[T] | None, now: datetime) -> list[Applied | None]:
-        results: list[Applied | None] = []
-        for (incident_id, suppressed), buf in due:
-            results.append(self.app.add_evidence(incident_id, buf.detections, now,
-                                                 suppressed=suppressed))
+        batch = [(incident_id, buf.detections, suppressed)
+                 for (incident_id, suppressed), buf in due]
+        results: list[Applied | None] = list(self.app.add_evidence_batch(batch, now))
         if obs is not None and obs.detections:
             self.app.record_observations(obs.detections, now)
         return results

@@ -6,6 +6,11 @@ agency the incident is routed to at that version (`Opened.agencies` plus `Routed
 position is stored only after the broker acknowledged the whole batch, so a crash re-sends at
 most one batch; re-sent events carry the same CloudEvents `id` (uuid5 of incident id and
 version), which is how consumers drop duplicates.
+
+Personal values travel only sealed: the composition root hands the relay the log in stored form
+(`audit.sealing.SealedLogReader`), so a subject's plate or id is the stored ciphertext marker,
+byte-identical on every re-send, and unreadable once its key is shredded; agencies entitled to
+it open it through their adapter. Masks (situation centre) are derived from the key id.
 """
 
 from __future__ import annotations
@@ -128,8 +133,8 @@ class Relay:
         self.config = config or RelayConfig()
         self._agencies: dict[str, tuple[int, list[str]]] = {}
 
-    def _routed(self, event: LogEvent) -> list[str]:
-        """The agencies the incident is routed to as of `event` (inclusive)."""
+    def _routed(self, event: LogEvent) -> tuple[list[str], list[str]]:
+        """The agencies the incident was routed to before `event`, and as of it (inclusive)."""
         known = self._agencies.get(event.originator_id)
         if known is None or known[0] != event.version - 1:
             earlier = (self.history.events_of(event.originator_id, event.version - 1)
@@ -140,19 +145,36 @@ class Relay:
             self._agencies.pop(event.originator_id, None)
         else:
             self._agencies[event.originator_id] = (event.version, agencies)
-        return agencies
+        return known[1], agencies
 
     def messages(self, event: LogEvent) -> list[Message]:
-        """The messages one incident event becomes: the full stream plus each agency's."""
+        """The messages one incident event becomes: the full stream plus each agency's.
+
+        An agency the incident is routed to late (`RoutedTo` after `Opened`) first gets the
+        incident's earlier events, so its feed always starts at `Opened`; they carry their own
+        CloudEvents ids, so a consumer that somehow saw them already drops them.
+        """
         key = event.originator_id.encode()
         full = cloud_event(event, self.config.source, event.data)
         suffix = self.config.topic_suffix
         out = [Message(INCIDENT_EVENTS + suffix, key, _encode(full))]
-        for agency in self._routed(event):
-            data = minimise(event.name, event.data, agency, self.config.policies)
-            out.append(Message(agency_topic(Agency(agency)) + suffix, key,
-                               _encode({**full, "data": data})))  # same envelope, less data
+        before, agencies = self._routed(event)
+        late = [a for a in agencies if a not in before] if event.version > 1 else []
+        history = self.history.events_of(event.originator_id, event.version - 1) if late else []
+        for agency in agencies:
+            topic = agency_topic(Agency(agency)) + suffix
+            for earlier in history if agency in late else []:
+                out.append(Message(topic, key, self._minimised(earlier, agency)))
+            out.append(Message(topic, key, self._minimised(event, agency, full)))
         return out
+
+    def _minimised(self, event: LogEvent, agency: str,
+                   full: Mapping[str, Any] | None = None) -> bytes:
+        """`event` as `agency` may see it: the same envelope, less data."""
+        envelope = full if full is not None else cloud_event(event, self.config.source,
+                                                             event.data)
+        data = minimise(event.name, event.data, agency, self.config.policies)
+        return _encode({**envelope, "data": data})
 
     async def step(self) -> int:
         """Relay the next page of the log; returns log positions consumed."""

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import strawberry
-from strawberry.extensions import MaxAliasesLimiter, MaxTokensLimiter, QueryDepthLimiter
 
 from api.config import ApiConfig
 from api.schema.broadcast import SharedEventExecutor
+from api.schema.limits import RequestLimits
 from api.schema.mutation import Mutation
 from api.schema.query import Query
 from api.schema.subscription import Subscription
@@ -20,9 +20,5 @@ def build_schema(config: ApiConfig) -> strawberry.Schema:
     return strawberry.Schema(
         query=Query, mutation=Mutation, subscription=Subscription,
         execution_context_class=SharedEventExecutor,
-        extensions=[
-            lambda: QueryDepthLimiter(max_depth=config.max_query_depth),
-            lambda: MaxTokensLimiter(max_token_count=config.max_query_tokens),
-            lambda: MaxAliasesLimiter(max_alias_count=config.max_aliases),
-        ],
+        extensions=[lambda: RequestLimits(config)],
     )

@@ -4,21 +4,24 @@ Every subscriber of one audience gets the same payload object for an event
 (`Update.payload`). The schema's execution context, `SharedEventExecutor`, executes an event
 whose payload is `Shared` once per distinct selection — the operation and its fragments as
 text, and the values of the variables the selection reads — and hands that one result to every other
-subscriber with the same selection. Per-subscriber work is left to the transport (the `next`
-frame and the socket write). Fields below a `Shared` payload must therefore depend on the
+subscriber with the same selection. `NextFrames` then encodes that result's JSON once for all
+of them: per subscriber, only the `next` envelope (its operation id) and the socket write
+remain. Fields below a `Shared` payload must therefore depend on the
 payload alone, never on `info.context`: whatever differs per audience is in the payload.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
+from collections import OrderedDict
 from collections.abc import Hashable, Iterable
 from typing import Any
 
 from graphql import FieldNode, Node, Visitor, print_ast, visit
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 
-__all__ = ["Shared", "SharedEventExecutor"]
+__all__ = ["NextFrames", "Shared", "SharedEventExecutor"]
 
 
 class Shared:
@@ -91,3 +94,38 @@ class _Executed:
 
     def execute_operation(self, serially: bool | None = None) -> Any:
         return self.result
+
+
+class NextFrames:
+    """Text of graphql-transport-ws `next` messages, reusing the JSON of their `data`.
+
+    Subscribers of one selection receive the very same `data` object for an event (see
+    `SharedEventExecutor`), so its JSON is kept by identity for the last `size` objects seen;
+    holding them keeps their ids from being reused while cached.
+    """
+
+    def __init__(self, size: int = 1024) -> None:
+        self.size = size
+        self._texts: OrderedDict[int, tuple[Any, str]] = OrderedDict()
+
+    def __len__(self) -> int:
+        """How many `data` texts are held."""
+        return len(self._texts)
+
+    def encode(self, message: object) -> str | None:
+        """The message's text if it is a `next` carrying data only; None for anything else."""
+        if not (isinstance(message, dict) and message.get("type") == "next"
+                and message.keys() == {"id", "type", "payload"}):
+            return None
+        payload = message["payload"]
+        if not (isinstance(payload, dict) and payload.keys() == {"data"}):
+            return None
+        data = payload["data"]
+        found = self._texts.get(id(data))
+        if found is None or found[0] is not data:
+            found = (data, json.dumps(data, separators=(",", ":")))
+            self._texts[id(data)] = found
+            if len(self._texts) > self.size:
+                self._texts.popitem(last=False)
+        op = json.dumps(message["id"])
+        return f'{{"id":{op},"type":"next","payload":{{"data":{found[1]}}}}}'

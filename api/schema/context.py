@@ -12,7 +12,9 @@ from api.config import ApiConfig
 from api.errors import AuthError, MissingToken
 from api.fanout import LogFollower
 from api.reader import IncidentReader
+from api.views import ViewReader
 from domain.application import IncidentApp
+from projections.asof import RecordedLog
 
 __all__ = ["Context", "Services", "principal_of"]
 
@@ -25,6 +27,10 @@ class Services:
     app: IncidentApp
     reader: IncidentReader
     follower: LogFollower
+    views: ViewReader | None = None
+    """The projection store's agency views; None where no read model is configured."""
+    history: RecordedLog | None = None
+    """The log with recorded times (the audit chain), for auditors' time travel."""
 
 
 @dataclass

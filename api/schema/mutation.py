@@ -7,14 +7,15 @@ are union members; anything else stays a GraphQL error and is logged by Strawber
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
 from datetime import UTC, datetime
 from functools import partial
 from typing import Any
+from uuid import UUID
 
 import strawberry
 from strawberry.types import Info
 
+from api.auth import Principal, Role
 from api.schema.context import Context, principal_of
 from api.schema.query import parse_incident_id
 from api.schema.types import (
@@ -30,18 +31,26 @@ from api.schema.types import (
 from api.state import state_of
 from domain import errors
 from domain.application import IncidentApp
+from domain.incident import Incident
 
 __all__ = ["Mutation"]
 
+ROUTERS = frozenset({Role.SUPERVISOR, Role.ADMIN})
+"""Who may widen an incident's routing to more agencies."""
 
-def _command(app: IncidentApp, name: str, incident_id: Any, expected: int, who: Any,
-             may_see: Callable[[list[str]], bool], **kwargs: Any) -> Any:
-    """Runs in a worker thread: visibility check, then the domain command."""
-    current = app.incident(incident_id)
-    if not may_see(current.agencies):
-        raise errors.IncidentNotFound(incident_id)
+
+def _command(app: IncidentApp, name: str, incident_id: UUID, expected: int, who: Principal,
+             **kwargs: Any) -> Incident:
+    """Runs in a worker thread: the domain command, with the caller's visibility checked on
+    the same load (an incident outside the caller's agencies is reported as not found)."""
+    def visible(incident: Incident) -> None:
+        if not who.may_see(incident.agencies):
+            raise errors.IncidentNotFound(incident.id)
+
     method = getattr(app, name)
-    return method(incident_id, by=who, at=datetime.now(UTC), expected_version=expected, **kwargs)
+    found: Incident = method(incident_id, by=who.subject, at=datetime.now(UTC),
+                             expected_version=expected, guard=visible, **kwargs)
+    return found
 
 
 async def _run(info: Info[Context, None], name: str, incident_id: strawberry.ID,
@@ -52,8 +61,7 @@ async def _run(info: Info[Context, None], name: str, incident_id: strawberry.ID,
     try:
         iid = parse_incident_id(incident_id)
         incident = await asyncio.to_thread(partial(
-            _command, info.context.services.app, name, iid, expected_version, who.subject,
-            who.may_see, **kwargs))
+            _command, info.context.services.app, name, iid, expected_version, who, **kwargs))
     except errors.IncidentNotFound as exc:
         return NotFound(message=str(exc))
     except errors.IllegalTransition as exc:
@@ -96,6 +104,15 @@ class Mutation:
     async def reopen_incident(self, info: Info[Context, None], id: strawberry.ID,
                               expected_version: int, reason: str) -> MutationResult:
         return await _run(info, "reopen", id, expected_version, reason=reason)
+
+    @strawberry.mutation
+    async def route_incident(self, info: Info[Context, None], id: strawberry.ID,
+                             expected_version: int, agencies: list[str]) -> MutationResult:
+        """Supervisors and admins widen the routing; the new agencies' feeds get the history."""
+        who = principal_of(info)
+        if who.role not in ROUTERS:
+            return Forbidden(message=f"role {who.role.value} may not route incidents")
+        return await _run(info, "route", id, expected_version, agencies=agencies)
 
     @strawberry.mutation
     async def add_note(self, info: Info[Context, None], id: strawberry.ID,

@@ -1,8 +1,10 @@
-"""Queries: incidents (filtered, paginated), one incident as of any instant, history, me."""
+"""Queries: incidents (filtered, paginated), one incident as of any instant, history, me,
+and the agency views (`api.schema.agency`)."""
 
 from __future__ import annotations
 
 import asyncio
+import logging
 from datetime import UTC, datetime
 from uuid import UUID
 
@@ -10,8 +12,12 @@ import strawberry
 from strawberry.types import Info
 
 from api.auth import Principal
-from api.reader import IncidentFilterSpec, encode_cursor
+from api.errors import ViewUnavailable
+from api.reader import IncidentFilterSpec, Page, encode_cursor
+from api.schema.agency import AgencyViews
 from api.schema.context import Context, principal_of
+from api.schema.fields import described
+from api.schema.filters import IncidentFilter, check_first, filter_spec
 from api.schema.types import (
     Incident,
     IncidentConnection,
@@ -22,32 +28,42 @@ from api.schema.types import (
     history_entry,
     incident_type,
 )
+from api.views import BOARD, Snapshot
 from domain.errors import IncidentNotFound
-from domain.kinds import Status
 
 __all__ = ["IncidentFilter", "Query", "parse_incident_id"]
 
-
-@strawberry.input
-class IncidentFilter:
-    status: list[str] | None = None
-    kinds: list[str] | None = None
-    agency: str | None = None
-    site: str | None = None
-    opened_after: datetime | None = None
-    opened_before: datetime | None = None
+log = logging.getLogger("kuzet.api")
 
 
-def _spec(f: IncidentFilter | None, who: Principal) -> IncidentFilterSpec:
-    f = f or IncidentFilter()
-    if f.status:
-        bad = [s for s in f.status if s not in Status.__members__]
-        if bad:
-            raise ValueError(f"unknown status {bad[0]!r}; one of {', '.join(Status.__members__)}")
-    return IncidentFilterSpec(
-        statuses=frozenset(f.status) if f.status else None,
-        kinds=frozenset(f.kinds) if f.kinds else None, agency=f.agency, site=f.site,
-        opened_after=f.opened_after, opened_before=f.opened_before, scope=who.scope)
+async def _usable_board(info: Info[Context, None]) -> Snapshot | None:
+    """The operator board, if configured, reachable, built with agencies and not lagging."""
+    services = info.context.services
+    if services.views is None:
+        return None
+    try:
+        board = await services.views.snapshot(BOARD)
+    except ViewUnavailable as exc:
+        log.warning("incidents folded from the event store: %s", exc)
+        return None
+    head = await asyncio.to_thread(services.reader.head)
+    if head - board.position > services.config.max_view_lag:
+        log.warning("incidents folded from the event store: board at %d, log at %d",
+                    board.position, head)
+        return None
+    if not all("agencies" in r.doc for r in board.rows):  # built before rows had agencies
+        log.warning("incidents folded from the event store: rebuild the board view")
+        return None
+    return board
+
+
+async def _page(info: Info[Context, None], spec: IncidentFilterSpec, first: int,
+                after: str | None) -> Page:
+    reader = info.context.services.reader
+    board = None if spec.wants_closed else await _usable_board(info)
+    if board is None:
+        return await asyncio.to_thread(reader.page, spec, first, after)
+    return await asyncio.to_thread(reader.page_from_board, board, spec, first, after)
 
 
 async def _visible(info: Info[Context, None], incident_id: strawberry.ID,
@@ -71,30 +87,29 @@ def parse_incident_id(value: str) -> UUID:
 
 
 @strawberry.type
-class Query:
-    @strawberry.field(description="Incidents the caller may see, oldest first.")
+class Query(AgencyViews):
+    @described("Incidents the caller may see, by opening time. Without a `status` filter "
+               "CLOSED incidents are left out; served from the operator board when the "
+               "projections keep it, else folded from the event store.")
     async def incidents(self, info: Info[Context, None], filter: IncidentFilter | None = None,
                         first: int = 50, after: str | None = None) -> IncidentConnection:
         who = principal_of(info)
-        limit = info.context.services.config.max_page_size
-        if not 1 <= first <= limit:
-            raise ValueError(f"first={first}: must be between 1 and the maximum page size {limit}")
-        page = await asyncio.to_thread(info.context.services.reader.page,
-                                       _spec(filter, who), first, after)
+        check_first(info, first)
+        page = await _page(info, filter_spec(filter, who), first, after)
         now = datetime.now(UTC)
-        edges = [IncidentEdge(cursor=encode_cursor(s.id),
+        edges = [IncidentEdge(cursor=encode_cursor(s),
                               node=incident_type(s, who.sees_personal, now)) for s in page.items]
         return IncidentConnection(
             edges=edges, total_count=page.total, log_position=str(page.log_position),
             page_info=PageInfo(has_next_page=page.has_next,
                                end_cursor=edges[-1].cursor if edges else None))
 
-    @strawberry.field(description="The incident now, or its state at the instant `asOf`.")
+    @described("The incident now, or its state at the instant `asOf`.")
     async def incident(self, info: Info[Context, None], id: strawberry.ID,
                        as_of: datetime | None = None) -> Incident | None:
         return (await _visible(info, id, as_of))[1]
 
-    @strawberry.field(description="Every event of the incident with actor, time, provenance.")
+    @described("Every event of the incident with actor, time, provenance.")
     async def incident_history(self, info: Info[Context, None],
                                id: strawberry.ID) -> IncidentHistory | None:
         who = principal_of(info)
@@ -108,10 +123,10 @@ class Query:
         return IncidentHistory(incident=incident_type(state, who.sees_personal),
                                events=[history_entry(r, who.sees_personal) for r in records])
 
-    @strawberry.field(description="The caller's identity and what it may see and do.")
+    @described("The caller's identity and what it may see and do.")
     def me(self, info: Info[Context, None]) -> Me:
         who = principal_of(info)
         return Me(subject=who.subject, role=who.role.value, agency=who.agency,
                   sees_all_agencies=who.scope is None, sees_personal_data=who.sees_personal,
-                  read_only=not who.can_write,
+                  read_only=not who.can_write, views=who.views,
                   expires_at=datetime.fromtimestamp(who.expires_at, UTC))

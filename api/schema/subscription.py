@@ -18,6 +18,7 @@ from api.auth import Principal
 from api.errors import BadCursor, SlowConsumer
 from api.fanout import StateFolder, Update, read_updates
 from api.schema.context import Context, principal_of
+from api.schema.fields import described_subscription
 from api.schema.types import IncidentUpdate, build_update
 
 __all__ = ["Subscription"]
@@ -63,8 +64,8 @@ async def _replay(info: Info[Context, None], start: int, stop: int,
 
 @strawberry.type
 class Subscription:
-    @strawberry.subscription(description="Incident events the caller may see: replayed from "
-                                         "`after` (a cursor), then live.")
+    @described_subscription("Incident events the caller may see: replayed from `after` "
+                            "(a cursor), then live.")
     async def incident_updates(
         self, info: Info[Context, None], kinds: list[str] | None = None,
         agency: str | None = None, after: str | None = None,

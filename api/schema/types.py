@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Hashable
 from datetime import UTC, datetime
-from typing import Annotated
+from typing import Annotated, Any, cast
 
 import strawberry
 from strawberry.scalars import JSON
 
+from api.auth import Audience
 from api.fanout import Update
 from api.schema.broadcast import Shared
 from api.state import EventRecord, IncidentState, mask_key
@@ -17,7 +17,7 @@ __all__ = [
     "Forbidden", "HistoryEntry", "IllegalTransition", "Incident", "IncidentConnection",
     "IncidentEdge", "IncidentHistory", "IncidentUpdate", "InvalidInput", "Me", "MutationResult",
     "NotFound", "PageInfo", "Success", "VersionConflict", "build_update", "history_entry",
-    "incident_type",
+    "incident_type", "json_value",
 ]
 
 
@@ -51,17 +51,22 @@ class Incident:
     personal_masked: bool
 
 
+def json_value(value: Any) -> JSON:
+    """`value` typed as the JSON scalar (Strawberry's `JSON` is a NewType mypy cannot infer)."""
+    return cast(JSON, value)
+
+
 def incident_type(s: IncidentState, personal: bool, now: datetime | None = None) -> Incident:
     return Incident(
         id=strawberry.ID(str(s.id)), key=s.key if personal else mask_key(s.key), kind=s.kind,
         status=s.status, severity=s.severity, level=s.level, site_id=s.site_id,
-        location=s.location, agencies=list(s.agencies), sources=list(s.sources),
+        location=json_value(s.location), agencies=list(s.agencies), sources=list(s.sources),
         evidence_count=s.evidence_count, opened_at=s.opened_at, first_seen_at=s.first_seen_at,
         last_seen_at=s.last_seen_at, sla_due_at=s.sla_due_at,
         sla_breached=s.sla_breached(now or datetime.now(UTC)),
         acknowledged_at=s.acknowledged_at, resolved_at=s.resolved_at,
         assigned_to=s.assigned_to, notes=s.notes, rule=s.rule, version=s.version,
-        subject=s.subject if personal else None, personal_masked=not personal,
+        subject=json_value(s.subject) if personal else None, personal_masked=not personal,
     )
 
 
@@ -79,7 +84,7 @@ class HistoryEntry:
 def history_entry(r: EventRecord, personal: bool) -> HistoryEntry:
     return HistoryEntry(type=r.type, version=r.version, at=r.at, actor=r.actor,
                         detection_ids=list(r.detection_ids), rule=r.rule,
-                        details=r.details(personal))
+                        details=json_value(r.details(personal)))
 
 
 @strawberry.type
@@ -118,6 +123,7 @@ class Me:
     sees_all_agencies: bool
     sees_personal_data: bool
     read_only: bool
+    views: list[str] = strawberry.field(description="The agency views this caller may read.")
     expires_at: datetime
 
 
@@ -132,9 +138,9 @@ class IncidentUpdate(Shared):
     incident: Incident
 
 
-def build_update(update: Update, audience: Hashable) -> IncidentUpdate:
+def build_update(update: Update, audience: Audience) -> IncidentUpdate:
     """The payload for one audience `(scope, personal)`; called once per event and audience."""
-    _, personal = audience  # type: ignore[misc]
+    personal = audience[1]
     r = update.record
     return IncidentUpdate(cursor=str(update.position), event_type=r.type,
                           incident_id=strawberry.ID(str(r.incident_id)), version=r.version,

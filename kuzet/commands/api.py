@@ -18,7 +18,7 @@ from kuzet.settings import Settings, SettingsError, load_settings
 if TYPE_CHECKING:
     from api.config import ApiConfig
 
-__all__ = ["announce", "api_config", "dev_token", "register"]
+__all__ = ["announce", "api_config", "dev_token", "read_model_location", "register"]
 
 console = Console()
 ConfigOpt = Annotated[Path | None, typer.Option("--config", help="Settings TOML file.")]
@@ -39,9 +39,14 @@ def api_config(settings: Settings) -> ApiConfig:
             token_secret=settings.token_secret, dev_mode=settings.dev_mode,
             max_page_size=settings.api_max_page_size,
             max_body_bytes=settings.api_max_body_bytes,
-            poll_interval_s=settings.api_poll_interval_s)
-    except ApiConfigError as exc:
-        raise SettingsError(f"KUZET_TOKEN_SECRET=***: {exc}") from None
+            poll_interval_s=settings.api_poll_interval_s, read_model=read_model_location(settings))
+    except ApiConfigError as exc:  # names the setting; never echoes the secret
+        raise SettingsError(f"API settings: {exc}") from None
+
+
+def read_model_location(settings: Settings) -> str:
+    """Where `kuzet projections run` keeps the views: KUZET_READ_MODEL_URL or its SQLite file."""
+    return settings.read_model_url or str(settings.data_dir / "views.sqlite")
 
 
 def serve(config: ConfigOpt = None, host: str | None = None, port: int | None = None) -> None:
@@ -52,13 +57,18 @@ def serve(config: ConfigOpt = None, host: str | None = None, port: int | None = 
     from kuzet.wiring import build_incident_app
 
     settings = load_settings(config, api_host=host, api_port=port)
+    settings.data_dir.mkdir(parents=True, exist_ok=True)  # the default read-model file's home
     api = api_config(settings)
-    app = create_app(api, build_incident_app(settings, api.rules))  # with the routing policy
+    incidents = build_incident_app(settings, api.rules)  # with the routing policy
+    app = create_app(api, incidents, _recorded_log(incidents))
     console.print(f"Kuzet API on http://{settings.api_host}:{settings.api_port}/graphql "
                   f"(console: /console)")
     level = settings.log_level
+    # No permessage-deflate: live frames are ~150 bytes, and compressing each one per
+    # subscriber costs more CPU than the bandwidth it saves (bench/api_fanout.py --deflate).
     uvicorn.run(app, host=settings.api_host, port=settings.api_port,
-                log_level="warning" if level == "warn" else level, ws="websockets-sansio")
+                log_level="warning" if level == "warn" else level, ws="websockets-sansio",
+                ws_per_message_deflate=False)
 
 
 def dev_token(settings: Settings, role: str = "operator", subject: str = "dev-operator",
@@ -108,3 +118,14 @@ def announce(stack: Any, out: Any) -> None:
 def register(app: typer.Typer) -> None:
     app.command("api")(serve)
     app.add_typer(token_app, name="token")
+
+
+def _recorded_log(incidents: Any) -> Any:
+    """The log with recorded times for `boardAt`, or None on a store without the audit chain."""
+    from audit.links import ChainError
+    from kuzet.wiring import build_recorded_log
+
+    try:
+        return build_recorded_log(incidents)
+    except ChainError:
+        return None

@@ -40,8 +40,6 @@ def broker(
 
 def worker(config: ConfigOpt = None) -> None:
     """Run a correlation worker (Faust): detections in, incidents out. Scale out by running more."""
-    import faust
-
     from domain.topics import CORRELATION, DETECTIONS, DETECTIONS_DLQ
     from kuzet.kafka import ensure_topics
     from kuzet.wiring import build_worker_app
@@ -51,7 +49,26 @@ def worker(config: ConfigOpt = None) -> None:
                               [DETECTIONS, CORRELATION, DETECTIONS_DLQ],
                               settings.kafka_partitions))
     app = build_worker_app(settings)
-    faust.Worker(app, loglevel=settings.log_level, quiet=True).execute_from_commandline()
+    worker_class = _quiet_worker_class()
+    worker_class(app, loglevel=settings.log_level, quiet=True).execute_from_commandline()
+
+
+def _quiet_worker_class() -> type:
+    import logging
+
+    import faust
+
+    class QuietWorker(faust.Worker):
+        """A worker whose root logger stays at the configured level.
+
+        Faust's terminal spinner sets the root logger to DEBUG (and filters in its handler),
+        so every library's per-message `log.debug` built a record: ~5% of a busy worker's CPU.
+        """
+
+        def on_setup_root_logger(self, logger: logging.Logger, level: int) -> None:
+            logger.setLevel(level or logging.WARNING)
+
+    return QuietWorker
 
 
 async def publish_records(bootstrap: str, records: list[tuple[bytes | None, bytes]],

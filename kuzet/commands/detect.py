@@ -26,6 +26,7 @@ from kuzet.settings import Settings, load_settings
 if TYPE_CHECKING:
     from detectors.config import DetectConfig
     from detectors.faces import FaceEngine
+    from detectors.mqtt import MqttIngress
     from detectors.publisher import KafkaPublisher
     from detectors.watchlist import Watchlist
 
@@ -35,6 +36,7 @@ err = Console(stderr=True)
 ConfigOpt = Annotated[
     Path | None, typer.Option("--config", "-c", help="TOML settings file (section [kuzet]).")
 ]
+_DEFAULT_MQTT_TOPICS = ("kuzet/sensors/+/alarm",)
 watchlist_app = typer.Typer(help="Manage the face watch-list (embeddings only, never photos).",
                             no_args_is_help=True)
 
@@ -106,31 +108,75 @@ def _start_sensors(listen: str, publisher: KafkaPublisher, token: str | None) ->
     err.print(f"sensor ingress on http://{host or '127.0.0.1'}:{port}/sensors/v1/signals")
 
 
+def _start_mqtt(config: DetectConfig, publisher: KafkaPublisher) -> MqttIngress | None:
+    from detectors.mqtt import MqttIngress
+
+    if config.mqtt is None:
+        return None
+    ingress = MqttIngress(config.mqtt, publisher,
+                          reconnect_max_s=config.reconnect_max_s).start()
+    if ingress.ready.wait(config.open_timeout_s + 5):
+        err.print(f"mqtt ingress subscribed to {', '.join(config.mqtt.topics)} "
+                  f"on {config.mqtt.url}")
+    else:
+        err.print(f"mqtt broker {config.mqtt.url} not reachable yet; retrying in the background")
+    return ingress
+
+
+def _with_mqtt(config: DetectConfig, url: str | None, topics: list[str] | None,
+               username: str | None, password: str | None) -> DetectConfig:
+    """Apply `--mqtt*` options over the cameras file's `[mqtt]` table."""
+    import dataclasses
+
+    from detectors.config import mqtt_config
+
+    base = config.mqtt
+    if url is None and base is None:
+        if topics:
+            raise KuzetError("--mqtt-topic needs --mqtt URL (or an [mqtt] table)")
+        return config
+    mqtt = mqtt_config(
+        url or (base.url if base else ""),
+        list(topics or (base.topics if base else _DEFAULT_MQTT_TOPICS)),
+        qos=base.qos if base else 1, client_id=base.client_id if base else None,
+        username=username or (base.username if base else None), password=password,
+        where="--mqtt" if url else "mqtt")
+    return dataclasses.replace(config, mqtt=mqtt)
+
+
 def _run(settings: Settings, config: DetectConfig, duration: float | None,
          sensors: str | None, sensors_token: str | None) -> None:
     from detectors.analysis import Analyser
     from detectors.evidence import EvidenceStore
     from detectors.pipeline import Pipeline
     from detectors.publisher import KafkaPublisher, PublisherOptions
-    from domain.topics import DETECTIONS, HEALTH
+    from domain.topics import DETECTIONS, DETECTIONS_DLQ, HEALTH
     from kuzet.kafka import ensure_topics
 
     bootstrap = settings.bootstrap_servers
-    asyncio.run(ensure_topics(bootstrap, [DETECTIONS, HEALTH], settings.kafka_partitions))
+    topics = [DETECTIONS, HEALTH] + ([DETECTIONS_DLQ] if config.mqtt else [])
+    asyncio.run(ensure_topics(bootstrap, topics, settings.kafka_partitions))
     publisher = KafkaPublisher(bootstrap, PublisherOptions(max_queue=config.queue_size,
                                                             client_id=config.node)).start()
+    ingress = None
     try:
         if sensors:
             _start_sensors(sensors, publisher, sensors_token)
+        ingress = _start_mqtt(config, publisher)
         analyser = Analyser(config, EvidenceStore(config.evidence_dir))
         pipeline = Pipeline(config, publisher, analyser)
-        if not config.cameras and sensors:
+        if not config.cameras and (sensors or ingress):
             threading.Event().wait(duration)
             stats = pipeline.stats
         else:
             stats = pipeline.run(max_seconds=duration)
     finally:
+        if ingress is not None:
+            ingress.stop()
         publisher.close(timeout=30)
+    if ingress is not None:
+        err.print(f"mqtt signals accepted {ingress.stats.accepted}, "
+                  f"rejected {ingress.stats.rejected} (dead-lettered)")
     err.print(f"frames {stats.frames} (dropped {stats.frames_dropped}), "
               f"detections {dict(stats.detections)}, sent {publisher.sent}, "
               f"dropped records {publisher.dropped}, {stats.elapsed_s:.1f}s")
@@ -156,6 +202,14 @@ def detect(
                                                       help="Bearer token sensors must send.",
                                                       show_default=False)] = None,
     metrics_port: Annotated[int | None, typer.Option(help="Serve Prometheus metrics.")] = None,
+    mqtt: Annotated[str | None, typer.Option(
+        help="Sensor signals from an MQTT broker: mqtt://HOST[:PORT] or mqtts://...")] = None,
+    mqtt_topic: Annotated[list[str] | None, typer.Option(
+        help="Topic filter to subscribe (repeatable; default kuzet/sensors/+/alarm).")] = None,
+    mqtt_username: Annotated[str | None, typer.Option(help="MQTT user name.")] = None,
+    mqtt_password: Annotated[str | None, typer.Option(envvar="KUZET_MQTT_PASSWORD",
+                                                      help="MQTT password.",
+                                                      show_default=False)] = None,
 ) -> None:
     """Run detectors on cameras, dash-cams and sensors; publish to kuzet.detections.v1."""
     settings = load_settings(config)
@@ -167,6 +221,7 @@ def detect(
         names = _names(detectors or ("objects,faces,plates" if once else "objects"))
         cfg = _build_config(settings, cameras, source, camera, names,
                             {k: v for k, v in extra.items() if v is not None})
+        cfg = _with_mqtt(cfg, mqtt, mqtt_topic, mqtt_username, mqtt_password)
         if once is not None:
             _once(cfg, once, names)
             return

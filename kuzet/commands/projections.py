@@ -133,8 +133,8 @@ def lag(config: ConfigOpt = None) -> None:
 
 def relay(config: ConfigOpt = None) -> None:
     """Publish every incident event to Kafka (full stream and minimised per-agency topics)."""
+    from audit.sealing import SealedLogReader
     from domain.kinds import Agency
-    from domain.log import LogReader
     from domain.topics import INCIDENT_EVENTS, agency_topic
     from kuzet.kafka import ensure_topics
     from kuzet.wiring import build_incident_app
@@ -147,7 +147,7 @@ def relay(config: ConfigOpt = None) -> None:
         await ensure_topics(settings.bootstrap_servers, topics, settings.kafka_partitions)
         publisher = AiokafkaPublisher(settings.bootstrap_servers)
         await publisher.start()
-        reader = LogReader(build_incident_app(settings))
+        reader = SealedLogReader(build_incident_app(settings))  # personal values stay sealed
         the_relay = Relay(reader, reader, publisher,
                           FilePosition(settings.data_dir / "relay-position.json"),
                           RelayConfig(source=settings.relay_source))

@@ -1,7 +1,8 @@
 """The operator board: every incident not yet closed, with what an operator needs to act.
 
 Rows hold status, severity, level, opened_at (age is computed at read time), SLA due time,
-whether the acknowledgement was late, sources, evidence count and assignee. No personal data:
+whether the acknowledgement was late, sources, evidence count, assignee and the agencies the
+incident is routed to (the API scopes and filters board rows by them). No personal data:
 no subject, no correlation key, no snapshots. `open_rows` and `counts` are the read side.
 """
 
@@ -29,7 +30,8 @@ class OperatorBoard:
         d = event.data
         if event.name == "Opened":
             return {**opened_fields(event), "sources": list(dict.fromkeys(d["source_ids"])),
-                    "evidence_count": len(set(d["detection_ids"])), "assignee": None}
+                    "evidence_count": len(set(d["detection_ids"])), "assignee": None,
+                    "agencies": list(d["agencies"])}
         if doc is None or event.name == "Closed":
             return None
         new = lifecycle(doc, event)
@@ -41,6 +43,8 @@ class OperatorBoard:
             new["evidence_count"] = doc["evidence_count"] + len(d["detection_ids"])
         elif event.name == "Assigned":
             new["assignee"] = d["assignee"]
+        elif event.name == "RoutedTo" and "agencies" in doc:  # older rows: rebuild the board
+            new["agencies"] = [*doc["agencies"], *d["agencies"]]
         return new
 
 

@@ -2,10 +2,13 @@
 
 The only view that carries personal data: the matched subject id or plate, the cameras where
 and times when it was seen (per source: first and last seen), and snapshot references.
+`PersonalDataErased` redacts the erased data classes to `[shredded]`, exactly as a rebuild
+reads them from the store once their keys are gone (`domain.erasure`).
 """
 
 from __future__ import annotations
 
+from domain.erasure import redact_snapshots, redact_subject
 from domain.log import LogEvent
 from projections.views.base import Doc
 from projections.views.incidents import INCIDENT, lifecycle, opened_fields
@@ -47,4 +50,7 @@ class PoliceView:
             new["sightings"] = _seen(doc["sightings"], d["source_ids"] or [],
                                      d["first_seen_at"], d["last_seen_at"])
             new["snapshots"] = [*doc["snapshots"], *d["snapshots"]]
+        elif event.name == "PersonalDataErased":
+            new["subject"] = redact_subject(doc["subject"], d["data_classes"])
+            new["snapshots"] = redact_snapshots(doc["snapshots"], d["data_classes"])
         return new

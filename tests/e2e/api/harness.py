@@ -9,7 +9,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -19,12 +19,18 @@ import websockets
 
 from api import ApiConfig, Role, create_app, issue_token
 from domain.application import IncidentApp
+from domain.log import LogReader
+from domain.routing import SiteDirectory
 from kuzet.broker import free_port
+from projections import ProjectionRunner, SqliteStore, all_views
+from projections.postgres_store import PostgresStore
+from projections.store import ViewStore
 from streams.engine import CorrelationEngine
 from tests.helpers import default_rules, det
 
 SECRET = "test-secret-0123456789abcdef"
 RULES = default_rules()
+CANTEEN_MIN_K = 5
 
 
 @dataclass
@@ -32,6 +38,8 @@ class Server:
     url: str
     app: IncidentApp
     starlette: Any
+    read_model: str | None = None
+    sites: SiteDirectory = field(default_factory=lambda: SiteDirectory({}))
 
     @property
     def ws_url(self) -> str:
@@ -53,16 +61,50 @@ class Server:
     def subscribers(self) -> int:
         return len(self.starlette.state.services.follower.subscribers)
 
+    def catch_up(self) -> int:
+        """Runs the real projection runner over this server's store into its read model
+        (what `kuzet projections run` does beside the API); returns the events it read."""
+        assert self.read_model is not None, "this server has no read model"
+        location = self.read_model
+
+        async def run() -> int:
+            store: ViewStore = (await PostgresStore.connect(location)
+                                if location.startswith("postgresql://")
+                                else SqliteStore(location))
+            runner = ProjectionRunner(LogReader(self.app), store,
+                                      all_views(self.sites, CANTEEN_MIN_K))
+            try:
+                await runner.setup()
+                return await runner.catch_up()
+            finally:
+                await store.close()
+
+        return asyncio.run(run())
+
+
+def _history(incidents: IncidentApp) -> Any:
+    """The log with recorded times where the store keeps the audit chain (for `boardAt`)."""
+    from audit.links import ChainError
+    from audit.log import ChainedLog
+
+    try:
+        return ChainedLog(incidents)
+    except ChainError:
+        return None
+
 
 @contextmanager
-def running_server(env: dict[str, str], **overrides: Any) -> Iterator[Server]:
+def running_server(env: dict[str, str], *, sites: SiteDirectory | None = None,
+                   **overrides: Any) -> Iterator[Server]:
+    """`overrides` are `ApiConfig` fields (e.g. `read_model`: where agency views are read)."""
     incidents = IncidentApp(env, RULES)
     config = ApiConfig(event_store_env=env, rules=RULES, token_secret=SECRET,
                        poll_interval_s=0.02, **overrides)
-    starlette = create_app(config, incidents)
+    starlette = create_app(config, incidents, _history(incidents))
     port = free_port()
     server = uvicorn.Server(uvicorn.Config(starlette, host="127.0.0.1", port=port,
                                            log_level="warning", ws="websockets-sansio",
+                                           ws_per_message_deflate=False,
                                            lifespan="on"))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
@@ -72,7 +114,8 @@ def running_server(env: dict[str, str], **overrides: Any) -> Iterator[Server]:
             raise RuntimeError("API server did not start")
         time.sleep(0.02)
     try:
-        yield Server(f"http://127.0.0.1:{port}", incidents, starlette)
+        yield Server(f"http://127.0.0.1:{port}", incidents, starlette,
+                     overrides.get("read_model"), sites or SiteDirectory({}))
     finally:
         server.should_exit = True
         thread.join(10)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from uuid import UUID
+
 import httpx
 import pytest
 
@@ -16,6 +18,7 @@ MUTATIONS = {
     "reopenIncident": ', reason: "flared up"',
     "addNote": ', text: "called the owner"',
     "markFalseAlarm": ', reason: "steam"',
+    "routeIncident": ', agencies: ["police"]',
 }
 RESULT = """__typename ... on Success { incident { status version } }
   ... on VersionConflict { currentVersion message } ... on IllegalTransition { status message }
@@ -30,7 +33,12 @@ def mutate(server: Server, name: str, iid: str, version: int, role: str = "opera
     return body["data"]["r"]
 
 
-def test_incidents_filter_and_cursor_pagination(server: Server, seeded: dict) -> None:
+@pytest.mark.parametrize("source", ["board", "fold"])
+def test_incidents_filter_and_cursor_pagination(request: pytest.FixtureRequest,
+                                                source: str) -> None:
+    """The same filters and pages from the operator board (read model) and from the fold."""
+    server: Server = request.getfixturevalue("server" if source == "board" else "fold_server")
+    seeded = request.getfixturevalue("seeded" if source == "board" else "fold_seeded")
     q = """query($after: String, $f: IncidentFilter) { incidents(first: 2, after: $after,
       filter: $f) { totalCount logPosition edges { cursor node { id kind } }
       pageInfo { hasNextPage endCursor } } }"""
@@ -43,6 +51,10 @@ def test_incidents_filter_and_cursor_pagination(server: Server, seeded: dict) ->
     assert [e["node"]["id"] for e in fires["edges"]] == [seeded["fire"]]
     zhkkh = server.gql(q, {"f": {"agency": "zhkkh", "status": ["OPEN"]}})["data"]["incidents"]
     assert [e["node"]["kind"] for e in zhkkh["edges"]] == ["garbage_overflow"]
+    bad = server.gql(q, {"after": "bm9wZQ=="})
+    assert "bad cursor" in str(bad["errors"]), bad
+    unknown = server.gql(q, {"f": {"status": ["BURNING"]}})
+    assert "unknown status 'BURNING'" in str(unknown["errors"]), unknown
 
 
 def test_incident_as_of_and_history_with_provenance(server: Server) -> None:
@@ -80,6 +92,20 @@ def test_each_mutation_and_typed_failures(server: Server) -> None:
     assert missing["__typename"] == "NotFound"
     assert mutate(server, "addNote", iid, v, role="auditor")["__typename"] == "Forbidden"
     assert mutate(server, "addNote", iid, v, role="zhkkh")["__typename"] == "NotFound"
+    assert server.app.incident(UUID(iid)).version == v  # refused on the load, nothing written
+
+
+def test_supervisors_route_incidents_to_more_agencies(server: Server) -> None:
+    iid = str(open_incident(server.app, "fire"))
+    before = server.app.incident(UUID(iid))
+    assert "police" not in before.agencies
+    assert mutate(server, "routeIncident", iid, before.version)["__typename"] == "Forbidden"
+    routed = mutate(server, "routeIncident", iid, before.version, role="supervisor")
+    assert routed["__typename"] == "Success", routed
+    assert "police" in server.app.incident(UUID(iid)).agencies
+    q = f'mutation {{ r: routeIncident(id: "{iid}", expectedVersion: {before.version + 1}, ' \
+        f'agencies: ["interpol"]) {{ {RESULT} }} }}'
+    assert server.gql(q, role="supervisor")["data"]["r"]["__typename"] == "InvalidInput"
 
 
 @pytest.mark.parametrize(("query", "needle"), [

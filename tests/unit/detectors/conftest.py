@@ -2,6 +2,6 @@
 
 from __future__ import annotations
 
-from tests.fixtures.detector_models import base_config, faces, plates, yolo
+from tests.fixtures.detector_models import base_config, faces, faces_onnx, plates, yolo
 
-__all__ = ["base_config", "faces", "plates", "yolo"]
+__all__ = ["base_config", "faces", "faces_onnx", "plates", "yolo"]

@@ -56,3 +56,42 @@ def test_duplicate_ids_and_missing_model_file(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match=r"models\.fire\.classes\.0='lava'"):
         build_config({"models": {"fire": {"path": "m.onnx", "classes": {"0": "lava"}}}},
                      data_dir=tmp_path, base_dir=tmp_path)
+
+
+def test_file_paths_are_relative_to_the_cameras_file_and_urls_kept(tmp_path: Path) -> None:
+    data = {"cameras": [{"id": "a", "url": "clips/a.avi"},
+                        {"id": "b", "url": "rtsp://10.0.0.5/stream1"},
+                        {"id": "c", "url": "/abs/c.avi"}]}
+    config = build_config(data, data_dir=tmp_path, base_dir=tmp_path / "site")
+    assert [c.url for c in config.cameras] == [
+        str(tmp_path / "site" / "clips" / "a.avi"), "rtsp://10.0.0.5/stream1", "/abs/c.avi"]
+
+
+def test_mqtt_table_is_read_and_checked(tmp_path: Path) -> None:
+    table = {"url": "mqtt://broker.local", "topics": ["kuzet/sensors/+/alarm"],
+             "client_id": "det-1"}
+    mqtt = build_config({"mqtt": table}, data_dir=tmp_path, base_dir=tmp_path).mqtt
+    assert mqtt is not None
+    assert (mqtt.host, mqtt.port, mqtt.qos, mqtt.tls) == ("broker.local", 1883, 1, False)
+    assert mqtt.topics == ("kuzet/sensors/+/alarm",)
+    secure = build_config({"mqtt": {**table, "url": "mqtts://b:9000"}}, data_dir=tmp_path,
+                          base_dir=tmp_path).mqtt
+    assert secure is not None
+    assert (secure.port, secure.tls) == (9000, True)
+    assert build_config({}, data_dir=tmp_path, base_dir=tmp_path).mqtt is None
+
+
+@pytest.mark.parametrize(
+    ("table", "message"),
+    [
+        ({"topics": ["t"]}, r"mqtt\.url: required"),
+        ({"url": "http://b", "topics": ["t"]}, r"mqtt\.url='http://b': expected mqtt://"),
+        ({"url": "mqtt://b:port", "topics": ["t"]}, r"mqtt\.url='mqtt://b:port'"),
+        ({"url": "mqtt://b", "topics": []}, r"mqtt\.topics=\[\]: expected a non-empty list"),
+        ({"url": "mqtt://b", "topics": ["t"], "qos": 3}, r"mqtt\.qos=3: expected 0, 1 or 2"),
+        ({"url": "mqtt://b", "topics": ["t"], "password": "x"}, r"mqtt: unknown key\(s\) pass"),
+    ],
+)
+def test_bad_mqtt_table_is_named(tmp_path: Path, table: dict[str, object], message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        build_config({"mqtt": table}, data_dir=tmp_path, base_dir=tmp_path)

@@ -1,0 +1,158 @@
+"""The webhook adapter: an agency's topic, delivered event by event to the agency's endpoint.
+
+Partitions are worked concurrently, each in offset order. For every record: skip it if a
+receipt for its event id exists (a relay re-send), otherwise deliver it (`Sender`: retries with
+backoff) and commit the receipt, or park it, together with the checkpoint past it. A parked
+event never blocks the rest of its partition: only retries of a transient failure wait, and
+they are bounded by the retry policy. `retry_parked` and `drop_parked` serve the CLI.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+
+from adapters.delivery import Attempted, Sender, Stopped
+from adapters.envelope import FeedEvent, Unseal, body_for, parse_record, sha256
+from adapters.errors import ParkedNotFound, UnsealError
+from adapters.feed import Feed, Record
+from adapters.retry import Verdict
+from adapters.state import AdapterState, Checkpoint, Outcome, Parked, Receipt
+
+__all__ = ["WebhookAdapter", "drop_parked", "utc_now"]
+
+log = logging.getLogger("kuzet.adapter")
+
+
+def utc_now() -> str:
+    return datetime.now(UTC).isoformat(timespec="microseconds")
+
+
+@dataclass(frozen=True, slots=True)
+class _Where:
+    topic: str
+    partition: int
+    offset: int
+
+
+class WebhookAdapter:
+    """Adapter `name` (one per agency endpoint) over `state`, delivering through `sender`."""
+
+    def __init__(self, name: str, state: AdapterState, sender: Sender, *,
+                 unseal: Unseal | None = None, clock: Callable[[], str] = utc_now) -> None:
+        self.name = name
+        self.state = state
+        self.sender = sender
+        self.unseal = unseal
+        self.clock = clock
+
+    async def run(self, feed: Feed, stop: asyncio.Event) -> None:
+        """Deliver from the checkpoints on until `stop` is set; in-flight events finish first."""
+        await feed.start(await self.state.checkpoints(self.name, feed.topic))
+        try:
+            while not stop.is_set():
+                batch = await feed.fetch()
+                done = await asyncio.gather(*(self._partition(records, stop)
+                                              for records in batch.values()),
+                                            return_exceptions=True)
+                failed = [r for r in done if isinstance(r, BaseException)]
+                if failed:  # the other partitions finished their records first
+                    raise failed[0]
+        finally:
+            await feed.stop()
+
+    async def _partition(self, records: Iterable[Record], stop: asyncio.Event) -> None:
+        try:
+            for record in records:
+                if stop.is_set():
+                    return
+                await self.handle(record, stop)
+        except Stopped:  # waiting to retry when told to stop: redelivered after restart
+            return
+
+    async def handle(self, record: Record, stop: asyncio.Event) -> None:
+        """Deliver or park one record and commit it (a record receipted before only moves the
+        checkpoint)."""
+        where = _Where(record.topic, record.partition, record.offset)
+        checkpoint = Checkpoint(self.name, record.topic, record.partition, record.offset + 1)
+        event = parse_record(record.value)
+        if event.id is None:
+            poison = Attempted(Verdict.PARK, None, 0, event.problem or "unreadable record")
+            await self.state.commit(Outcome(parked=self._parked(event, where, poison),
+                                            checkpoint=checkpoint))
+        elif await self.state.delivered(self.name, event.id):
+            await self.state.commit(Outcome(checkpoint=checkpoint))
+        else:
+            result, body = await self._deliver(event.id, event.raw, stop)
+            await self.state.commit(self._outcome(event, where, result, body, checkpoint))
+
+    async def _deliver(self, event_id: str, raw: bytes, stop: asyncio.Event
+                       ) -> tuple[Attempted, bytes]:
+        try:
+            body = body_for(raw, self.unseal)
+        except UnsealError as exc:  # tampered: park it, and say why
+            return Attempted(Verdict.PARK, None, 0, str(exc)), raw
+        if body.shredded:
+            log.info("event %s: sealed values under %s were shredded", event_id, body.shredded)
+        return await self.sender.deliver(event_id, body.content, stop), body.content
+
+    def _outcome(self, event: FeedEvent, where: _Where, result: Attempted, body: bytes,
+                 checkpoint: Checkpoint | None) -> Outcome:
+        if result.verdict is Verdict.DELIVERED:
+            return Outcome(receipt=self._receipt(event, where, result, body),
+                           checkpoint=checkpoint)
+        log.warning("adapter %s parked event %s: %s", self.name, event.id, result.reason)
+        return Outcome(parked=self._parked(event, where, result), checkpoint=checkpoint)
+
+    def _receipt(self, event: FeedEvent, where: _Where, result: Attempted,
+                 body: bytes) -> Receipt:
+        return Receipt(self.name, event.id or "", event.time, event.type, where.topic,
+                       where.partition, where.offset, self.sender.url, sha256(body),
+                       result.http_status or 0, result.attempts, self.clock())
+
+    def _parked(self, event: FeedEvent, where: _Where, result: Attempted) -> Parked:
+        event_id = event.id or f"{where.topic}:{where.partition}:{where.offset}"
+        return Parked(self.name, event_id, event.time, event.type, where.topic, where.partition,
+                      where.offset, event.raw, result.reason, result.http_status,
+                      result.attempts, self.clock())
+
+    # --- the parked queue (CLI) --------------------------------------------------------------
+
+    async def retry_parked(self, event_id: str | None = None,
+                           stop: asyncio.Event | None = None) -> dict[str, Verdict]:
+        """Deliver parked events again (one, or all); each is receipted or stays parked."""
+        results = {}
+        for parked in await _selected(self.state, self.name, event_id):
+            event = parse_record(parked.value)
+            where = _Where(parked.topic, parked.partition, parked.offset)
+            if event.id is None:
+                results[parked.event_id] = Verdict.PARK  # still no envelope: nothing to send
+                continue
+            result, body = await self._deliver(event.id, event.raw, stop or asyncio.Event())
+            outcome = self._outcome(event, where, result, body, None)
+            if outcome.parked is not None:
+                outcome = replace(outcome, parked=replace(
+                    outcome.parked, attempts=parked.attempts + result.attempts))
+            await self.state.commit(outcome)
+            results[parked.event_id] = result.verdict
+        return results
+
+
+async def _selected(state: AdapterState, name: str, event_id: str | None) -> list[Parked]:
+    parked = [p for p in await state.parked(name) if event_id in (None, p.event_id)]
+    if event_id is not None and not parked:
+        raise ParkedNotFound(name, event_id)
+    return parked
+
+
+async def drop_parked(state: AdapterState, name: str, event_id: str | None = None,
+                      clock: Callable[[], str] = utc_now) -> list[str]:
+    """Mark parked events dropped (kept, with the time, for the record); returns their ids.
+
+    Needs no endpoint or key, so the CLI runs it without building a `WebhookAdapter`.
+    """
+    return [p.event_id for p in await _selected(state, name, event_id)
+            if await state.drop(name, p.event_id, clock())]

@@ -1,0 +1,200 @@
+"""Agency views read from the projection store that `projections run` keeps (read-only here).
+
+A `Listing` is one paginated list over a projection view: which of its documents, in which
+order. `ViewReader` holds one store connection per process (opened on first use; an asyncpg
+connection serves one operation at a time, hence the lock) and caches each listing's parsed,
+sorted rows by the view's log position, so a request whose view has not moved costs one
+position read. `page_of` cuts a page after an opaque cursor that encodes the sort key, so a
+page boundary survives rows appearing or leaving between requests.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import contextlib
+import json
+import sqlite3
+from bisect import bisect_right
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import asyncpg
+
+from api.errors import BadCursor, ViewUnavailable
+from projections.errors import ProjectionError
+from projections.sqlite_store import SqliteStore
+from projections.store import ViewStore
+from projections.views import Doc
+
+__all__ = [
+    "BOARD", "CANTEEN", "POLICE", "SCHOOL_SAFETY", "VIEW_NAMES", "WORK_ORDERS", "Listing",
+    "Order", "Row", "Snapshot", "ViewPage", "ViewReader", "decode_view_cursor",
+    "encode_view_cursor", "instant", "page_of",
+]
+
+_STORE_ERRORS = (ProjectionError, OSError, sqlite3.Error, asyncpg.PostgresError,
+                 asyncpg.InterfaceError)
+Order = tuple[str, ...]
+
+
+def instant(value: str | datetime) -> str:
+    """An instant as fixed-width UTC text, so that texts sort and compare like the instants."""
+    at = datetime.fromisoformat(value) if isinstance(value, str) else value
+    return at.astimezone(UTC).isoformat(timespec="microseconds")
+
+
+def _opened(doc: Doc) -> Order:
+    return (instant(doc["opened_at"]),)
+
+
+def _canteen_order(doc: Doc) -> Order:
+    return (doc["day"], doc["site_id"] or "", doc["meal"])
+
+
+def _of_type(kind: str) -> Callable[[Doc], bool]:
+    return lambda doc: doc.get("type") == kind
+
+
+def _any(_: Doc) -> bool:
+    return True
+
+
+@dataclass(frozen=True, slots=True)
+class Listing:
+    """A paginated list over the projection view `view`: documents `keep` keeps, by `order`."""
+
+    name: str
+    view: str
+    order: Callable[[Doc], Order]
+    keep: Callable[[Doc], bool] = _any
+
+
+BOARD = Listing("board", "board", _opened)
+POLICE = Listing("police", "police", _opened)
+WORK_ORDERS = Listing("work_orders", "zhkkh", _opened)
+CANTEEN = Listing("canteen", "education", _canteen_order, _of_type("canteen"))
+SCHOOL_SAFETY = Listing("school_safety", "education", _opened, _of_type("safety"))
+VIEW_NAMES = ("board", "police", "zhkkh", "education")
+
+
+@dataclass(frozen=True, slots=True)
+class Row:
+    """One document with its sort key (the listing's order, then the document's key)."""
+
+    order: Order
+    doc: Doc
+
+
+@dataclass(frozen=True, slots=True)
+class Snapshot:
+    """A listing's rows, sorted, as of the view's log `position`."""
+
+    position: int
+    rows: list[Row]
+    orders: list[Order]
+
+
+@dataclass(frozen=True, slots=True)
+class ViewPage:
+    rows: list[Row]
+    has_next: bool
+    total: int
+    position: int
+
+
+def _snapshot(listing: Listing, position: int, texts: dict[str, str]) -> Snapshot:
+    rows = []
+    for key, text in texts.items():
+        doc = json.loads(text)
+        if listing.keep(doc):
+            rows.append(Row((*listing.order(doc), key), doc))
+    rows.sort(key=lambda r: r.order)
+    return Snapshot(position, rows, [r.order for r in rows])
+
+
+def page_of(snap: Snapshot, match: Callable[[Doc], bool], first: int,
+            after: Order | None) -> ViewPage:
+    """The first `first` matching rows after the cursor's sort key; counts every match."""
+    start = bisect_right(snap.orders, after) if after is not None else 0
+    items: list[Row] = []
+    total, has_next = 0, False
+    for i, row in enumerate(snap.rows):
+        if not match(row.doc):
+            continue
+        total += 1
+        if i >= start:
+            if len(items) < first:
+                items.append(row)
+            else:
+                has_next = True
+    return ViewPage(items, has_next, total, snap.position)
+
+
+def encode_view_cursor(listing: Listing, order: Order) -> str:
+    return base64.urlsafe_b64encode(json.dumps([listing.name, *order]).encode()).decode()
+
+
+def decode_view_cursor(listing: Listing, cursor: str) -> Order:
+    """The sort key a cursor of `listing` encodes; `BadCursor` for anything else."""
+    try:
+        value = json.loads(base64.urlsafe_b64decode(cursor.encode()))
+    except (binascii.Error, ValueError):
+        raise BadCursor(cursor) from None
+    if not (isinstance(value, list) and len(value) > 1 and value[0] == listing.name
+            and all(isinstance(v, str) for v in value)):
+        raise BadCursor(cursor)
+    return tuple(value[1:])
+
+
+class ViewReader:
+    """Reads listings from the read-model store at `location` (`postgresql://` URL or path)."""
+
+    def __init__(self, location: str) -> None:
+        self.location = location
+        self._store: ViewStore | None = None
+        self._lock = asyncio.Lock()
+        self._cache: dict[str, Snapshot] = {}
+
+    async def snapshot(self, listing: Listing) -> Snapshot:
+        """The listing as of the view's current position (cached while the view stands)."""
+        async with self._lock:
+            try:
+                store = await self._open()
+                position = await store.position(listing.view)
+                cached = self._cache.get(listing.name)
+                if cached is not None and cached.position == position:
+                    return cached
+                position, texts = await store.texts(listing.view)
+            except _STORE_ERRORS as exc:
+                await self._forget()
+                raise ViewUnavailable(f"agency views unavailable: {exc}") from None
+        snap = await asyncio.to_thread(_snapshot, listing, position, texts)
+        self._cache[listing.name] = snap
+        return snap
+
+    async def _open(self) -> ViewStore:
+        if self._store is None:
+            store: ViewStore
+            if self.location.startswith(("postgresql://", "postgres://")):
+                from projections.postgres_store import PostgresStore
+
+                store = await PostgresStore.connect(self.location)
+            else:
+                store = SqliteStore(self.location)
+            await store.setup(VIEW_NAMES)  # idempotent; a view not built yet reads as empty
+            self._store = store
+        return self._store
+
+    async def _forget(self) -> None:
+        """Drop a failed connection; the next request opens a fresh one."""
+        store, self._store = self._store, None
+        if store is not None:
+            with contextlib.suppress(*_STORE_ERRORS):  # already broken: nothing to release
+                await store.close()
+
+    async def close(self) -> None:
+        async with self._lock:
+            await self._forget()

@@ -1,0 +1,136 @@
+"""Erasure on request and by retention, honouring legal holds.
+
+`shred_subject` destroys a subject's key (`plate:A123BC02`, `face:S7`) and the snapshot and
+free-text (notes) keys of every incident that referenced it; `apply_retention` destroys keys
+older than their data class's retention period. Both refuse or skip keys referenced by an
+incident under legal hold.
+
+Order of work, chosen so that no crash leaves plaintext readable and no view stale for good:
+the keys are destroyed and the erasure journalled in one transaction (`KeyStore.shred`), then
+the domain application records the `Erasure` and a `PersonalDataErased` per incident, and the
+journal entry is marked recorded. A crash in between leaves a journal entry that the next run
+of either command records first (`record_pending`). Recording after destroying means a view
+may be redacted a moment late, never that a view keeps plaintext the store no longer has.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from audit.keystore import KeyRow, KeyStore, PrivacyError
+from domain.application import IncidentApp
+from domain.erasure import check_reason, incident_identities, parse_subject
+
+__all__ = ["RETENTION_ACTOR", "LegalHoldActive", "PrivacyError", "Retention", "Shred",
+           "apply_retention", "record_pending", "shred_subject"]
+
+RETENTION_ACTOR = "rule:retention"
+BATCH_KEYS = 200
+"""Keys per retention erasure: bounds the incidents saved in one transaction."""
+
+
+class LegalHoldActive(PrivacyError):
+    """Raised when a shred would destroy values of incidents under legal hold (ids listed)."""
+
+    def __init__(self, incident_ids: Sequence[str]) -> None:
+        self.incident_ids = list(incident_ids)
+        super().__init__(f"refused: {len(self.incident_ids)} incident(s) under legal hold "
+                         f"hold this subject's data ({', '.join(self.incident_ids)}); release the "
+                         "hold first")
+
+
+@dataclass(frozen=True, slots=True)
+class Shred:
+    """One carried-out erasure: key id → data class, incident id → key ids."""
+
+    erasure_id: str
+    keys: Mapping[str, str]
+    incidents: Mapping[str, Sequence[str]]
+
+
+@dataclass(frozen=True, slots=True)
+class Retention:
+    """What a retention run shred (or, dry, would shred) and what legal holds kept."""
+
+    due: list[KeyRow]
+    held: dict[str, list[str]] = field(default_factory=dict)
+    """Key id → the held incidents that keep it."""
+    shreds: list[Shred] = field(default_factory=list)
+
+
+def record_pending(app: IncidentApp, keys: KeyStore) -> int:
+    """Record erasures journalled but not yet stored (after a crash); returns how many."""
+    pending = keys.pending_erasures()
+    for erasure_id, payload in pending:
+        app.record_erasure(erasure_id=erasure_id, keys=payload["keys"],
+                           incidents=payload["incidents"], cause=payload["cause"],
+                           reason=payload["reason"], actor=payload["actor"],
+                           at=datetime.fromisoformat(payload["at"]))
+        keys.mark_recorded(erasure_id)
+    return len(pending)
+
+
+def shred_subject(app: IncidentApp, keys: KeyStore, subject: str, *, reason: str, actor: str,
+                  at: datetime) -> Shred | None:
+    """Destroy `subject`'s key and its incidents' snapshot and free-text keys; None if no key
+    is held for the subject."""
+    identity = parse_subject(subject)
+    check_reason(reason, identity)
+    record_pending(app, keys)
+    found = keys.live_keys([identity])
+    if not found:
+        return None
+    incidents = _incidents(keys.refs([k.key_id for k in found]))
+    held = app.held(incidents)
+    if held:
+        raise LegalHoldActive(held)
+    per_incident = keys.live_keys(x for i in incidents for x in incident_identities(i))
+    return _carry_out(app, keys, [*found, *per_incident], cause="request", reason=reason,
+                      actor=actor, at=at)
+
+
+def apply_retention(app: IncidentApp, keys: KeyStore, days: Mapping[str, float], *,
+                    at: datetime, dry_run: bool = False) -> Retention:
+    """Shred every key older than its class's `days` unless a held incident references it."""
+    record_pending(app, keys)
+    due = keys.expired({c: at - timedelta(days=d) for c, d in days.items()})
+    refs = keys.refs([k.key_id for k in due])
+    held_incidents = set(app.held(_incidents(refs)))
+    held = {k: [i for i in refs[k] if i in held_incidents] for k in refs}
+    held = {k: v for k, v in held.items() if v}
+    result = Retention(due=due, held=held)
+    if dry_run:
+        return result
+    free = [k for k in due if k.key_id not in held]
+    for start in range(0, len(free), BATCH_KEYS):
+        batch = free[start:start + BATCH_KEYS]
+        classes = sorted({k.data_class for k in batch})
+        result.shreds.append(_carry_out(
+            app, keys, batch, cause="retention", actor=RETENTION_ACTOR, at=at,
+            reason=f"retention period elapsed ({', '.join(classes)})"))
+    return result
+
+
+def _incidents(refs: Mapping[str, Iterable[str]]) -> list[str]:
+    return sorted({i for ids in refs.values() for i in ids})
+
+
+def _carry_out(app: IncidentApp, keys: KeyStore, rows: Sequence[KeyRow], *, cause: str,
+               reason: str, actor: str, at: datetime) -> Shred:
+    key_classes = {k.key_id: k.data_class for k in rows}
+    by_incident: dict[str, list[str]] = {}
+    for key_id, incident_ids in keys.refs(list(key_classes)).items():
+        for incident_id in incident_ids:
+            by_incident.setdefault(incident_id, []).append(key_id)
+    shred = Shred(str(uuid.uuid4()), key_classes, by_incident)
+    payload: dict[str, Any] = {"keys": key_classes, "incidents": by_incident, "cause": cause,
+                               "reason": reason, "actor": actor, "at": at.isoformat()}
+    keys.shred(list(key_classes), shred.erasure_id, payload)
+    app.record_erasure(erasure_id=shred.erasure_id, keys=key_classes, incidents=by_incident,
+                       cause=cause, reason=reason, actor=actor, at=at)
+    keys.mark_recorded(shred.erasure_id)
+    return shred

@@ -1,0 +1,66 @@
+"""The aiokafka hops' bookkeeping: which offsets may be committed, and the two decoders."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from domain.detection import parse_detection
+from kuzet.scenario import demo_records
+from streams.consumer import OffsetTracker, Token, _parse, _reparse
+
+
+@given(st.integers(1, 40).flatmap(lambda n: st.permutations(range(n))),
+       st.integers(0, 40))
+def test_the_committable_offset_is_the_first_unsettled_one(order: list[int], cut: int) -> None:
+    tracker = OffsetTracker()
+    for offset in range(len(order)):
+        tracker.handed_out(3, 100 + offset)
+    settled = order[:cut]
+    tracker.settle(Token(3, 100 + o) for o in settled)
+    first_unsettled = next((o for o in range(len(order)) if o not in settled), len(order))
+    assert tracker.due() == {3: 100 + first_unsettled}
+
+
+def test_committed_offsets_are_not_due_again_and_forgotten_partitions_are_ignored() -> None:
+    tracker = OffsetTracker()
+    for offset in range(3):
+        tracker.handed_out(0, offset)
+        tracker.handed_out(1, offset)
+    tracker.settle([Token(0, 0), Token(0, 1), Token(1, 0)])
+    due = tracker.due()
+    assert due == {0: 2, 1: 1}
+    tracker.committed(due)
+    assert tracker.due() == {}
+    tracker.forget([1])
+    tracker.settle([Token(1, 1), Token(1, 2)])  # a late settlement from before a rebalance
+    tracker.settle([Token(0, 2)])
+    assert tracker.due() == {0: 3}
+
+
+@dataclass
+class _Msg:
+    value: bytes | None
+
+
+def test_the_correlate_hop_decoder_agrees_with_full_validation() -> None:
+    now = datetime.now(UTC)
+    valid = [v for _, v in demo_records(now) if _parse(_Msg(v))[0] is not None]
+    assert valid
+    for raw in valid:
+        assert _reparse(_Msg(raw))[0] == parse_detection(raw)
+
+
+def test_a_malformed_record_on_the_internal_topic_still_gets_the_contracts_errors() -> None:
+    now = datetime.now(UTC)
+    raw = next(v for _, v in demo_records(now) if _parse(_Msg(v))[0] is not None)
+    broken = {**json.loads(raw), "confidence": 7, "observed_at": "yesterday"}
+    det, err = _reparse(_Msg(json.dumps(broken).encode()))
+    assert det is None and err is not None
+    assert {e.field for e in err.errors} == {"confidence", "observed_at"}
+    assert _parse(_Msg(b"\xff not json"))[1] is not None
+    assert _parse(_Msg(None))[1] is not None
