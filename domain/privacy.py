@@ -55,8 +55,14 @@ _IDENTITY = frozenset({Tag.FACE, Tag.PLATE})
 FIELD_TAGS: Mapping[str, Mapping[str, frozenset[Tag]]] = {
     "*": {"subject": _IDENTITY, "incident_key": _IDENTITY, "snapshots": frozenset({Tag.SNAPSHOT})},
     "NoteAdded": {"text": frozenset({Tag.FREE_TEXT})},
+    "AgencyResponded": {"reason": frozenset({Tag.FREE_TEXT})},
+    "LegalHoldPlaced": {"reason": frozenset({Tag.FREE_TEXT})},
+    "LegalHoldReleased": {"reason": frozenset({Tag.FREE_TEXT})},
 }
 """Tags per event name and field name; "*" applies to every incident event.
+
+Free text written by people (notes, an agency's reason for declining, a legal-hold reason)
+may name anyone, so only agencies whose policy keeps free text receive it.
 
 `incident_key` is tagged because it embeds the correlation key (e.g. `plate=A123BC02`)."""
 

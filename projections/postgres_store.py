@@ -24,6 +24,7 @@ class PostgresStore:
 
     def __init__(self, conn: Any) -> None:
         self._conn = conn
+        self._views: set[str] = set()
 
     @classmethod
     async def connect(cls, url: str) -> PostgresStore:
@@ -36,6 +37,7 @@ class PostgresStore:
             raise StoreUnavailableError(f"read-model store at {where}: {exc}") from None
 
     async def setup(self, views: Collection[str]) -> None:
+        self._views.update(views)
         async with self._conn.transaction():
             await self._conn.execute("CREATE TABLE IF NOT EXISTS proj_tracking "
                                      "(view TEXT PRIMARY KEY, position BIGINT NOT NULL)")
@@ -95,6 +97,13 @@ class PostgresStore:
             position = await self.position(view)
             rows = await self._conn.fetch(f"SELECT key, doc FROM {table_for(view)}")  # noqa: S608
         return position, {r["key"]: r["doc"] for r in rows}
+
+    async def scrub(self) -> None:
+        """Rewrite the view tables (VACUUM FULL) so that dead row versions holding redacted
+        text leave the table files. The server's WAL and backups keep them until they age
+        out (docs/privacy.md); views are small, and erasures rare."""
+        for view in sorted(self._views):
+            await self._conn.execute(f"VACUUM (FULL) {table_for(view)}")
 
     async def close(self) -> None:
         await self._conn.close()

@@ -23,6 +23,9 @@ from projections.views import Doc, View, dumps, fold
 
 __all__ = ["ProjectionRunner", "Rebuilt", "Verified", "digest"]
 
+ERASURES = frozenset({"PersonalDataErased"})
+"""Events after which the store is scrubbed of the personal text the views just redacted."""
+
 
 def digest(texts: Mapping[str, str]) -> str:
     """SHA-256 over the documents in key order: equal content, equal digest, on any store."""
@@ -86,6 +89,8 @@ class ProjectionRunner:
                     await self._commit(view, mine, positions[name])
                 except PositionConflictError:  # a rebuild moved it: the next step re-reads
                     continue
+        if any(e.name in ERASURES for e in events):
+            await self.store.scrub()
         return len(events)
 
     async def _commit(self, view: View, events: list[LogEvent], expected: int) -> None:

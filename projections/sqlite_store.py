@@ -23,6 +23,8 @@ class SqliteStore:
             self._db = sqlite3.connect(str(path), isolation_level=None, timeout=30,
                                        check_same_thread=False)
             self._db.execute("PRAGMA journal_mode=WAL")
+            # freed cells are zeroed, so a redacted row's old text does not linger in the file
+            self._db.execute("PRAGMA secure_delete=ON")
         except sqlite3.Error as exc:
             raise StoreUnavailableError(f"read-model store {str(path)!r}: {exc}") from None
 
@@ -90,6 +92,11 @@ class SqliteStore:
                              (view,)).fetchone()
             docs = dict(db.execute(f"SELECT key, doc FROM {table_for(view)}").fetchall())  # noqa: S608
         return (int(row[0]) if row else 0), docs
+
+    async def scrub(self) -> None:
+        """Zeroed cells (secure_delete) reach the database file, and the write-ahead log that
+        still holds the old page images is checkpointed and truncated to nothing."""
+        self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
 
     async def close(self) -> None:
         self._db.close()

@@ -45,4 +45,8 @@ class ViewStore(Protocol):
     async def texts(self, view: str) -> tuple[int, dict[str, str]]:
         """The position and every document's text, read consistently."""
 
+    async def scrub(self) -> None:
+        """Make overwritten and deleted document texts unrecoverable from the store's files
+        (called after a personal-data erasure was applied)."""
+
     async def close(self) -> None: ...

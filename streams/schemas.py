@@ -3,6 +3,11 @@
 `event_schemas()` maps each CloudEvents `type` to a JSON Schema (draft 2020-12) of the whole
 envelope, whose `data` is derived from the event class's type hints: adapter writers get a
 schema per event type that cannot drift from the code (`kuzet event-schemas --out docs/schemas`).
+
+Personal fields (`domain.privacy` tags) never travel in the clear: each personal string is a
+sealed-value object (decrypted, while its key lives, by the agency adapter), or, on the
+situation centre's topic, a whole field is a `masked:` pseudonym; agencies whose policy drops a
+field do not get it at all.
 """
 
 from __future__ import annotations
@@ -15,9 +20,10 @@ from typing import Any
 
 from domain.incident import Incident
 from domain.log import ENVELOPE_FIELDS
+from domain.privacy import SEALED, tagged_fields
 from streams.relay import event_type
 
-__all__ = ["EVENT_NAMES", "event_schemas", "json_schema"]
+__all__ = ["EVENT_NAMES", "SEALED_VALUE", "event_schemas", "json_schema"]
 
 EVENT_NAMES = tuple(name for name, value in vars(Incident).items()
                     if isinstance(value, type) and issubclass(value, Incident.Event)
@@ -47,10 +53,43 @@ def json_schema(hint: Any) -> dict[str, Any]:
     return {}
 
 
+SEALED_VALUE: dict[str, Any] = {
+    "type": "object",
+    "description": "A personal value sealed under its subject's data key (AES-256-GCM); "
+                   "`k` is the key id, a stable pseudonym of the subject.",
+    "required": [SEALED, "k", "f", "c"],
+    "properties": {SEALED: {"const": 1}, "k": {"type": "string"}, "f": {"type": "string"},
+                   "c": {"type": "string", "contentEncoding": "base64"}},
+}
+_MASKED = {"type": "string", "pattern": "^masked:",
+           "description": "The situation centre's pseudonym of the whole field"}
+
+
+def _sealed(schema: dict[str, Any]) -> dict[str, Any]:
+    """`schema` with every string in it travelling as a sealed value."""
+    if schema.get("type") == "string":
+        return SEALED_VALUE
+    if "anyOf" in schema:
+        return {"anyOf": [_sealed(s) for s in schema["anyOf"]]}
+    if "items" in schema:
+        return {**schema, "items": _sealed(schema["items"])}
+    if schema.get("type") == "object":
+        return {**schema, "additionalProperties": SEALED_VALUE}
+    return schema
+
+
 def _data_schema(name: str) -> dict[str, Any]:
     hints = typing.get_type_hints(getattr(Incident, name))
+    personal = tagged_fields(name)
     props = {k: json_schema(v) for k, v in hints.items() if k not in _SKIP}
-    return {"type": "object", "properties": props, "required": sorted(props)}
+    for field in personal.keys() & props.keys():
+        forms = [_sealed(props[field]), _MASKED]
+        if field == "incident_key":  # personal only when keyed by a subject or a plate
+            forms.append({"type": "string", "pattern": "^[a-z_]+:(site|source|cell)=",
+                          "description": "a correlation key without personal data"})
+        props[field] = {"anyOf": forms}
+    return {"type": "object", "properties": props,
+            "required": sorted(props.keys() - personal.keys())}
 
 
 def event_schemas() -> dict[str, dict[str, Any]]:

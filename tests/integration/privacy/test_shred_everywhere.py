@@ -116,6 +116,8 @@ async def test_after_a_shred_no_plaintext_remains_anywhere(
         await runner.catch_up()
         await published.relay()
         await _before(app, keys, runner, published, sealed_env, plate_id)
+        view_files = sorted(tmp_path.glob("views.sqlite*"))  # SQLite view store, with its WAL
+        assert not view_files or [f for f in view_files if found(PLATE, f.read_bytes())]
 
         done = shred_subject(app, keys, "plate:a123 bc02", reason="erasure request 17/2026",
                              actor="operator:dpo", at=NOW)
@@ -125,6 +127,7 @@ async def test_after_a_shred_no_plaintext_remains_anywhere(
         await published.relay()
 
         await _nothing_readable(app, runner, published, sealed_env)
+        assert not [f for f in view_files if found(PLATE, f.read_bytes())]  # WAL included
         assert app.incident(plate_id).subject == {"plate": SHREDDED}
         notes = [e for e in app.history(plate_id) if type(e).__name__ == "NoteAdded"]
         assert [n.text for n in notes] == [SHREDDED]

@@ -41,9 +41,29 @@ def test_police_keep_and_situation_centre_masks() -> None:
     assert masked["subject"].startswith("masked:") and "A1" not in str(masked)
 
 
+@pytest.mark.parametrize("event", ["NoteAdded", "AgencyResponded", "LegalHoldPlaced"])
+def test_free_text_reaches_only_agencies_that_keep_it(event: str) -> None:
+    field = "text" if event == "NoteAdded" else "reason"
+    data = {field: "the owner, Ivan Petrov, refused entry", "actor": "op-1"}
+    assert minimise(event, data, "police") == data
+    assert minimise(event, data, "situation_centre") == data
+    for agency in ("zhkkh", "education", "emergency"):
+        assert minimise(event, data, agency) == {"actor": "op-1"}
+
+
 def test_every_event_type_has_a_schema() -> None:
     schemas = event_schemas()
     assert event_type("AutoResolved") == "kuzet.incident.auto_resolved.v1"
     assert set(schemas) == {event_type(n) for n in EVENT_NAMES}
     data = schemas["kuzet.incident.opened.v1"]["properties"]["data"]["properties"]
     assert data["sla_due_at"] == {"type": "string", "format": "date-time"}
+
+
+def test_the_published_schemas_in_docs_are_current() -> None:
+    """docs/schemas is what adapter writers read: regenerate with `kuzet event-schemas`."""
+    import json
+    from pathlib import Path
+
+    folder = Path(__file__).resolve().parents[3] / "docs" / "schemas"
+    on_disk = {p.stem: json.loads(p.read_text()) for p in folder.glob("*.json")}
+    assert on_disk == event_schemas()
