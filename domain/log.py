@@ -94,14 +94,16 @@ class LogReader:
     def read(self, start: int, limit: int) -> list[LogEvent]:
         """Up to `limit` events at positions >= `start`, in log order."""
         page = self._recorder.select_notifications(start, limit)
-        return [self._decode(n) for n in page]
+        return [self.decode(n) for n in page]
 
     def events_of(self, originator_id: str, up_to_version: int) -> list[LogEvent]:
         """One aggregate's events with versions <= `up_to_version` (position 0: not paged)."""
         stored = self._recorder.select_events(UUID(originator_id), lte=up_to_version)
-        return [self._decode(s, 0) for s in stored]
+        return [self.decode(s, 0) for s in stored]
 
-    def _decode(self, notification: Any, position: int | None = None) -> LogEvent:
+    def decode(self, notification: Any, position: int | None = None) -> LogEvent:
+        """One stored event (a notification, or `position`) through the mapper: the reference
+        decoding, which faster readers fall back to for anything they do not handle."""
         event = self._mapper.to_domain_event(notification)
         qualname = type(event).__qualname__
         aggregate, _, name = qualname.rpartition(".")

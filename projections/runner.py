@@ -17,6 +17,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 from domain.log import LogEvent, NotificationSource
+from projections.asof import fold_log
 from projections.errors import PositionConflictError, UnknownViewError
 from projections.store import ViewStore
 from projections.views import Doc, View, dumps, fold
@@ -130,19 +131,8 @@ class ProjectionRunner:
         """Fold the log from position 1 to `upto` (default: the head) in memory."""
         view = self.view(name)
         head = upto if upto is not None else await asyncio.to_thread(self.source.head)
-        docs: dict[str, Doc] = {}
-        start = 1
-        while start <= head:
-            page = await asyncio.to_thread(self.source.read, start, min(self.batch * 5,
-                                                                         head - start + 1))
-            if not page:
-                break
-            for key, doc in fold(view, docs, page).items():
-                if doc is None:
-                    docs.pop(key, None)
-                else:
-                    docs[key] = doc
-            start = page[-1].position + 1
+        docs = await asyncio.to_thread(fold_log, self.source, view, head,
+                                       batch=self.batch * 5)
         return head, docs
 
     async def rebuild(self, name: str) -> Rebuilt:

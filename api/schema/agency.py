@@ -118,7 +118,12 @@ async def _list(info: Info[Context, None], listing: Listing, match: Callable[[Do
     if views is None:
         raise ViewUnavailable("agency views are not configured: the API was started "
                               "without a read-model store")
-    page = page_of(await views.snapshot(listing), match, first, cursor)
+    return _connection(listing, await views.snapshot(listing), match, first, cursor, node)
+
+
+def _connection(listing: Listing, snap: Snapshot, match: Callable[[Doc], bool], first: int,
+                cursor: Any, node: Callable[[Doc], T]) -> ViewConnection[T]:
+    page = page_of(snap, match, first, cursor)
     edges = [ViewEdge(cursor=encode_view_cursor(listing, r.order), node=node(r.doc))
              for r in page.rows]
     return ViewConnection(edges=edges, total_count=page.total, log_position=str(page.position),
@@ -158,13 +163,8 @@ class AgencyViews:
                       key=lambda r: r.order)
         snap = Snapshot(as_of.position, rows, [r.order for r in rows])
         cursor = decode_view_cursor(BOARD, after) if after else None
-        page = page_of(snap, filter_spec(filter, who).matches_row, first, cursor)
-        edges = [ViewEdge(cursor=encode_view_cursor(BOARD, r.order), node=board_row(r.doc, at))
-                 for r in page.rows]
-        return ViewConnection(edges=edges, total_count=page.total,
-                              log_position=str(page.position),
-                              page_info=PageInfo(has_next_page=page.has_next,
-                                                 end_cursor=edges[-1].cursor if edges else None))
+        return _connection(BOARD, snap, filter_spec(filter, who).matches_row, first, cursor,
+                           lambda doc: board_row(doc, at))
 
     @described("Face/plate matches, weapons, fights and crowds (police, situation centre, "
                "auditors); subject, sightings and snapshots for police and auditors only.")
