@@ -14,7 +14,6 @@ de-duplicates it.
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import json
 import logging
@@ -38,7 +37,8 @@ from domain.errors import InvalidDetection
 from domain.rules import RuleSet
 from domain.topics import CORRELATION, DETECTIONS_DLQ
 
-__all__ = ["CorrelateHop", "OffsetTracker", "RouteHop", "Token", "dead_letter", "dlq_record"]
+__all__ = ["CorrelateHop", "OffsetTracker", "Record", "RouteHop", "Token", "dead_letter",
+           "dlq_record"]
 
 log = logging.getLogger("kuzet.streams")
 
@@ -142,28 +142,34 @@ def _reparse(msg: Any) -> tuple[Detection | None, InvalidDetection | None]:
         return _parse(msg)
 
 
+class Record(NamedTuple):
+    """One record to produce: where, under which key, what."""
+
+    topic: str
+    key: bytes | None
+    value: bytes
+
+
 @dataclass
 class RouteHop:
     """Validate, dead-letter the invalid, re-key the rest by correlation shard."""
 
     rules: RuleSet
-    send: Send
 
-    async def handle(self, batches: dict[Any, Sequence[Any]]) -> dict[Any, int]:
-        """Route one `getmany` result; returns the offsets to commit once all are durable."""
-        acks = []
+    def route(self, batches: dict[Any, Sequence[Any]]) -> tuple[list[Record], dict[Any, int]]:
+        """What one `getmany` result becomes, and the offsets to commit once it is durable."""
+        out: list[Record] = []
         for tp, msgs in batches.items():
             for msg in msgs:
                 det, bad = _parse(msg)
                 if bad is not None:
                     value = dead_letter(msg.value, bad, tp.topic, tp.partition, msg.offset)
-                    acks.append(await self.send(DETECTIONS_DLQ, msg.key, value))
+                    out.append(Record(DETECTIONS_DLQ, msg.key, value))
                 else:
                     assert det is not None
-                    shard = shard_key(det, self.rules).encode()
-                    acks.append(await self.send(CORRELATION, shard, msg.value))
-        await asyncio.gather(*acks)
-        return {tp: msgs[-1].offset + 1 for tp, msgs in batches.items() if msgs}
+                    out.append(Record(CORRELATION, shard_key(det, self.rules).encode(),
+                                      msg.value))
+        return out, {tp: msgs[-1].offset + 1 for tp, msgs in batches.items() if msgs}
 
 
 @dataclass

@@ -64,3 +64,39 @@ def test_a_malformed_record_on_the_internal_topic_still_gets_the_contracts_error
     assert {e.field for e in err.errors} == {"confidence", "observed_at"}
     assert _parse(_Msg(b"\xff not json"))[1] is not None
     assert _parse(_Msg(None))[1] is not None
+
+
+@dataclass
+class _Fetched:
+    key: bytes | None
+    value: bytes | None
+    offset: int
+
+
+@dataclass(frozen=True)
+class _TP:
+    topic: str
+    partition: int
+
+
+def test_the_route_hop_re_keys_by_shard_and_dead_letters_the_rest() -> None:
+    from domain.correlation import shard_key
+    from domain.topics import CORRELATION, DETECTIONS, DETECTIONS_DLQ
+    from streams.consumer import RouteHop
+    from tests.helpers import default_rules
+
+    rules = default_rules()
+    now = datetime.now(UTC)
+    good = [v for _, v in demo_records(now) if _parse(_Msg(v))[0] is not None][:3]
+    tp = _TP(DETECTIONS, 2)
+    fetched = [_Fetched(b"cam", v, 10 + i) for i, v in enumerate(good)]
+    fetched.append(_Fetched(b"cam-x", b'{"kind": "fire"}', 13))
+    records, offsets = RouteHop(rules).route({tp: fetched})
+    assert offsets == {tp: 14}
+    assert [r.topic for r in records] == [CORRELATION] * 3 + [DETECTIONS_DLQ]
+    for record, raw in zip(records, good, strict=False):
+        assert record.value == raw  # the original bytes travel on
+        assert record.key == shard_key(parse_detection(raw), rules).encode()
+    dead = json.loads(records[-1].value)
+    assert dead["source"] == {"topic": DETECTIONS, "partition": 2, "offset": 13}
+    assert {e["field"] for e in dead["errors"]} >= {"detection_id", "confidence"}
