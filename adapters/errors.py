@@ -6,14 +6,15 @@
     ├── StateStoreError      the adapter's state store cannot be opened or written
     ├── FeedError            the agency topic cannot be read (missing topic, unreachable broker)
     ├── ParkedNotFound       no parked event has the given id
+    ├── AdapterBusy          another process already runs an adapter of that name
     ├── UnsealError          a sealed value is malformed or fails authentication
     └── InvalidReport        an agency's report-back is malformed (every bad field listed)
 """
 
 from __future__ import annotations
 
-__all__ = ["AdapterError", "FeedError", "InvalidReport", "ParkedNotFound", "SignatureError",
-           "SigningKeyError", "StateStoreError", "UnsealError"]
+__all__ = ["AdapterBusy", "AdapterError", "FeedError", "InvalidReport", "ParkedNotFound",
+           "SignatureError", "SigningKeyError", "StateStoreError", "UnsealError"]
 
 
 class AdapterError(Exception):
@@ -34,6 +35,15 @@ class StateStoreError(AdapterError):
 
 class FeedError(AdapterError):
     """Raised when the agency's Kafka topic does not exist or the broker cannot be reached."""
+
+
+class AdapterBusy(AdapterError):
+    """Raised when another process already runs an adapter of this name on the same state
+    store: two would deliver every event twice and race on the checkpoints."""
+
+    def __init__(self, adapter: str) -> None:
+        super().__init__(f"adapter {adapter!r} is already running on this state store "
+                         "(one process per adapter name)")
 
 
 class ParkedNotFound(AdapterError):

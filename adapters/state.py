@@ -76,6 +76,10 @@ class AdapterState(Protocol):
     async def setup(self) -> None:
         """Create the tables if missing."""
 
+    async def claim(self, adapter: str) -> None:
+        """Hold `adapter`'s exclusive claim until `close` (`AdapterBusy` if another process
+        holds it); a crashed holder's claim ends with its process or connection."""
+
     async def checkpoints(self, adapter: str, topic: str) -> dict[int, int]:
         """Partition → next offset to read."""
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
-from adapters.errors import StateStoreError
+from adapters.errors import AdapterBusy, StateStoreError
 from adapters.state import DDL, SQL, Outcome, Parked, Receipt, numbered
 
 __all__ = ["PostgresState"]
@@ -25,6 +25,7 @@ _PG = {name: numbered(sql.replace("{greatest}", "GREATEST")) for name, sql in SQ
 class PostgresState:
     def __init__(self, pool: Any) -> None:
         self._pool = pool
+        self._claims: list[Any] = []
 
     @classmethod
     async def connect(cls, url: str) -> PostgresState:
@@ -35,6 +36,16 @@ class PostgresState:
         except (OSError, asyncpg.PostgresError) as exc:
             where = url.rsplit("@", maxsplit=1)[-1]  # never print credentials
             raise StateStoreError(f"adapter state store at {where}: {exc}") from None
+
+    async def claim(self, adapter: str) -> None:
+        """A session advisory lock on a connection kept out of the pool until `close`."""
+        conn = await self._pool.acquire()
+        got = await conn.fetchval("SELECT pg_try_advisory_lock(hashtext($1))",
+                                  f"kuzet_adapter:{adapter}")
+        if not got:
+            await self._pool.release(conn)
+            raise AdapterBusy(adapter)
+        self._claims.append(conn)
 
     async def setup(self) -> None:
         async with self._pool.acquire() as conn, conn.transaction():
@@ -74,4 +85,7 @@ class PostgresState:
         return bool(status == "UPDATE 1")
 
     async def close(self) -> None:
+        for conn in self._claims:  # ending the session releases its advisory lock
+            await self._pool.release(conn)
+        self._claims.clear()
         await self._pool.close()

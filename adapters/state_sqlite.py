@@ -12,8 +12,9 @@ import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
-from adapters.errors import StateStoreError
+from adapters.errors import AdapterBusy, StateStoreError
 from adapters.state import DDL, SQL, Outcome, Parked, Receipt
 
 __all__ = ["SqliteState"]
@@ -30,6 +31,7 @@ class SqliteState:
         except (OSError, sqlite3.Error) as exc:
             raise StateStoreError(f"adapter state store {str(path)!r}: {exc}") from None
         self.path = path
+        self._claims: list[Any] = []
 
     @contextmanager
     def _tx(self) -> Iterator[sqlite3.Connection]:
@@ -43,6 +45,20 @@ class SqliteState:
             self._db.execute("ROLLBACK")
             raise
         self._db.execute("COMMIT")
+
+    async def claim(self, adapter: str) -> None:
+        """An exclusive `flock` on a file beside the database (released by the OS on exit)."""
+        import fcntl
+        import hashlib
+
+        tag = hashlib.sha256(adapter.encode()).hexdigest()[:16]
+        lock = open(f"{self.path}.{tag}.lock", "a+b")  # noqa: SIM115 - held until close
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            lock.close()
+            raise AdapterBusy(adapter) from None
+        self._claims.append(lock)
 
     async def setup(self) -> None:
         with self._tx() as db:
@@ -80,4 +96,7 @@ class SqliteState:
             return db.execute(SQL["drop"], (at, adapter, event_id)).rowcount == 1
 
     async def close(self) -> None:
+        for lock in self._claims:
+            lock.close()
+        self._claims.clear()
         self._db.close()

@@ -50,7 +50,11 @@ class WebhookAdapter:
         self.clock = clock
 
     async def run(self, feed: Feed, stop: asyncio.Event) -> None:
-        """Deliver from the checkpoints on until `stop` is set; in-flight events finish first."""
+        """Deliver from the checkpoints on until `stop` is set; in-flight events finish first.
+
+        One process per adapter name: a second one is refused (`AdapterBusy`) before it reads.
+        """
+        await self.state.claim(self.name)
         await feed.start(await self.state.checkpoints(self.name, feed.topic))
         try:
             while not stop.is_set():
