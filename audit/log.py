@@ -3,7 +3,8 @@
 `chain_of(app)` returns the application's recorder if it is one of the chained recorders
 (`audit.store_sqlite`, `audit.store_postgres`), else raises `UnchainedStoreError`.
 `ChainedLog(app)` is a `projections.asof.RecordedLog`: the decoded notification log
-(`domain.log.LogReader`) plus `position_at(T)` from the chain's recorded times.
+(`audit.fastlog.FastLogReader`, equal to `domain.log.LogReader`) plus `position_at(T)` from the
+chain's recorded times.
 """
 
 from __future__ import annotations
@@ -13,7 +14,8 @@ from datetime import datetime
 from typing import Any, Protocol, runtime_checkable
 
 from audit.chain import ChainedEvent, ChainError, Link, to_us
-from domain.log import LogEvent, LogReader
+from audit.fastlog import FastLogReader
+from domain.log import LogEvent
 
 __all__ = ["ChainRecorder", "ChainedLog", "UnchainedStoreError", "chain_of"]
 
@@ -49,7 +51,7 @@ class ChainedLog:
 
     def __init__(self, app: Any) -> None:
         self.chain = chain_of(app)
-        self._reader = LogReader(app)
+        self._reader = FastLogReader(app)
 
     def head(self) -> int:
         return self._reader.head()

@@ -3,8 +3,9 @@
 The exported events go, at their original positions, into a scratch SQLite event store (a
 temporary directory); a `ProjectionRunner` rebuilds every view from that store into a scratch
 read-model store, and each view's `digest` is the one `kuzet projections verify` computes.
-Events are decoded with the live application's mapper (what the store's own readers use), so
-sealed personal fields decode, or stay sealed after a key was shredded, exactly as they do live.
+Events are decoded with the live application's mapper and key store (`FastLogReader`, what the
+store's own readers use), so sealed personal fields decode, or read `[shredded]` after a key
+was shredded, exactly as they do live.
 
 What the replay is compared against: the live log folded over the same selection the export's
 header names, i.e. the events at positions `first_position..last_position` (of the one incident
@@ -27,7 +28,7 @@ from eventsourcing.sqlite import SQLiteApplicationRecorder, SQLiteDatastore
 
 from audit.chain import ChainedEvent
 from audit.export import ExportHeader, read_export
-from domain.log import LogReader
+from audit.fastlog import FastLogReader
 from projections import ProjectionRunner, SqliteStore, digest
 from projections.asof import fold_log
 from projections.views import View, dumps
@@ -60,7 +61,7 @@ class Replayed:
 
 @dataclass(frozen=True, slots=True)
 class _Store:
-    """The two parts of an eventsourcing `Application` that `LogReader` reads."""
+    """The two parts of an eventsourcing `Application` that a log reader reads."""
 
     recorder: SQLiteApplicationRecorder
     mapper: Any
@@ -103,7 +104,7 @@ async def replay_export(lines: Iterable[str], live_app: Any, views: Sequence[Vie
             replayed = await _rebuild(_Store(recorder, live_app.mapper), views, Path(tmp))
         finally:
             datastore.close()
-    live = LogReader(live_app)
+    live = FastLogReader(live_app)
     out = []
     for view in views:
         docs = fold_log(live, view, header.last_position, first=header.first_position,
@@ -115,7 +116,7 @@ async def replay_export(lines: Iterable[str], live_app: Any, views: Sequence[Vie
 
 
 async def _rebuild(store: _Store, views: Sequence[View], tmp: Path) -> dict[str, tuple[int, str]]:
-    runner = ProjectionRunner(LogReader(store), SqliteStore(tmp / "views.sqlite"), views)
+    runner = ProjectionRunner(FastLogReader(store), SqliteStore(tmp / "views.sqlite"), views)
     await runner.setup()
     try:
         return {v.name: ((r := await runner.rebuild(v.name)).rows, r.digest) for v in views}

@@ -78,12 +78,13 @@ def _click_classes(name: str) -> tuple[type[BaseException], ...]:
 
 
 def main() -> None:
+    interrupted: tuple[type[BaseException], ...] = (*_click_classes("Abort"), KeyboardInterrupt)
     try:
         result = app(standalone_mode=False)
     except _click_classes("ClickException") as exc:
         exc.show()  # type: ignore[attr-defined]
         sys.exit(exc.exit_code)  # type: ignore[attr-defined]
-    except _click_classes("Abort") + (KeyboardInterrupt,):
+    except interrupted:
         _err.print("interrupted")
         sys.exit(130)
     except _known_errors() as exc:

@@ -13,10 +13,11 @@ from kuzet.settings import Settings
 if TYPE_CHECKING:
     import faust
 
+    from audit.fastlog import FastLogReader
     from projections.asof import RecordedLog
 
-__all__ = ["build_incident_app", "build_recorded_log", "build_worker_app", "load_rule_set",
-           "stream_config"]
+__all__ = ["build_incident_app", "build_log_reader", "build_recorded_log", "build_worker_app",
+           "load_rule_set", "stream_config"]
 
 
 def load_rule_set(settings: Settings) -> RuleSet:
@@ -65,6 +66,18 @@ def build_incident_app(settings: Settings, rules: RuleSet | None = None, *,
     if cache_aggregates:
         env = {**env, "AGGREGATE_CACHE_MAXSIZE": str(WORKER_AGGREGATE_CACHE)}
     return IncidentApp(env, rules or load_rule_set(settings), load_routing_policy(settings))
+
+
+def build_log_reader(app: IncidentApp, *, stored_form: bool = False) -> FastLogReader:
+    """The app's notification log as `LogEvent`s, for projections, the relay and audits.
+
+    `FastLogReader` decodes the stored bytes itself and equals `domain.log.LogReader` (the
+    mapper's decoding, which it falls back to for anything unusual). `stored_form` leaves
+    personal values sealed: what the relay publishes, so no topic ever holds them in clear.
+    """
+    from audit.fastlog import FastLogReader
+
+    return FastLogReader(app, stored_form=stored_form)
 
 
 def build_recorded_log(app: IncidentApp) -> RecordedLog:

@@ -27,8 +27,7 @@ projections_app = typer.Typer(help="Read models per audience, fed by the event s
 
 async def build_runner(settings: Settings) -> ProjectionRunner:
     """A `ProjectionRunner` over the configured event store and read-model store."""
-    from domain.log import LogReader
-    from kuzet.wiring import build_incident_app
+    from kuzet.wiring import build_incident_app, build_log_reader
     from projections import ProjectionRunner, SqliteStore, all_views
     from projections.postgres_store import PostgresStore
     from projections.store import ViewStore
@@ -41,7 +40,7 @@ async def build_runner(settings: Settings) -> ProjectionRunner:
     else:
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         store = SqliteStore(settings.data_dir / "views.sqlite")
-    runner = ProjectionRunner(LogReader(app), store, views, batch=settings.batch_size)
+    runner = ProjectionRunner(build_log_reader(app), store, views, batch=settings.batch_size)
     await runner.setup()
     return runner
 
@@ -133,11 +132,10 @@ def lag(config: ConfigOpt = None) -> None:
 
 def relay(config: ConfigOpt = None) -> None:
     """Publish every incident event to Kafka (full stream and minimised per-agency topics)."""
-    from audit.sealing import SealedLogReader
     from domain.kinds import Agency
     from domain.topics import INCIDENT_EVENTS, agency_topic
     from kuzet.kafka import ensure_topics
-    from kuzet.wiring import build_incident_app
+    from kuzet.wiring import build_incident_app, build_log_reader
     from streams.relay import AiokafkaPublisher, FilePosition, Relay, RelayConfig
 
     settings = load_settings(config)
@@ -147,7 +145,8 @@ def relay(config: ConfigOpt = None) -> None:
         await ensure_topics(settings.bootstrap_servers, topics, settings.kafka_partitions)
         publisher = AiokafkaPublisher(settings.bootstrap_servers)
         await publisher.start()
-        reader = SealedLogReader(build_incident_app(settings))  # personal values stay sealed
+        # personal values stay sealed (the stored form)
+        reader = build_log_reader(build_incident_app(settings), stored_form=True)
         the_relay = Relay(reader, reader, publisher,
                           FilePosition(settings.data_dir / "relay-position.json"),
                           RelayConfig(source=settings.relay_source))
