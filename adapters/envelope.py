@@ -67,7 +67,7 @@ def parse_record(raw: bytes) -> FeedEvent:
         if not isinstance(event_id, str) or not event_id or not isinstance(kind, str):
             raise TypeError("id and type must be strings")
         return FeedEvent(event_id, normalise_time(time), kind, raw)
-    except (ValueError, KeyError, TypeError) as exc:
+    except (ValueError, KeyError, TypeError, RecursionError) as exc:  # deep nesting: poison
         return FeedEvent(None, "", "", raw, f"not a CloudEvents envelope: {exc!r}"[:300])
 
 

@@ -139,7 +139,7 @@ def create_inbound_app(config: InboundConfig, sink: ReportSink, *,
             return _error(413, "too_large", f"body over {config.max_body_bytes} bytes")
         except SignatureError as exc:
             return _error(401, "bad_signature", str(exc))
-        except ValueError as exc:  # json.JSONDecodeError and bad UTF-8
+        except (ValueError, RecursionError) as exc:  # JSONDecodeError, bad UTF-8, too deep
             return _error(400, "bad_json", f"body is not JSON: {exc}")
         except InvalidReport as exc:
             return _error(422, "invalid_report", str(exc), errors=exc.errors)

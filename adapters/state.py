@@ -4,8 +4,10 @@ One `commit` writes what happened to one event (its receipt or its parked entry)
 the checkpoint past it, in one transaction: a crash before the commit redelivers the event (the
 receiver drops the duplicate by `Idempotency-Key`), a crash after it never does. Receipts are
 the proof of what an agency received (payload sha256, time, HTTP status, attempts); the first
-receipt of an event id is kept. Parked events keep the raw record value (sealed values stay
-sealed at rest) so `parked retry` can deliver them later; dropping one marks it, never deletes.
+receipt of an event id is kept, and an event with a receipt is never parked again (a retry
+that lost a race to the delivery commits only its checkpoint). Parked events keep the raw
+record value (sealed values stay sealed at rest) so `parked retry` can deliver them later;
+dropping one marks it, never deletes.
 
 Implementations: `SqliteState` (the default, a file under the data directory) and
 `PostgresState`; both run the same SQL below (`?` placeholders, rewritten for asyncpg).
@@ -138,6 +140,7 @@ SQL = {
     "receipt": f"INSERT INTO adapter_receipts ({_RECEIPT_COLS}) VALUES "  # noqa: S608 - constants only
                "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (adapter, event_id) DO NOTHING",
     "unpark": "DELETE FROM adapter_parked WHERE adapter = ? AND event_id = ?",
+    "lock_parked": "SELECT 1 FROM adapter_parked WHERE adapter = ? AND event_id = ?",
     "park": f"INSERT INTO adapter_parked ({_PARKED_COLS}) VALUES "  # noqa: S608 - constants only
             "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (adapter, event_id) DO UPDATE "
             "SET reason = excluded.reason, http_status = excluded.http_status, "

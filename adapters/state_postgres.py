@@ -68,7 +68,7 @@ class PostgresState:
                 await conn.execute(_PG["receipt"], *dataclasses.astuple(r))
                 await conn.execute(_PG["unpark"], r.adapter, r.event_id)
             if outcome.parked is not None:
-                await conn.execute(_PG["park"], *dataclasses.astuple(outcome.parked))
+                await _park(conn, outcome.parked)
             if outcome.checkpoint is not None:
                 await conn.execute(_PG["advance"], *dataclasses.astuple(outcome.checkpoint))
 
@@ -89,3 +89,12 @@ class PostgresState:
             await self._pool.release(conn)
         self._claims.clear()
         await self._pool.close()
+
+
+async def _park(conn: Any, parked: Parked) -> None:
+    """Park unless a receipt exists. The parked row is locked first: a concurrent delivery
+    deletes that row, so its commit and this check serialise (read committed) and a retry
+    that lost the race never re-parks a delivered event."""
+    await conn.execute(_PG["lock_parked"] + " FOR UPDATE", parked.adapter, parked.event_id)
+    if await conn.fetchval(_PG["delivered"], parked.adapter, parked.event_id) is None:
+        await conn.execute(_PG["park"], *dataclasses.astuple(parked))

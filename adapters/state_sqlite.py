@@ -77,8 +77,10 @@ class SqliteState:
                 r = outcome.receipt
                 db.execute(SQL["receipt"], dataclasses.astuple(r))
                 db.execute(SQL["unpark"], (r.adapter, r.event_id))
-            if outcome.parked is not None:
-                db.execute(SQL["park"], dataclasses.astuple(outcome.parked))
+            p = outcome.parked
+            if p is not None and db.execute(SQL["delivered"], (p.adapter, p.event_id)
+                                            ).fetchone() is None:  # BEGIN IMMEDIATE: no race
+                db.execute(SQL["park"], dataclasses.astuple(p))
             if outcome.checkpoint is not None:
                 db.execute(SQL["advance"].format(greatest="MAX"),
                            dataclasses.astuple(outcome.checkpoint))

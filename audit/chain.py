@@ -102,15 +102,18 @@ def verify_chain(source: ChainSource, anchors: Sequence[Anchor] = (), *,
     seen: dict[int, bytes] = {}
     last: Link | None = None
     checked = 0
-    for event in _pages(source, 1, batch):
-        broken = _check(source, event, last, batch)
-        if broken is not None:
-            return Verification(checked, last, time.perf_counter() - began, broken)
-        last = event.link
-        checked += 1
-        if event.position in wanted:
-            seen[event.position] = event.link.hash  # type: ignore[union-attr]
-    broken = _tail(source, last) or _against_anchors(anchors, seen, last)
+    grown = True
+    while grown:  # again while writers appended as the walk ended
+        for event in _pages(source, (last.position if last else 0) + 1, batch):
+            broken = _check(source, event, last, batch)
+            if broken is not None:
+                return Verification(checked, last, time.perf_counter() - began, broken)
+            last = event.link
+            checked += 1
+            if event.position in wanted:
+                seen[event.position] = event.link.hash  # type: ignore[union-attr]
+        grown, beyond = _beyond(source, (last.position if last else 0) + 1)
+    broken = _tail(beyond) or _against_anchors(anchors, seen, last)
     return Verification(checked, last, time.perf_counter() - began, broken,
                         0 if broken else len(anchors))
 
@@ -168,9 +171,20 @@ def _classify(source: ChainSource, event: ChainedEvent, batch: int) -> Break:
     return Break(p, BreakKind.EDITED, "the stored event no longer hashes to its link")
 
 
-def _tail(source: ChainSource, last: Link | None) -> Break | None:
+def _beyond(source: ChainSource, start: int) -> tuple[bool, Sequence[Link]]:
+    """(grown, links from `start` on) once the walk ran out of events.
+
+    Events and their links commit together and the links are read first, so links with no
+    event after them are a deleted tail; links whose events are there now are a writer's
+    commit that raced the end of the walk: the log grew, walk on (`verify` on a live store).
+    """
+    beyond = source.links(start)
+    grown = bool(beyond) and bool(source.read_chained(start, 1))
+    return grown, beyond
+
+
+def _tail(beyond: Sequence[Link]) -> Break | None:
     """The chain recorded events past the log's last one: the tail was deleted."""
-    beyond = source.links((last.position if last else 0) + 1)
     if not beyond:
         return None
     first = beyond[0].position

@@ -17,7 +17,8 @@ An export is JSON lines, in log order:
 
 `read_export` re-checks all of that: every event's hash recomputes from its content, every line
 links to the one before (starting at the header's `prev_*`), counts and the last hash match the
-trailer, and the file does not end early. Hashes are hex.
+trailer, and the file does not end early, nor start late or stop short of the header's
+range (a cut whose header or trailer was rewritten to match). Hashes are hex.
 """
 
 from __future__ import annotations
@@ -166,6 +167,10 @@ def read_export(lines: Iterable[str]) -> tuple[ExportHeader, Iterator[ChainedEve
             str(raw["exported_at"]), raw["store_head"])
     except (KeyError, ValueError, TypeError) as exc:
         raise ExportError(f"line {number}: bad header ({exc!r})") from None
+    if header.prev_position >= header.first_position:
+        raise ExportError(f"line {number}: the export starts after position "
+                          f"{header.prev_position}, inside its range from "
+                          f"{header.first_position}: lines were cut from its start")
     return header, _checked(numbered, header)
 
 
@@ -214,6 +219,7 @@ def _checked(numbered: Iterator[tuple[int, str]], header: ExportHeader
         kind = raw.get("type")
         if kind == "trailer":
             _check_trailer(raw, counts, prev_position, prev_hash, number)
+            _check_end(header, prev_position, number)
             if next(numbered, None) is not None:
                 raise ExportError(f"line {number + 1}: lines after the trailer")
             return
@@ -247,3 +253,11 @@ def _check_trailer(raw: dict[str, Any], counts: dict[str, int], last_position: i
     if counts["event"] + counts["link"] and (raw.get("last_position"), raw.get("last_hash")) != (
             last_position, last_hash.hex()):
         raise ExportError(f"line {number}: the trailer's last hash is not the last line's")
+
+
+def _check_end(header: ExportHeader, last_position: int, number: int) -> None:
+    """A range that is not empty ends with a line at its last position (an event, or with
+    `--incident` the link of one): an export cut short, its trailer rewritten, is refused."""
+    if header.first_position <= header.last_position != last_position:
+        raise ExportError(f"line {number}: the export ends at position {last_position} but "
+                          f"its header's range ends at {header.last_position}: cut short")

@@ -159,15 +159,22 @@ class KeyStore:
         """Insert first (it takes the write lock), then read whichever key won."""
         now = _text(self._clock())
         digest = self.identity_hash(identity)
-        with self._tx(commit=True) as c:
-            c.execute(_INSERT_KEY, (str(uuid.uuid4()), digest, identity.data_class.value, now,
-                                    now, os.urandom(32)))
-            c.execute(_LIVE_KEY, (digest,))
-            row = c.fetchone()
-            key_id, key = str(row["key_id"]), bytes(row["key"])
-            if originator_id is not None:
-                c.execute(_INSERT_REF, (key_id, originator_id))
-                c.execute(_TOUCH, (now, key_id))
+        for _ in range(3):  # a shred committing between our insert and select: insert again
+            with self._tx(commit=True) as c:
+                c.execute(_INSERT_KEY, (str(uuid.uuid4()), digest, identity.data_class.value,
+                                        now, now, os.urandom(32)))
+                c.execute(_LIVE_KEY, (digest,))
+                row = c.fetchone()
+                if row is None:
+                    continue
+                key_id, key = str(row["key_id"]), bytes(row["key"])
+                if originator_id is not None:
+                    c.execute(_INSERT_REF, (key_id, originator_id))
+                    c.execute(_TOUCH, (now, key_id))
+                break
+        else:
+            raise KeyStoreError(f"no live {identity.data_class.value} key after three tries: "
+                                "its keys are being shredded as they are created")
         if originator_id is not None:
             self._remember_ref(key_id, originator_id)
         return key_id, key
@@ -244,20 +251,70 @@ class KeyStore:
         """Destroy `key_ids` and journal the erasure, atomically; returns keys destroyed."""
         ids = list(key_ids)
         with self._tx(commit=True) as c:
-            if self._sqlite:
-                c.execute("PRAGMA secure_delete = ON")
-            destroyed = 0
-            for chunk in _chunks(ids):
-                c.execute("UPDATE privacy_keys SET key = NULL, shredded_at = ? WHERE "  # noqa: S608
-                          f"shredded_at IS NULL AND key_id IN ({_marks(chunk)})",
-                          [_text(self._clock()), *chunk])
-                destroyed += c.rowcount
-            c.execute("INSERT INTO privacy_erasures VALUES (?, ?, NULL)",
-                      (erasure_id, json.dumps(payload, sort_keys=True)))
-        self._forget(set(ids))
+            destroyed = len(self._destroy(c, "key_id", ids))
+            self._journal(c, erasure_id, payload)
+        self._after_shred(set(ids))
+        return destroyed
+
+    def shred_referenced(self, key_ids: Collection[str], erasure_id: str,
+                         payload: Mapping[str, Any], *,
+                         incident_keys: Callable[[str], Iterable[Identity]] | None = None,
+                         ) -> tuple[dict[str, str], dict[str, list[str]]]:
+        """Destroy `key_ids` (and, with `incident_keys`, those identities' live keys for every
+        incident referencing them), journal the erasure with `payload` plus `keys` (key id →
+        data class, those this call destroyed) and `incidents` (incident id → key ids), and
+        return both: one transaction.
+
+        The references are read after the keys are destroyed, in the same transaction (on
+        PostgreSQL the destroyed rows stay locked until commit, and a writer touches a key's
+        row when it adds a reference): an incident that referenced a key before it died is in
+        the erasure; one that references it later sealed its value under a dead key.
+        """
+        with self._tx(commit=True) as c:
+            keys = self._destroy(c, "key_id", list(key_ids))
+            if incident_keys is not None:
+                hashes = sorted({self.identity_hash(x)
+                                 for ids in self._referencing(c, keys).values() for i in ids
+                                 for x in incident_keys(i)})
+                keys |= self._destroy(c, "identity_hash", hashes)
+            incidents: dict[str, list[str]] = {}
+            for key_id, incident_ids in self._referencing(c, keys).items():
+                for incident_id in incident_ids:
+                    incidents.setdefault(incident_id, []).append(key_id)
+            self._journal(c, erasure_id, {**payload, "keys": keys, "incidents": incidents})
+        self._after_shred(set(keys))
+        return keys, incidents
+
+    def _destroy(self, c: _Cursor, column: str, values: list[str]) -> dict[str, str]:
+        """Destroy the live keys whose `column` is in `values`: key id → data class."""
+        if self._sqlite:
+            c.execute("PRAGMA secure_delete = ON")
+        out: dict[str, str] = {}
+        for chunk in _chunks(values):
+            c.execute("UPDATE privacy_keys SET key = NULL, shredded_at = ? WHERE "  # noqa: S608 (constant column)
+                      f"shredded_at IS NULL AND {column} IN ({_marks(chunk)}) "
+                      "RETURNING key_id, data_class", [_text(self._clock()), *chunk])
+            out.update((str(r["key_id"]), str(r["data_class"])) for r in c.fetchall())
+        return out
+
+    def _referencing(self, c: _Cursor, key_ids: Collection[str]) -> dict[str, list[str]]:
+        """Key id → the incidents referencing it, read in the caller's transaction."""
+        out: dict[str, list[str]] = {}
+        for chunk in _chunks(sorted(key_ids)):
+            c.execute(f"SELECT key_id, originator_id FROM privacy_key_refs WHERE key_id IN "  # noqa: S608
+                      f"({_marks(chunk)}) ORDER BY originator_id", chunk)
+            for row in c.fetchall():
+                out.setdefault(str(row["key_id"]), []).append(str(row["originator_id"]))
+        return out
+
+    def _journal(self, c: _Cursor, erasure_id: str, payload: Mapping[str, Any]) -> None:
+        c.execute("INSERT INTO privacy_erasures VALUES (?, ?, NULL)",
+                  (erasure_id, json.dumps(payload, sort_keys=True)))
+
+    def _after_shred(self, key_ids: set[str]) -> None:
+        self._forget(key_ids)
         if self._sqlite:
             self._truncate_wal()
-        return destroyed
 
     def _forget(self, key_ids: set[str]) -> None:
         """Drop this process's cached copies of shredded keys at once."""

@@ -6,11 +6,12 @@ older than their data class's retention period. Both refuse or skip keys referen
 incident under legal hold.
 
 Order of work, chosen so that no crash leaves plaintext readable and no view stale for good:
-the keys are destroyed and the erasure journalled in one transaction (`KeyStore.shred`), then
-the domain application records the `Erasure` and a `PersonalDataErased` per incident, and the
-journal entry is marked recorded. A crash in between leaves a journal entry that the next run
-of either command records first (`record_pending`). Recording after destroying means a view
-may be redacted a moment late, never that a view keeps plaintext the store no longer has.
+the keys are destroyed, the incidents referencing them read and the erasure journalled in
+one transaction (`KeyStore.shred_referenced`), then the domain application records the
+`Erasure` and a `PersonalDataErased` per incident, and the journal entry is marked recorded.
+A crash in between leaves a journal entry that the next run of either command records first
+(`record_pending`). Recording after destroying means a view may be redacted a moment late,
+never that a view keeps plaintext the store no longer has.
 """
 
 from __future__ import annotations
@@ -88,9 +89,8 @@ def shred_subject(app: IncidentApp, keys: KeyStore, subject: str, *, reason: str
     held = app.held(incidents)
     if held:
         raise LegalHoldActive(held)
-    per_incident = keys.live_keys(x for i in incidents for x in incident_identities(i))
-    return _carry_out(app, keys, [*found, *per_incident], cause="request", reason=reason,
-                      actor=actor, at=at)
+    return _carry_out(app, keys, found, cause="request", reason=reason, actor=actor, at=at,
+                      incident_keys=True)
 
 
 def apply_retention(app: IncidentApp, keys: KeyStore, days: Mapping[str, float], *,
@@ -120,17 +120,18 @@ def _incidents(refs: Mapping[str, Iterable[str]]) -> list[str]:
 
 
 def _carry_out(app: IncidentApp, keys: KeyStore, rows: Sequence[KeyRow], *, cause: str,
-               reason: str, actor: str, at: datetime) -> Shred:
-    key_classes = {k.key_id: k.data_class for k in rows}
-    by_incident: dict[str, list[str]] = {}
-    for key_id, incident_ids in keys.refs(list(key_classes)).items():
-        for incident_id in incident_ids:
-            by_incident.setdefault(incident_id, []).append(key_id)
-    shred = Shred(str(uuid.uuid4()), key_classes, by_incident)
-    payload: dict[str, Any] = {"keys": key_classes, "incidents": by_incident, "cause": cause,
-                               "reason": reason, "actor": actor, "at": at.isoformat()}
-    keys.shred(list(key_classes), shred.erasure_id, payload)
-    app.record_erasure(erasure_id=shred.erasure_id, keys=key_classes, incidents=by_incident,
+               reason: str, actor: str, at: datetime, incident_keys: bool = False) -> Shred:
+    """Destroy `rows` (with `incident_keys`, also the snapshot and free-text keys of each
+    incident referencing them), then record the erasure. What was destroyed and which
+    incidents it touched are read in the destroying transaction, so an incident another
+    process sealed values for while this one planned is erased too."""
+    erasure_id = str(uuid.uuid4())
+    payload: dict[str, Any] = {"cause": cause, "reason": reason, "actor": actor,
+                               "at": at.isoformat()}
+    key_classes, by_incident = keys.shred_referenced(
+        [k.key_id for k in rows], erasure_id, payload,
+        incident_keys=incident_identities if incident_keys else None)
+    app.record_erasure(erasure_id=erasure_id, keys=key_classes, incidents=by_incident,
                        cause=cause, reason=reason, actor=actor, at=at)
-    keys.mark_recorded(shred.erasure_id)
-    return shred
+    keys.mark_recorded(erasure_id)
+    return Shred(erasure_id, key_classes, by_incident)

@@ -250,7 +250,7 @@ def parse_detection(raw: bytes | str) -> Detection:
         )
     try:
         rec = json.loads(raw)
-    except (ValueError, UnicodeDecodeError) as exc:
+    except (ValueError, UnicodeDecodeError, RecursionError) as exc:  # too deep: not for us
         raise InvalidDetection(
             (FieldError("<record>", short(raw[:60]), f"not JSON: {exc}"),)
         ) from None

@@ -112,10 +112,11 @@ def parse_subject(text: str) -> Identity:
     kind, sep, value = text.strip().partition(":")
     classes = {c.value: c for c in (DataClass.FACE, DataClass.PLATE)}
     if not sep or kind not in classes:
-        raise InvalidErasure(f"subject {text!r} must be plate:<PLATE> or face:<SUBJECT ID>")
+        # the text is not echoed: it is the personal data being erased (and ends up in logs)
+        raise InvalidErasure("a subject must be plate:<PLATE> or face:<SUBJECT ID>")
     identity = identity_of(classes[kind], value.strip())
     if not identity.value or len(identity.value) > 200:
-        raise InvalidErasure(f"subject {text!r} names no plate or subject id (1..200 characters)")
+        raise InvalidErasure("the subject names no plate or subject id (1..200 characters)")
     return identity
 
 

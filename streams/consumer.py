@@ -15,6 +15,7 @@ de-duplicates it.
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 import logging
 from collections import deque
@@ -33,7 +34,7 @@ from domain.detection import (
     revalidated_detection,
     validate_detection_dict,
 )
-from domain.errors import InvalidDetection
+from domain.errors import FieldError, InvalidDetection
 from domain.rules import RuleSet
 from domain.topics import CORRELATION, DETECTIONS_DLQ
 
@@ -58,7 +59,10 @@ class OffsetTracker:
 
     Offsets arrive in order per partition but settle in any order (a detection held by a
     candidate settles later than ones after it); the committable offset is the first one not
-    yet settled. Settlements for partitions no longer owned are ignored.
+    yet settled. Settlements for partitions no longer owned are ignored, and so is work begun
+    before a partition was revoked (`epoch`, `revoked_since`): a rebalance may land while the
+    hop awaits the store, and the rest of that fetch belongs to the partition's next owner,
+    which reads it again from the committed offset.
     """
 
     def __init__(self) -> None:
@@ -66,16 +70,26 @@ class OffsetTracker:
         self._settled: dict[int, set[int]] = {}
         self._next: dict[int, int] = {}
         self._committed: dict[int, int] = {}
+        self.epoch = 0
+        """Counts `forget` calls; taken before work that awaits."""
+        self._revoked: dict[int, int] = {}
 
     def handed_out(self, partition: int, offset: int) -> None:
         self._pending.setdefault(partition, deque()).append(offset)
         self._settled.setdefault(partition, set())
         self._next[partition] = offset + 1
 
-    def settle(self, tokens: Iterable[Token]) -> None:
+    def revoked_since(self, partition: int, epoch: int) -> bool:
+        """Whether `partition` was revoked after `epoch` was taken."""
+        return self._revoked.get(partition, -1) >= epoch
+
+    def settle(self, tokens: Iterable[Token], since: int | None = None) -> None:
+        """Mark tokens settled; with `since` (an `epoch`), not those of partitions revoked
+        after it, whose work was begun under the previous assignment."""
         for partition, offset in tokens:
             settled = self._settled.get(partition)
-            if settled is not None:
+            if settled is not None and not (since is not None
+                                            and self.revoked_since(partition, since)):
                 settled.add(offset)
 
     def due(self) -> dict[int, int]:
@@ -97,16 +111,27 @@ class OffsetTracker:
         for p in partitions:
             for table in (self._pending, self._settled, self._next, self._committed):
                 table.pop(p, None)
+            self._revoked[p] = self.epoch
+        self.epoch += 1
+
+
+DLQ_ORIGINAL_MAX = MAX_RECORD_BYTES
+"""At most this much of the original is embedded: a record near the broker's message limit
+must not make a dead letter over it (that one would be refused, and the hop retried for ever)."""
 
 
 def dlq_record(raw: bytes | None, reason: str, errors: list[dict[str, str]],
                source: dict[str, Any]) -> bytes:
-    """The DLQ value: why, every field error, where it came from, and the original bytes."""
+    """The DLQ value: why, every field error, where it came from, and the original bytes
+    (cut at `DLQ_ORIGINAL_MAX`; its size and sha256 identify the whole record)."""
+    raw = raw or b""
     return json.dumps({
         "reason": reason,
         "errors": errors,
         "source": source,
-        "original": base64.b64encode(raw or b"").decode(),
+        "original": base64.b64encode(raw[:DLQ_ORIGINAL_MAX]).decode(),
+        "original_size": len(raw),
+        "original_sha256": hashlib.sha256(raw).hexdigest(),
     }).encode()
 
 
@@ -126,11 +151,18 @@ def _parse(msg: Any) -> tuple[Detection | None, InvalidDetection | None]:
             return parse_detection(raw), None  # raises, naming the size
         try:
             rec = orjson.loads(raw)
-        except orjson.JSONDecodeError:
-            return parse_detection(raw), None  # raises the contract's "not JSON" error
+        except orjson.JSONDecodeError as exc:
+            try:
+                return parse_detection(raw), None  # raises the contract's "not JSON" error
+            except RecursionError:  # nested past the stdlib decoder's depth: a poison pill
+                return None, _not_json(len(raw), str(exc))
         return validate_detection_dict(rec), None
     except InvalidDetection as exc:
         return None, exc
+
+
+def _not_json(size: int, why: str) -> InvalidDetection:
+    return InvalidDetection((FieldError("<record>", f"{size} bytes", f"not JSON: {why}"),))
 
 
 def _reparse(msg: Any) -> tuple[Detection | None, InvalidDetection | None]:
@@ -182,23 +214,35 @@ class CorrelateHop:
     tracker: OffsetTracker
 
     async def handle(self, batches: dict[Any, Sequence[Any]]) -> None:
+        """Feed one fetch; partitions revoked meanwhile are left to their next owner."""
+        epoch = self.tracker.epoch
         for tp, msgs in batches.items():
-            items: list[tuple[Detection, Token]] = []
-            for msg in msgs:
-                self.tracker.handed_out(tp.partition, msg.offset)
-                det, bad = _reparse(msg)
-                if bad is not None:  # cannot happen after routing, but never stop on it
-                    value = dead_letter(msg.value, bad, tp.topic, tp.partition, msg.offset)
-                    await (await self.send(DETECTIONS_DLQ, msg.key, value))
-                    self.tracker.settle([Token(tp.partition, msg.offset)])
-                    continue
-                assert det is not None
-                items.append((det, Token(tp.partition, msg.offset)))
-            if items:
-                self.tracker.settle(await self.engine.process(tp.partition, items, self.clock()))
+            items = await self._take(tp, msgs, epoch)
+            if items and not self.tracker.revoked_since(tp.partition, epoch):
+                settled = await self.engine.process(tp.partition, items, self.clock())
+                self.tracker.settle(settled, since=epoch)
+
+    async def _take(self, tp: Any, msgs: Sequence[Any], epoch: int
+                    ) -> list[tuple[Detection, Token]]:
+        """Hand out and decode one partition's records (dead-lettering the undecodable)."""
+        items: list[tuple[Detection, Token]] = []
+        for msg in msgs:
+            if self.tracker.revoked_since(tp.partition, epoch):
+                return []
+            self.tracker.handed_out(tp.partition, msg.offset)
+            det, bad = _reparse(msg)
+            if bad is not None:  # cannot happen after routing, but never stop on it
+                value = dead_letter(msg.value, bad, tp.topic, tp.partition, msg.offset)
+                await (await self.send(DETECTIONS_DLQ, msg.key, value))
+                self.tracker.settle([Token(tp.partition, msg.offset)], since=epoch)
+                continue
+            assert det is not None
+            items.append((det, Token(tp.partition, msg.offset)))
+        return items
 
     async def tick(self) -> None:
-        self.tracker.settle(await self.engine.tick(self.clock()))
+        epoch = self.tracker.epoch
+        self.tracker.settle(await self.engine.tick(self.clock()), since=epoch)
 
     def revoke(self, partitions: Sequence[int]) -> None:
         self.engine.revoke(partitions)

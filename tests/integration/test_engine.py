@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+import asyncio
+import json
+import threading
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from domain.application import IncidentApp
 from domain.detection import parse_detection
+from domain.topics import CORRELATION
 from kuzet.scenario import EXPECTED, demo_records
+from streams.consumer import CorrelateHop, OffsetTracker
 from streams.engine import CorrelationEngine
-from tests.helpers import default_rules, det
+from tests.helpers import default_rules, det, record
 
 RULES = default_rules()
 
@@ -118,3 +124,71 @@ async def test_detections_the_store_refuses_are_recorrelated_and_stay_held(store
     assert second[0].linked_to == str(first.id) and second[0].episode == 1
     engine.close()
     app.close()
+
+
+class _GatedApp(IncidentApp):
+    """The real store whose next `key_state` waits for the test: it holds the correlate hop
+    inside `engine.process` so a rebalance can land there, as aiokafka's coordinator task may
+    run `on_partitions_revoked` while the hop awaits the store."""
+
+    def __init__(self, *args, **kwargs) -> None:  # type: ignore[no-untyped-def]
+        super().__init__(*args, **kwargs)
+        self.entered, self.gate = threading.Event(), threading.Event()
+        self.gated = False
+
+    def key_state(self, key):  # type: ignore[no-untyped-def]
+        if self.gated:
+            self.gated = False
+            self.entered.set()
+            self.gate.wait(10)
+        return super().key_state(key)
+
+
+@dataclass
+class _Fetched:
+    key: bytes | None
+    value: bytes
+    offset: int
+
+
+@dataclass(frozen=True)
+class _TP:
+    topic: str
+    partition: int
+
+
+def _fetched(offset: int, **kw) -> _Fetched:  # type: ignore[no-untyped-def]
+    return _Fetched(b"k", json.dumps(record(**kw)).encode(), offset)
+
+
+async def test_records_fetched_before_a_rebalance_never_move_a_revoked_partitions_offset(
+        store_env) -> None:
+    """Partition 1 holds an unsettled candidate hit at offset 5 (committed up to 5). A
+    rebalance revokes partitions 0 and 1 while the hop awaits the store for partition 0 of
+    the same fetch. The rest of that fetch (partition 1, offset 6) belongs to the new owner,
+    which reads from offset 5: the hop must not settle or commit past 5, nor keep a cache for
+    a partition it no longer owns. The revoke is called as `_Committer.on_partitions_revoked`
+    calls it; a real broker cannot place a rebalance at this instant on demand."""
+    app = _GatedApp(store_env, RULES)
+    engine = CorrelationEngine(app, RULES)
+    t = datetime.now(UTC)
+    hop = CorrelateHop(engine, _no_send, lambda: t, OffsetTracker())
+    await hop.handle({_TP(CORRELATION, 1): [_fetched(5, site="site-b", at=t)]})
+    assert hop.tracker.due() == {1: 5}  # a lone fire hit waits in its candidate window
+    hop.tracker.committed({1: 5})
+    app.gated = True
+    task = asyncio.create_task(hop.handle({
+        _TP(CORRELATION, 0): [_fetched(10, site="site-a", at=t)],
+        _TP(CORRELATION, 1): [_fetched(6, site="site-c", at=t, conf=0.05)]}))
+    assert await asyncio.to_thread(app.entered.wait, 10)
+    hop.revoke([0, 1])
+    app.gate.set()
+    await task
+    assert hop.tracker.due() == {}
+    assert engine.shards == {}
+    engine.close()
+    app.close()
+
+
+async def _no_send(topic: str, key: bytes | None, value: bytes):  # type: ignore[no-untyped-def]
+    raise AssertionError(f"nothing is dead-lettered here ({topic})")

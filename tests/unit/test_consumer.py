@@ -100,3 +100,37 @@ def test_the_route_hop_re_keys_by_shard_and_dead_letters_the_rest() -> None:
     dead = json.loads(records[-1].value)
     assert dead["source"] == {"topic": DETECTIONS, "partition": 2, "offset": 13}
     assert {e["field"] for e in dead["errors"]} >= {"detection_id", "confidence"}
+
+
+def test_a_deeply_nested_record_is_dead_lettered_not_fatal() -> None:
+    """Under the size limit but nested past the JSON decoders' depth: it used to raise
+    RecursionError out of the route hop, so the worker died and, restarted, died again on
+    the same uncommitted record (the whole correlator stuck behind one poison pill)."""
+    from domain.topics import DETECTIONS, DETECTIONS_DLQ
+    from streams.consumer import RouteHop
+    from tests.helpers import default_rules
+
+    tp = _TP(DETECTIONS, 0)
+    records, offsets = RouteHop(default_rules()).route(
+        {tp: [_Fetched(b"cam", b"[" * 60_000, 4), _Fetched(b"cam", b'{"a":' * 10_000, 5)]})
+    assert [r.topic for r in records] == [DETECTIONS_DLQ] * 2
+    assert offsets == {tp: 6}
+    assert all("not JSON" in json.loads(r.value)["reason"] for r in records)
+
+
+def test_a_huge_record_makes_a_bounded_dead_letter_that_still_identifies_it() -> None:
+    import base64
+    import hashlib
+
+    from streams.consumer import DLQ_ORIGINAL_MAX
+
+    raw = b'{"pad": "' + b"x" * 900_000 + b'"}'
+    det, err = _parse(_Msg(raw))
+    assert det is None and err is not None
+    from streams.consumer import dead_letter
+
+    dead = json.loads(dead_letter(raw, err, "kuzet.detections.v1", 0, 7))
+    assert len(base64.b64decode(dead["original"])) == DLQ_ORIGINAL_MAX
+    assert dead["original_size"] == len(raw)
+    assert dead["original_sha256"] == hashlib.sha256(raw).hexdigest()
+    assert "larger than" in dead["reason"]

@@ -81,3 +81,13 @@ def test_date_only_and_bool_confidence_are_rejected() -> None:
 def test_round_trip(conf: float, kind: str, lat: float, lon: float) -> None:
     det = parse_detection(json.dumps(record(kind, conf=conf, location={"lat": lat, "lon": lon})))
     assert parse_detection(encode_detection(det)) == det
+
+
+def test_a_record_nested_too_deep_for_the_decoder_is_invalid_not_a_crash() -> None:
+    import pytest
+
+    from domain.detection import parse_detection
+    from domain.errors import InvalidDetection
+
+    with pytest.raises(InvalidDetection, match="not JSON"):
+        parse_detection(b"[" * 60_000)

@@ -54,3 +54,18 @@ async def test_parked_events_are_kept_retried_and_dropped(state: AdapterState) -
     assert await state.parked("police") == []
     [gone] = await state.parked("police", dropped=True)
     assert gone.dropped_at == T.format(30)
+
+
+async def test_a_retry_that_lost_the_race_to_a_receipt_does_not_park_a_delivered_event(
+        state: AdapterState) -> None:
+    """Two `parked retry` runs (or one beside the running adapter) deliver the same parked
+    event: one is receipted (and unparks it), the other's attempt is refused (a receiver
+    answering 409 to a duplicate Idempotency-Key) and commits its parked entry afterwards.
+    The event was delivered: it must not be listed as parked again."""
+    await state.commit(Outcome(parked=parked("p1")))
+    await state.commit(Outcome(receipt=receipt("p1", 1)))
+    await state.commit(Outcome(parked=parked("p1", attempts=2, reason="HTTP 409 duplicate"),
+                               checkpoint=Checkpoint("police", "t", 1, 8)))
+    assert await state.parked("police", dropped=True) == []
+    assert await state.delivered("police", "p1")
+    assert await state.checkpoints("police", "t") == {1: 8}  # the checkpoint still moves

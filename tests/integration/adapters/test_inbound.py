@@ -129,3 +129,11 @@ async def test_a_report_id_reused_with_other_content_is_refused(world: World) ->
     bad = await post(world, report(world, extra="x", response="declined"))
     assert bad.json()["errors"] == {"extra": "unknown field",
                                     "reason": "required when the response is declined"}
+
+
+async def test_a_signed_body_nested_too_deeply_is_a_400_not_a_server_error(world: World) -> None:
+    """Within the size limit but past the JSON decoder's depth (RecursionError, not a
+    ValueError): the agency gets the typed `bad_json` answer, and nothing is recorded."""
+    response = await post(world, b"[" * 2000)
+    assert response.status_code == 400 and response.json()["error"] == "bad_json"
+    assert len(world.app.history(world.incident)) == 1
