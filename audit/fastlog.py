@@ -23,12 +23,13 @@ from dataclasses import dataclass
 from typing import Any, cast
 from uuid import UUID
 
+import orjson
 from eventsourcing.persistence import JSONTranscoder, Mapper, find_id_convertor
 from eventsourcing.utils import TopicError, resolve_topic
 
 from audit.fastrows import Row, page_reader, raw_sqlite_ids
 from audit.faststate import NOT_FAST, decode_state, decoders_of, fields_of, splice_page
-from audit.sealing import SealedLogReader, SealingMapper
+from audit.sealing import ERASURE_TOPIC, SealedLogReader, SealingMapper
 from domain.erasure import sealed_fields, unseal_field
 from domain.log import LogEvent, LogReader
 
@@ -62,6 +63,7 @@ class FastLogReader:
         mapper = app.mapper
         self._open: Opener | None = (
             None if stored_form or type(mapper) is not SealingMapper else mapper.sealer.open)
+        self._keys = mapper.sealer.keys if self._open is not None else None
         plain = (type(mapper) in (Mapper, SealingMapper) and mapper.compressor is None
                  and mapper.cipher is None and type(mapper.transcoder) is JSONTranscoder)
         self._decoders = decoders_of(mapper.transcoder) if plain else {}
@@ -93,9 +95,20 @@ class FastLogReader:
         """`rows` decoded; an event the fast path refuses goes to the reference, with its
         `stored` event or notification (read again by position if not given)."""
         none = [None] * len(rows)
+        if self._open is not None:
+            self._forget_erased(rows)
         spliced: Sequence[bytes | None] = splice_page([r[4] for r in rows]) or none
         return [self._fast(row, text) or self._slow(row, original) for row, text, original
                 in zip(rows, spliced, none if stored is None else stored, strict=True)]
+
+    def _forget_erased(self, rows: Sequence[Row]) -> None:
+        """Keys an erasure in this page names are dropped from the key caches before any event
+        of the page is opened, so nothing recorded after it opens with a key cached before it
+        (events before it in the page then read `[shredded]` too, as a rebuild would)."""
+        assert self._keys is not None
+        for row in rows:
+            if row[3].endswith(ERASURE_TOPIC):
+                self._keys.forget(orjson.loads(row[4]).get("key_ids") or ())
 
     def _fast(self, row: Row, spliced: bytes | None) -> LogEvent | None:
         plan = self._plans.get(row[3]) or self._plan(row[3])

@@ -316,6 +316,11 @@ class KeyStore:
         if self._sqlite:
             self._truncate_wal()
 
+    def forget(self, key_ids: Iterable[str]) -> None:
+        """Another process shredded these keys (a reader met the erasure event): stop using
+        this process's cached copies now, not when the cache expires."""
+        self._forget(set(key_ids))
+
     def _forget(self, key_ids: set[str]) -> None:
         """Drop this process's cached copies of shredded keys at once."""
         self._sealing = {i: e for i, e in self._sealing.items() if e[0] not in key_ids}

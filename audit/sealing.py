@@ -136,6 +136,8 @@ class SealingMapper(Mapper[UUID]):
     def to_domain_event(self, stored_event: StoredEvent) -> Any:
         domain_event = super().to_domain_event(stored_event)
         state = domain_event.__dict__  # a fresh object: opening in place is safe
+        if stored_event.topic.endswith(ERASURE_TOPIC):  # later events must not open with
+            self.sealer.keys.forget(state.get("key_ids") or ())  # a key cached before it
         for name in sealed_fields(type(domain_event).__qualname__):
             if name in state:
                 state[name] = unseal_field(state[name], self.sealer.open)
@@ -144,6 +146,10 @@ class SealingMapper(Mapper[UUID]):
     def stored_form(self) -> Mapper[UUID]:
         """A mapper over the same transcoder that leaves sealed values sealed."""
         return Mapper(self.transcoder, self.compressor, self.cipher)
+
+
+ERASURE_TOPIC = "Incident.PersonalDataErased"
+"""The stored topic's tail of the event that says which keys were shredded."""
 
 
 class SealingFactoryMixin:
