@@ -80,7 +80,11 @@ async def read_topic(bootstrap: str, topic: str) -> list[bytes]:
         consumer.assign(tps)
         await consumer.seek_to_beginning(*tps)
         values: list[bytes] = []
-        while [tp for tp in tps if await consumer.position(tp) < ends[tp]]:
+
+        def end(tp: TopicPartition) -> int:  # Tansu's "latest" can be the last batch's base + 1
+            return int(max(ends[tp], consumer.highwater(tp) or 0))
+
+        while [tp for tp in tps if await consumer.position(tp) < end(tp)]:
             for msgs in (await consumer.getmany(timeout_ms=500)).values():
                 values += [m.value for m in msgs]
         return values
