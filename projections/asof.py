@@ -13,7 +13,7 @@ the composition root.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
@@ -22,7 +22,7 @@ from domain.log import NotificationSource
 from projections.views.base import Doc, View, fold
 from projections.views.board import OperatorBoard
 
-__all__ = ["AsOf", "RecordedLog", "board_as_of", "fold_log", "view_as_of"]
+__all__ = ["AsOf", "RecordedLog", "board_as_of", "fold_log", "fold_views", "view_as_of"]
 
 
 class RecordedLog(NotificationSource, Protocol):
@@ -48,7 +48,15 @@ def fold_log(source: NotificationSource, view: View, upto: int, *, first: int = 
     `keep(position, originator_id)`, if given, selects which of those events count (an
     auditor's partial export is compared against the same selection of the live log).
     """
-    docs: dict[str, Doc] = {}
+    return fold_views(source, [view], upto, first=first, batch=batch, keep=keep)[view.name]
+
+
+def fold_views(source: NotificationSource, views: Sequence[View], upto: int, *,
+               first: int = 1, batch: int = 10_000,
+               keep: Callable[[int, str], bool] | None = None) -> dict[str, dict[str, Doc]]:
+    """Fold several views over one read of the log (reading and decoding cost more than
+    folding): each view's documents by key, by view name."""
+    docs: dict[str, dict[str, Doc]] = {v.name: {} for v in views}
     start = first
     while start <= upto:
         page = source.read(start, min(batch, upto - start + 1))
@@ -57,11 +65,13 @@ def fold_log(source: NotificationSource, view: View, upto: int, *, first: int = 
             break
         events = page if keep is None else [e for e in page
                                             if keep(e.position, e.originator_id)]
-        for key, doc in fold(view, docs, events).items():
-            if doc is None:
-                docs.pop(key, None)
-            else:
-                docs[key] = doc
+        for view in views:
+            mine = docs[view.name]
+            for key, doc in fold(view, mine, events).items():
+                if doc is None:
+                    mine.pop(key, None)
+                else:
+                    mine[key] = doc
         start = page[-1].position + 1
     return docs
 

@@ -17,7 +17,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 from domain.log import LogEvent, NotificationSource
-from projections.asof import fold_log
+from projections.asof import fold_log, fold_views
 from projections.errors import PositionConflictError, UnknownViewError
 from projections.store import ViewStore
 from projections.views import Doc, View, dumps, fold
@@ -142,6 +142,20 @@ class ProjectionRunner:
         texts = {k: dumps(d) for k, d in docs.items()}
         await self.store.replace(name, texts, head)
         return Rebuilt(name, head, len(texts), digest(texts), time.perf_counter() - began)
+
+    async def rebuild_all(self) -> list[Rebuilt]:
+        """Rebuild every view from one read of the log (each swapped in atomically)."""
+        began = time.perf_counter()
+        head = await asyncio.to_thread(self.source.head)
+        folded = await asyncio.to_thread(fold_views, self.source, list(self.views.values()),
+                                         head, batch=self.batch * 5)
+        out = []
+        for name, docs in folded.items():
+            texts = {k: dumps(d) for k, d in docs.items()}
+            await self.store.replace(name, texts, head)
+            out.append(Rebuilt(name, head, len(texts), digest(texts),
+                               time.perf_counter() - began))
+        return out
 
     async def verify(self, name: str) -> Verified:
         """Compare the live view's digest with a replay up to the live view's position."""

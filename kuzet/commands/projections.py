@@ -87,17 +87,20 @@ def run(config: ConfigOpt = None,
 
 
 @projections_app.command("rebuild")
-def rebuild(name: str, config: ConfigOpt = None) -> None:
+def rebuild(name: Annotated[str, typer.Argument(help="A view, or `all` (one read of the log "
+                                                   "for every view).")],
+            config: ConfigOpt = None) -> None:
     """Replay the whole log into a fresh table for view NAME and swap it in atomically."""
     async def main() -> None:
         runner = await build_runner(load_settings(config))
         try:
-            r = await runner.rebuild(name)
+            done = await runner.rebuild_all() if name == "all" else [await runner.rebuild(name)]
         finally:
             await runner.store.close()
-        console.print(f"rebuilt {r.view}: {r.rows} rows at position {r.position} in "
-                      f"{r.seconds:.2f}s ({r.position / max(r.seconds, 1e-9):,.0f} events/s); "
-                      f"digest {r.digest[:16]}")
+        for r in done:
+            console.print(f"rebuilt {r.view}: {r.rows} rows at position {r.position} in "
+                          f"{r.seconds:.2f}s ({r.position / max(r.seconds, 1e-9):,.0f} "
+                          f"events/s); digest {r.digest[:16]}")
     _run(main())
 
 
