@@ -7,14 +7,16 @@
     ├── FeedError            the agency topic cannot be read (missing topic, unreachable broker)
     ├── ParkedNotFound       no parked event has the given id
     ├── AdapterBusy          another process already runs an adapter of that name
+    ├── ClaimLost            this process no longer holds its adapter's claim
     ├── UnsealError          a sealed value is malformed or fails authentication
     └── InvalidReport        an agency's report-back is malformed (every bad field listed)
 """
 
 from __future__ import annotations
 
-__all__ = ["AdapterBusy", "AdapterError", "FeedError", "InvalidReport", "ParkedNotFound",
-           "SignatureError", "SigningKeyError", "StateStoreError", "UnsealError"]
+__all__ = ["AdapterBusy", "AdapterError", "ClaimLost", "FeedError", "InvalidReport",
+           "ParkedNotFound", "SignatureError", "SigningKeyError", "StateStoreError",
+           "UnsealError"]
 
 
 class AdapterError(Exception):
@@ -44,6 +46,15 @@ class AdapterBusy(AdapterError):
     def __init__(self, adapter: str) -> None:
         super().__init__(f"adapter {adapter!r} is already running on this state store "
                          "(one process per adapter name)")
+
+
+class ClaimLost(AdapterError):
+    """Raised when a running adapter's claim ended under it (its database session dropped):
+    it stops, so that a second process cannot deliver beside it unnoticed; restart it."""
+
+    def __init__(self, adapter: str) -> None:
+        super().__init__(f"adapter {adapter!r} lost its claim on the state store (its "
+                         "session ended); stopping — restart it")
 
 
 class ParkedNotFound(AdapterError):

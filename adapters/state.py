@@ -82,6 +82,9 @@ class AdapterState(Protocol):
         """Hold `adapter`'s exclusive claim until `close` (`AdapterBusy` if another process
         holds it); a crashed holder's claim ends with its process or connection."""
 
+    async def check_claim(self, adapter: str) -> None:
+        """`ClaimLost` if the claim is no longer held (e.g. its database session ended)."""
+
     async def checkpoints(self, adapter: str, topic: str) -> dict[int, int]:
         """Partition → next offset to read."""
 

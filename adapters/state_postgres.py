@@ -14,7 +14,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
-from adapters.errors import AdapterBusy, StateStoreError
+from adapters.errors import AdapterBusy, ClaimLost, StateStoreError
 from adapters.state import DDL, SQL, Outcome, Parked, Receipt, numbered
 
 __all__ = ["PostgresState"]
@@ -25,7 +25,7 @@ _PG = {name: numbered(sql.replace("{greatest}", "GREATEST")) for name, sql in SQ
 class PostgresState:
     def __init__(self, pool: Any) -> None:
         self._pool = pool
-        self._claims: list[Any] = []
+        self._claims: dict[str, Any] = {}
 
     @classmethod
     async def connect(cls, url: str) -> PostgresState:
@@ -45,7 +45,24 @@ class PostgresState:
         if not got:
             await self._pool.release(conn)
             raise AdapterBusy(adapter)
-        self._claims.append(conn)
+        self._claims[adapter] = conn
+
+    async def check_claim(self, adapter: str) -> None:
+        """The advisory lock lives as long as its session: ask that session whether it still
+        holds it (a dropped connection or a terminated backend means it does not)."""
+        import asyncpg
+
+        conn = self._claims.get(adapter)
+        if conn is None:
+            raise ClaimLost(adapter)
+        try:
+            held = await conn.fetchval(  # the session holds this one lock only
+                "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted "
+                "AND pid = pg_backend_pid()")
+        except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError):
+            held = 0
+        if not held:
+            raise ClaimLost(adapter)
 
     async def setup(self) -> None:
         async with self._pool.acquire() as conn, conn.transaction():
@@ -85,7 +102,7 @@ class PostgresState:
         return bool(status == "UPDATE 1")
 
     async def close(self) -> None:
-        for conn in self._claims:  # ending the session releases its advisory lock
+        for conn in self._claims.values():  # ending the session releases its advisory lock
             await self._pool.release(conn)
         self._claims.clear()
         await self._pool.close()

@@ -14,7 +14,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from adapters.errors import AdapterBusy, StateStoreError
+from adapters.errors import AdapterBusy, ClaimLost, StateStoreError
 from adapters.state import DDL, SQL, Outcome, Parked, Receipt
 
 __all__ = ["SqliteState"]
@@ -31,7 +31,7 @@ class SqliteState:
         except (OSError, sqlite3.Error) as exc:
             raise StateStoreError(f"adapter state store {str(path)!r}: {exc}") from None
         self.path = path
-        self._claims: list[Any] = []
+        self._claims: dict[str, Any] = {}
 
     @contextmanager
     def _tx(self) -> Iterator[sqlite3.Connection]:
@@ -58,7 +58,12 @@ class SqliteState:
         except BlockingIOError:
             lock.close()
             raise AdapterBusy(adapter) from None
-        self._claims.append(lock)
+        self._claims[adapter] = lock
+
+    async def check_claim(self, adapter: str) -> None:
+        """A `flock` ends only with its file descriptor: held while this store is open."""
+        if adapter not in self._claims:
+            raise ClaimLost(adapter)
 
     async def setup(self) -> None:
         with self._tx() as db:
@@ -98,7 +103,7 @@ class SqliteState:
             return db.execute(SQL["drop"], (at, adapter, event_id)).rowcount == 1
 
     async def close(self) -> None:
-        for lock in self._claims:
+        for lock in self._claims.values():
             lock.close()
         self._claims.clear()
         self._db.close()

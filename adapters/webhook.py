@@ -58,6 +58,7 @@ class WebhookAdapter:
         await feed.start(await self.state.checkpoints(self.name, feed.topic))
         try:
             while not stop.is_set():
+                await self.state.check_claim(self.name)  # a lost claim stops us before a batch
                 batch = await feed.fetch()
                 done = await asyncio.gather(*(self._partition(records, stop)
                                               for records in batch.values()),
