@@ -59,7 +59,8 @@ class PostgresState:
             held = await conn.fetchval(  # the session holds this one lock only
                 "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted "
                 "AND pid = pg_backend_pid()")
-        except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError):
+        except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError,
+                asyncpg.InternalClientError):  # a session ended mid-use reports either
             held = 0
         if not held:
             raise ClaimLost(adapter)
