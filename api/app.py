@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from importlib import resources
 
 from starlette.applications import Starlette
@@ -20,6 +20,8 @@ from api.view import KuzetGraphQL
 from api.views import ViewReader
 from domain.application import IncidentApp
 from projections.asof import RecordedLog
+from projections.views import View
+from projections.views.board import OperatorBoard
 
 __all__ = ["create_app"]
 
@@ -30,20 +32,24 @@ def _console(_: Request) -> Response:
 
 
 def build_services(config: ApiConfig, app: IncidentApp | None = None,
-                   history: RecordedLog | None = None) -> Services:
+                   history: RecordedLog | None = None,
+                   as_of_views: Sequence[View] = ()) -> Services:
     incidents = app or IncidentApp(dict(config.event_store_env), config.rules)
     follower = LogFollower(incidents, poll_interval_s=config.poll_interval_s,
                            batch=config.poll_batch, queue_size=config.subscriber_queue)
     views = ViewReader(config.read_model) if config.read_model else None
     return Services(config=config, app=incidents, reader=IncidentReader(incidents),
-                    follower=follower, views=views, history=history)
+                    follower=follower, views=views, history=history,
+                    as_of_views={v.name: v for v in (OperatorBoard(), *as_of_views)})
 
 
 def create_app(config: ApiConfig, incidents: IncidentApp | None = None,
-               history: RecordedLog | None = None) -> Starlette:
-    """The ASGI app; `incidents` may be passed to share one application object, `history`
-    (the log with recorded times) enables the auditors' `boardAt` query."""
-    services = build_services(config, incidents, history)
+               history: RecordedLog | None = None,
+               as_of_views: Sequence[View] = ()) -> Starlette:
+    """The ASGI app; `incidents` may be passed to share one application object. `history`
+    (the log with recorded times) enables auditors' time travel (`at:` on the view queries,
+    `boardAt`) over `as_of_views` (the board always; the others as the runner configures them)."""
+    services = build_services(config, incidents, history, as_of_views)
     graphql = KuzetGraphQL(services)
 
     @contextlib.asynccontextmanager

@@ -50,7 +50,7 @@ from api.views import (
     encode_view_cursor,
     page_of,
 )
-from projections.asof import board_as_of
+from projections.asof import view_as_of
 from projections.views import Doc
 
 __all__ = ["AgencyViews"]
@@ -107,18 +107,41 @@ def _kinds(values: list[str] | None) -> frozenset[str] | None:
 
 
 async def _list(info: Info[Context, None], listing: Listing, match: Callable[[Doc], bool],
-                first: int, after: str | None,
-                node: Callable[[Doc], T]) -> ViewConnection[T]:
+                first: int, after: str | None, node: Callable[[Doc], T],
+                at: datetime | None = None) -> ViewConnection[T]:
+    """A page of `listing`: live from the read model, or as known at instant `at`."""
     who = principal_of(info)
     if not who.may_read_view(listing.view):
         raise ViewForbidden(who.role.value, listing.view)
     check_first(info, first)
     cursor = decode_view_cursor(listing, after) if after else None
+    if at is not None:
+        snap = await _as_of(info, listing, at)
+        return _connection(listing, snap, match, first, cursor, node)
     views = info.context.services.views
     if views is None:
         raise ViewUnavailable("agency views are not configured: the API was started "
                               "without a read-model store")
     return _connection(listing, await views.snapshot(listing), match, first, cursor, node)
+
+
+async def _as_of(info: Info[Context, None], listing: Listing, at: datetime) -> Snapshot:
+    """`listing`'s rows as the system knew them at `at` (auditors and admins only): the view
+    folded over the log up to the last event recorded by then."""
+    who = principal_of(info)
+    if who.role not in TIME_TRAVELLERS:
+        raise ViewForbidden(who.role.value, f"past {listing.view}")
+    services = info.context.services
+    view = services.as_of_views.get(listing.view)
+    if services.history is None or view is None:
+        raise ViewUnavailable("time travel needs the event store's audit chain (recorded "
+                              "times) and the view's configuration; this API has neither")
+    if at.tzinfo is None:
+        raise ViewUnavailable("`at` needs a UTC offset")
+    as_of = await asyncio.to_thread(view_as_of, services.history, view, at)
+    rows = sorted((Row((*listing.order(doc), key), doc) for key, doc in as_of.rows.items()
+                   if listing.keep(doc)), key=lambda r: r.order)
+    return Snapshot(as_of.position, rows, [r.order for r in rows])
 
 
 def _connection(listing: Listing, snap: Snapshot, match: Callable[[Doc], bool], first: int,
@@ -135,13 +158,15 @@ def _connection(listing: Listing, snap: Snapshot, match: Callable[[Doc], bool], 
 class AgencyViews:
     """The agency-view fields of `Query` (a base type: Strawberry merges its fields)."""
 
-    @described("The operator board: incidents not yet closed (situation centre, auditors).")
+    @described("The operator board: incidents not yet closed (situation centre, auditors). "
+               "Every view takes `at` (auditors, admins): the view as known at that instant.")
     async def board(self, info: Info[Context, None], filter: IncidentFilter | None = None,
-                    first: int = 50, after: str | None = None) -> ViewConnection[BoardRow]:
+                    first: int = 50, after: str | None = None,
+                    at: datetime | None = None) -> ViewConnection[BoardRow]:
         spec = filter_spec(filter, principal_of(info))
         now = datetime.now(UTC)
         return await _list(info, BOARD, spec.matches_row, first, after,
-                           lambda doc: board_row(doc, now))
+                           lambda doc: board_row(doc, at or now), at)
 
     @described("Auditors: the operator board as the system knew it at instant `at` (folded "
                "from the event store's log up to the last event recorded by then).")
@@ -151,60 +176,49 @@ class AgencyViews:
         who = principal_of(info)
         if who.role not in TIME_TRAVELLERS:
             raise ViewForbidden(who.role.value, "boardAt")
-        check_first(info, first)
-        history = info.context.services.history
-        if history is None:
-            raise ViewUnavailable("time travel needs the event store's audit chain "
-                                  "(recorded times); this store has none")
-        if at.tzinfo is None:
-            raise ViewUnavailable("`at` needs a UTC offset")
-        as_of = await asyncio.to_thread(board_as_of, history, at)
-        rows = sorted((Row((*BOARD.order(doc), key), doc) for key, doc in as_of.rows.items()),
-                      key=lambda r: r.order)
-        snap = Snapshot(as_of.position, rows, [r.order for r in rows])
-        cursor = decode_view_cursor(BOARD, after) if after else None
-        return _connection(BOARD, snap, filter_spec(filter, who).matches_row, first, cursor,
-                           lambda doc: board_row(doc, at))
+        return await _list(info, BOARD, filter_spec(filter, who).matches_row, first, after,
+                           lambda doc: board_row(doc, at), at)
 
     @described("Face/plate matches, weapons, fights and crowds (police, situation centre, "
                "auditors); subject, sightings and snapshots for police and auditors only.")
     async def police_view(self, info: Info[Context, None], filter: PoliceFilter | None = None,
-                          first: int = 50, after: str | None = None
+                          first: int = 50, after: str | None = None, at: datetime | None = None
                           ) -> ViewConnection[PoliceRow]:
         f = filter or PoliceFilter()
         match = _matcher({"status": statuses(f.status), "kind": _kinds(f.kinds),
                           "site_id": _one(f.site)})
         personal = principal_of(info).sees_personal
         return await _list(info, POLICE, match, first, after,
-                           lambda doc: police_row(doc, personal))
+                           lambda doc: police_row(doc, personal), at)
 
     @described("ZhKKh work orders: waste and road incidents per district and contractor.")
     async def work_orders(self, info: Info[Context, None],
                           filter: WorkOrderFilter | None = None, first: int = 50,
-                          after: str | None = None) -> ViewConnection[WorkOrder]:
+                          after: str | None = None,
+                          at: datetime | None = None) -> ViewConnection[WorkOrder]:
         f = filter or WorkOrderFilter()
         match = _matcher({"status": statuses(f.status), "kind": _kinds(f.kinds),
                           "district": _one(f.district), "contractor": _one(f.contractor),
                           "site_id": _one(f.site)})
-        return await _list(info, WORK_ORDERS, match, first, after, work_order)
+        return await _list(info, WORK_ORDERS, match, first, after, work_order, at)
 
     @described("School canteen attendance per school, day and meal (education).")
     async def canteen_attendance(self, info: Info[Context, None],
                                  filter: CanteenFilter | None = None, first: int = 50,
-                                 after: str | None = None
+                                 after: str | None = None, at: datetime | None = None
                                  ) -> ViewConnection[CanteenAttendance]:
         f = filter or CanteenFilter()
         match = _matcher({"site_id": _one(f.site), "district": _one(f.district),
                           "day": _one(f.day.isoformat() if f.day else None),
                           "meal": _one(f.meal)})
-        return await _list(info, CANTEEN, match, first, after, canteen)
+        return await _list(info, CANTEEN, match, first, after, canteen, at)
 
     @described("Fires, fights, weapons and crowds at schools (education).")
     async def school_safety(self, info: Info[Context, None],
                             filter: SchoolSafetyFilter | None = None, first: int = 50,
-                            after: str | None = None
+                            after: str | None = None, at: datetime | None = None
                             ) -> ViewConnection[SchoolSafetyIncident]:
         f = filter or SchoolSafetyFilter()
         match = _matcher({"status": statuses(f.status), "kind": _kinds(f.kinds),
                           "district": _one(f.district)})
-        return await _list(info, SCHOOL_SAFETY, match, first, after, school_safety)
+        return await _list(info, SCHOOL_SAFETY, match, first, after, school_safety, at)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -15,6 +16,7 @@ from api.reader import IncidentReader
 from api.views import ViewReader
 from domain.application import IncidentApp
 from projections.asof import RecordedLog
+from projections.views import View
 
 __all__ = ["Context", "Services", "principal_of"]
 
@@ -31,6 +33,8 @@ class Services:
     """The projection store's agency views; None where no read model is configured."""
     history: RecordedLog | None = None
     """The log with recorded times (the audit chain), for auditors' time travel."""
+    as_of_views: Mapping[str, View] = field(default_factory=dict)
+    """The views time travel folds, by name (configured like the projection runner's)."""
 
 
 @dataclass

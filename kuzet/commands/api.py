@@ -55,12 +55,14 @@ def serve(config: ConfigOpt = None, host: str | None = None, port: int | None = 
 
     from api import create_app
     from kuzet.wiring import build_incident_app
+    from projections import all_views
 
     settings = load_settings(config, api_host=host, api_port=port)
     settings.data_dir.mkdir(parents=True, exist_ok=True)  # the default read-model file's home
     api = api_config(settings)
     incidents = build_incident_app(settings, api.rules)  # with the routing policy
-    app = create_app(api, incidents, _recorded_log(incidents))
+    views = all_views(incidents.routing.sites, settings.canteen_min_k)  # as the runner has them
+    app = create_app(api, incidents, _recorded_log(incidents), views)
     console.print(f"Kuzet API on http://{settings.api_host}:{settings.api_port}/graphql "
                   f"(console: /console)")
     level = settings.log_level

@@ -100,7 +100,8 @@ def running_server(env: dict[str, str], *, sites: SiteDirectory | None = None,
     incidents = IncidentApp(env, RULES)
     config = ApiConfig(event_store_env=env, rules=RULES, token_secret=SECRET,
                        poll_interval_s=0.02, **overrides)
-    starlette = create_app(config, incidents, _history(incidents))
+    starlette = create_app(config, incidents, _history(incidents),
+                           all_views(sites or SiteDirectory({}), CANTEEN_MIN_K))
     port = free_port()
     server = uvicorn.Server(uvicorn.Config(starlette, host="127.0.0.1", port=port,
                                            log_level="warning", ws="websockets-sansio",

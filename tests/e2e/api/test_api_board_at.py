@@ -50,3 +50,37 @@ def test_only_auditors_and_admins_travel_in_time(server: Server, seeded: dict[st
         body = server.gql(BOARD_AT, {"at": at}, role=role)
         assert body["errors"][0]["message"] == f"role {role} may not read the boardAt view"
     assert "errors" not in server.gql(BOARD_AT, {"at": at}, role="admin")
+
+
+POLICE = """query($at: DateTime) { policeView(first: 200, at: $at) { totalCount logPosition
+  edges { node { id status subject } } } }"""
+WORK = """query($at: DateTime) { workOrders(first: 200, at: $at) { totalCount
+  edges { node { id status } } } }"""
+
+
+def test_every_agency_view_travels_in_time_for_auditors(server: Server,
+                                                       seeded: dict[str, str]) -> None:
+    server.catch_up()
+    police_then = server.gql(POLICE, role="auditor")["data"]["policeView"]
+    work_then = server.gql(WORK, role="auditor")["data"]["workOrders"]
+    assert police_then["totalCount"] >= 1 and work_then["totalCount"] >= 1
+    time.sleep(0.01)
+    at = datetime.now(UTC).isoformat()
+    time.sleep(0.01)
+    later = str(open_incident(server.app, "plate_match", attributes={"plate": "B555BB02"}))
+    server.app.acknowledge(UUID(seeded["waste"]), by="op-9", at=datetime.now(UTC))
+    server.catch_up()
+
+    police_at = server.gql(POLICE, {"at": at}, role="auditor")["data"]["policeView"]
+    assert _rows(police_at) == _rows(police_then)  # subjects included: auditors see them
+    assert later not in _rows(police_at)
+    assert later in _rows(server.gql(POLICE, role="auditor")["data"]["policeView"])
+    work_at = server.gql(WORK, {"at": at}, role="auditor")["data"]["workOrders"]
+    assert _rows(work_at) == _rows(work_then)
+    assert _rows(work_at)[seeded["waste"]]["status"] == "OPEN"
+
+    admin = server.gql(POLICE, {"at": at}, role="admin")["data"]["policeView"]
+    assert {e["node"]["id"] for e in admin["edges"]} == set(_rows(police_then))
+    assert all(e["node"]["subject"] is None for e in admin["edges"])  # masked for admins
+    refused = server.gql(POLICE, {"at": at}, role="police")
+    assert refused["errors"][0]["message"] == "role police may not read the past police view"
