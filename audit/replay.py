@@ -30,7 +30,7 @@ from audit.chain import ChainedEvent
 from audit.export import ExportHeader, read_export
 from audit.fastlog import FastLogReader
 from projections import ProjectionRunner, SqliteStore, digest
-from projections.asof import fold_log
+from projections.asof import fold_views
 from projections.views import View, dumps
 
 __all__ = ["Replayed", "ViewDigests", "replay_export"]
@@ -104,14 +104,13 @@ async def replay_export(lines: Iterable[str], live_app: Any, views: Sequence[Vie
             replayed = await _rebuild(_Store(recorder, live_app.mapper), views, Path(tmp))
         finally:
             datastore.close()
-    live = FastLogReader(live_app)
+    live = fold_views(FastLogReader(live_app), views, header.last_position,
+                      first=header.first_position, keep=header.keeps)  # one read for all
     out = []
     for view in views:
-        docs = fold_log(live, view, header.last_position, first=header.first_position,
-                        keep=header.keeps)
         rows, got = replayed[view.name]
         out.append(ViewDigests(view.name, rows, got,
-                               digest({k: dumps(d) for k, d in docs.items()})))
+                               digest({k: dumps(d) for k, d in live[view.name].items()})))
     return Replayed(header, count, out)
 
 
@@ -119,6 +118,6 @@ async def _rebuild(store: _Store, views: Sequence[View], tmp: Path) -> dict[str,
     runner = ProjectionRunner(FastLogReader(store), SqliteStore(tmp / "views.sqlite"), views)
     await runner.setup()
     try:
-        return {v.name: ((r := await runner.rebuild(v.name)).rows, r.digest) for v in views}
+        return {r.view: (r.rows, r.digest) for r in await runner.rebuild_all()}
     finally:
         await runner.store.close()
