@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import AsyncIterator, Sequence
-from importlib import resources
 
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, JSONResponse, Response
+from starlette.responses import JSONResponse, Response
 from starlette.routing import Route, WebSocketRoute
 
 from api.config import ApiConfig
+from api.console import console_routes
 from api.fanout import LogFollower
 from api.limits import BodySizeLimit
 from api.reader import IncidentReader
@@ -24,11 +24,6 @@ from projections.views import View
 from projections.views.board import OperatorBoard
 
 __all__ = ["create_app"]
-
-
-def _console(_: Request) -> Response:
-    html = resources.files("api").joinpath("static/console.html").read_text()
-    return HTMLResponse(html, headers={"Cache-Control": "no-store"})
 
 
 def build_services(config: ApiConfig, app: IncidentApp | None = None,
@@ -67,7 +62,7 @@ def create_app(config: ApiConfig, incidents: IncidentApp | None = None,
     app = Starlette(routes=[
         Route("/graphql", graphql, methods=["GET", "POST"]),
         WebSocketRoute("/graphql", graphql),
-        Route("/console", _console),
+        *console_routes(config.timezone),
         Route("/healthz", health),
     ], lifespan=lifespan)
     app.state.services = services

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from api.errors import ApiConfigError
 from domain.rules import RuleSet
@@ -35,6 +36,8 @@ class ApiConfig:
     read_model: str | None = field(default=None, repr=False)
     """The projection store the agency views and `incidents` read: a `postgresql://` URL or a
     SQLite file path; None: no agency views, and `incidents` folds the event store."""
+    timezone: str = "Asia/Almaty"
+    """The city's clock (an IANA zone): the console shows every time in it, 24-hour."""
     max_view_lag: int = 10_000
     """`incidents` reads the board only while it is at most this many log positions behind
     the event store's head (a stopped projection runner must not serve stale lists)."""
@@ -42,6 +45,11 @@ class ApiConfig:
     def __post_init__(self) -> None:
         if len(self.token_secret) < 16:
             raise ApiConfigError("token_secret must be at least 16 characters")
+        try:
+            ZoneInfo(self.timezone)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ApiConfigError(f"timezone={self.timezone!r} is not an IANA time zone "
+                                 "(e.g. Asia/Almaty)") from None
         if self.max_page_size < 1 or self.max_view_lag < 0:
             raise ApiConfigError(f"max_page_size={self.max_page_size} must be >= 1 and "
                                  f"max_view_lag={self.max_view_lag} >= 0")

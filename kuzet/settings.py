@@ -66,6 +66,8 @@ class Settings:
     signing_key: str = field(default="", repr=False)
     api_host: str = "127.0.0.1"
     api_port: int = 8000
+    timezone: str = "Asia/Almaty"
+    """The city's clock (IANA zone): the console shows times in it, 24-hour, with offsets."""
     dev_mode: bool = False
     """Development mode: GraphiQL at /graphql and `kuzet up` prints a dev operator token."""
     token_ttl_s: int = 8 * 3600

@@ -39,7 +39,8 @@ def api_config(settings: Settings) -> ApiConfig:
             token_secret=settings.token_secret, dev_mode=settings.dev_mode,
             max_page_size=settings.api_max_page_size,
             max_body_bytes=settings.api_max_body_bytes,
-            poll_interval_s=settings.api_poll_interval_s, read_model=read_model_location(settings))
+            poll_interval_s=settings.api_poll_interval_s, read_model=read_model_location(settings),
+            timezone=settings.timezone)
     except ApiConfigError as exc:  # names the setting; never echoes the secret
         raise SettingsError(f"API settings: {exc}") from None
 

@@ -1,18 +1,27 @@
 """The operator console in real headless Chromium (Debian package) driven by Playwright.
 
 An incident opened while the page is connected appears on the board without reload (via the
-subscription) and is acknowledged with a click; a screenshot goes to test-artifacts/.
+subscription) and is acknowledged with a click. The page speaks Russian by default, switches to
+Kazakh and English (remembered across reloads), shows times 24-hour in the deployment's zone
+(Asia/Almaty) even in a browser set to New York and en-US, and translates errors. Screenshots of
+each language go to test-artifacts/.
 """
 
 from __future__ import annotations
 
+import re
 import shutil
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 from uuid import UUID
+from zoneinfo import ZoneInfo
 
 import pytest
 
+from api.console import catalogue
 from tests.e2e.api.harness import Server, open_incident
 
 CHROMIUM = "/usr/bin/chromium"
@@ -23,29 +32,90 @@ pytestmark = pytest.mark.skipif(
     reason=f"{CHROMIUM} not installed (apt-get install chromium chromium-driver)")
 
 
-def test_console_shows_live_incident_and_acknowledges_it(server: Server) -> None:
+@contextmanager
+def _page(**context: Any) -> Iterator[Any]:
     sync_api = pytest.importorskip("playwright.sync_api", reason="playwright not installed")
     with sync_api.sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=CHROMIUM, args=[
             "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
             "--disable-component-update", "--disable-sync"])
         try:
-            page = browser.new_page()
-            page.goto(f"{server.url}/console")
-            page.fill("#token", server.token("operator", subject="console-op"))
-            page.click("#connect")
-            page.wait_for_selector("#status:has-text('live')", timeout=15_000)
-            with ThreadPoolExecutor(1) as pool:  # playwright owns this thread's event loop
-                iid = str(pool.submit(open_incident, server.app, "fight").result())
-            row = page.locator(f"tr[data-id='{iid}']")
-            row.wait_for(timeout=15_000)
-            row.click()
-            page.click("button[data-act=acknowledgeIncident]")
-            page.wait_for_selector(f"tr[data-id='{iid}'][data-status=ACKNOWLEDGED]",
-                                   timeout=15_000)
-            ARTIFACTS.mkdir(exist_ok=True)
-            page.screenshot(path=str(ARTIFACTS / "console-acknowledged.png"), full_page=True)
+            yield browser.new_context(**context).new_page()
         finally:
             browser.close()
+
+
+def _open(server: Server, kind: str) -> str:
+    with ThreadPoolExecutor(1) as pool:  # playwright owns this thread's event loop
+        return str(pool.submit(open_incident, server.app, kind).result())
+
+
+def _relative(strings: dict[str, str]) -> str:
+    forms = [strings["ui.rel.now"], strings["ui.rel.future"], strings["ui.rel.past"]]
+    return "|".join(re.escape(f).replace(re.escape("{n}"), r"\d+") for f in forms)
+
+
+def _shot(page: Any, name: str) -> None:
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / name), full_page=True)
+
+
+def test_console_shows_live_incident_and_acknowledges_it(server: Server) -> None:
+    with _page() as page:
+        page.goto(f"{server.url}/console")
+        page.fill("#token", server.token("operator", subject="console-op"))
+        page.click("#connect")
+        page.wait_for_selector("#status[data-state=live]", timeout=15_000)
+        iid = _open(server, "fight")
+        row = page.locator(f"tr[data-id='{iid}']")
+        row.wait_for(timeout=15_000)
+        row.click()
+        page.click("button[data-act=acknowledgeIncident]")
+        page.wait_for_selector(f"tr[data-id='{iid}'][data-status=ACKNOWLEDGED]",
+                               timeout=15_000)
+        _shot(page, "console-acknowledged.png")
     incident = server.app.incident(UUID(iid))
     assert incident.status.value == "ACKNOWLEDGED" and incident.acknowledged_at is not None
+
+
+def test_console_languages_city_clock_and_translated_errors(server: Server) -> None:
+    iid = _open(server, "fire")
+    opened = server.app.incident(UUID(iid)).opened_at.astimezone(ZoneInfo("Asia/Almaty"))
+    ru, kk, en = catalogue("ru"), catalogue("kk"), catalogue("en")
+    # A browser in another zone and a 12-hour locale: the page must still show the city's clock.
+    with _page(timezone_id="America/New_York", locale="en-US") as page:
+        page.goto(f"{server.url}/console")
+        page.wait_for_selector(f"#connect:has-text('{ru['ui.connect']}')")  # Russian default
+        page.fill("#token", "not-a-token")
+        page.click("#connect")
+        error = page.wait_for_selector("#status[data-state=error] .err[data-code=UNAUTHENTICATED]")
+        assert error.inner_text() == ru["error.UNAUTHENTICATED"]
+
+        page.select_option("#lang", "kk")
+        page.wait_for_selector(f"#connect:has-text('{kk['ui.connect']}')")
+        page.fill("#token", server.token("operator", subject="console-kk"))
+        page.click("#connect")
+        row = page.locator(f"tr[data-id='{iid}']")
+        row.wait_for(timeout=15_000)
+        cells = row.locator("td").all_inner_texts()
+        assert cells[0] == kk["kind.fire"] and cells[1] == kk["status.OPEN"]
+        assert cells[4] == opened.strftime("%H:%M:%S"), cells  # 24-hour, Asia/Almaty
+        assert not re.search(r"\b[AP]M\b", " ".join(cells))
+        assert re.search(_relative(kk), cells[5]), cells  # "N мин кейін" from the catalogue
+        row.click()
+        history = page.locator("#detail ol li").first
+        history.wait_for()
+        assert kk["event.Opened"] in history.inner_text()
+        assert "GMT+5" in page.locator("#slaDue").inner_text()  # the offset where it matters
+        _shot(page, "console-kk.png")
+
+        page.reload()  # the choice is remembered
+        page.wait_for_selector(f"#connect:has-text('{kk['ui.connect']}')")
+        page.select_option("#lang", "en")
+        page.wait_for_selector(f"th:has-text('{en['ui.col.slaDue']}')")
+        page.select_option("#lang", "ru")
+        page.wait_for_selector(f"th:has-text('{ru['ui.col.slaDue']}')")
+        page.fill("#token", server.token("operator", subject="console-ru"))
+        page.click("#connect")
+        page.locator(f"tr[data-id='{iid}']").wait_for(timeout=15_000)
+        _shot(page, "console-ru.png")
