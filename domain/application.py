@@ -6,7 +6,8 @@ Two kinds of callers:
 * the correlator carries out `Decision`s (open, add evidence, reopen, auto-resolve, escalate,
   observe) and gets back `Applied` results that say what the store now holds, so its cache can
   be corrected when an operator or another worker changed the incident meanwhile;
-* operators (through the API or CLI) run lifecycle commands with an `expected_version`.
+* operators (through the API or CLI) run typed lifecycle commands with an `expected_version`
+  (`domain.commands`, carried out by `domain.operations`).
 
 The persistence module (SQLite or PostgreSQL) comes from the `env` passed in by the
 composition root; nothing here reads the environment.
@@ -15,13 +16,12 @@ composition root; nothing here reads the environment.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
-from typing import Any, TypeVar
+from typing import Any
 from uuid import UUID
 
-from eventsourcing.application import AggregateNotFoundError, Application
 from eventsourcing.persistence import IntegrityError
 
 from domain.correlation import (
@@ -37,24 +37,21 @@ from domain.correlation import (
     correlation_key,
 )
 from domain.detection import Detection
-from domain.erasure import CAUSES, Erasure, ErasureConflict, InvalidErasure, check_reason
-from domain.errors import IllegalTransition, IncidentNotFound, VersionConflict
-from domain.incident import Incident, agency_actor, incident_id_for, operator
+from domain.errors import IllegalTransition
+from domain.incident import Incident, incident_id_for
 from domain.kinds import TERMINALISH_STATUSES, Kind, Status
+from domain.legal import ErasureRecords
 from domain.observations import CanteenTally, PickupLog, canteen_tally_id, pickup_log_id
+from domain.operations import Guard, OperatorCommands
 from domain.privacy import SHREDDED
+from domain.queries import IncidentQueries
 from domain.routing import RoutingPolicy
 from domain.rules import RuleSet, Schedule
 from domain.track import CorrelationTrack, track_id_for
 
 __all__ = ["Applied", "Guard", "IncidentApp", "snapshot_of"]
 
-_A = TypeVar("_A")
-Guard = Callable[[Incident], None]
-"""Sees the loaded incident before an operator command runs and refuses by raising a domain
-error; the API checks the caller's agencies this way, on the one load the command uses."""
 PERSONAL_ATTRIBUTES = ("subject_id", "plate")
-OPENED_TOPIC = "domain.incident:Incident.Opened"
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,8 +106,13 @@ def _evidence_fields(dets: Sequence[Detection]) -> dict[str, Any]:
     }
 
 
-class IncidentApp(Application[UUID]):
-    """Kuzet's application: incidents, correlation tracks and observations in one store."""
+class IncidentApp(OperatorCommands, ErasureRecords, IncidentQueries):
+    """Kuzet's application: incidents, correlation tracks and observations in one store.
+
+    Composed by use case: the correlator's decisions and observations (here), people's
+    commands (`domain.operations`), legal hold and erasure (`domain.legal`), reads
+    (`domain.queries`); all share the loading in `domain.loading`.
+    """
 
     name = "kuzet"
 
@@ -124,22 +126,6 @@ class IncidentApp(Application[UUID]):
         """The rule's agencies plus every matching route's (routing policy, one place)."""
         base = [a.value for a in self.rules.groups[kind].agencies]
         return list(self.routing.agencies_for(kind.value, site_id, severity, base))
-
-    # --- loading --------------------------------------------------------------------------
-
-    def _get(self, aggregate_id: UUID, cls: type[_A]) -> _A | None:
-        try:
-            found: Any = self.repository.get(aggregate_id)
-        except AggregateNotFoundError:
-            return None
-        return found if isinstance(found, cls) else None
-
-    def incident(self, incident_id: UUID) -> Incident:
-        """The incident, or `IncidentNotFound`."""
-        found = self._get(incident_id, Incident)
-        if found is None:
-            raise IncidentNotFound(incident_id) from None
-        return found
 
     def key_state(self, key: str) -> Applied:
         """A cold correlator's view of `key`: its next episode and latest incident."""
@@ -371,185 +357,6 @@ class IncidentApp(Application[UUID]):
         except IntegrityError:
             return Applied(None)
         return _result(incident, changed=True)
-
-    # --- operator commands ------------------------------------------------------------------
-
-    def _operate(self, incident_id: UUID, expected_version: int | None, command: str,
-                 guard: Guard | None = None, **kwargs: Any) -> Incident:
-        incident = self.incident(incident_id)
-        if guard is not None:
-            guard(incident)
-        if expected_version is not None and incident.version != expected_version:
-            raise VersionConflict(incident_id, expected_version, incident.version)
-        getattr(incident, command)(**kwargs)
-        try:
-            self.save(incident)
-        except IntegrityError:
-            current = self.incident(incident_id).version
-            raise VersionConflict(incident_id, expected_version or incident.version,
-                                  current) from None
-        return incident
-
-    def acknowledge(self, incident_id: UUID, *, by: str, at: datetime,
-                    expected_version: int | None = None, guard: Guard | None = None) -> Incident:
-        return self._operate(incident_id, expected_version, "acknowledge",
-                             actor=operator(by), at=at, guard=guard)
-
-    def assign(self, incident_id: UUID, *, assignee: str, by: str, at: datetime,
-               expected_version: int | None = None, guard: Guard | None = None) -> Incident:
-        return self._operate(incident_id, expected_version, "assign", assignee=assignee,
-                             actor=operator(by), at=at, guard=guard)
-
-    def dispatch(self, incident_id: UUID, *, unit: str, by: str, at: datetime,
-                 expected_version: int | None = None, guard: Guard | None = None) -> Incident:
-        return self._operate(incident_id, expected_version, "dispatch", unit=unit,
-                             actor=operator(by), at=at, guard=guard)
-
-    def resolve(self, incident_id: UUID, *, resolution: str, by: str, at: datetime,
-                expected_version: int | None = None, guard: Guard | None = None) -> Incident:
-        return self._operate(incident_id, expected_version, "resolve", resolution=resolution,
-                             actor=operator(by), at=at, guard=guard)
-
-    def mark_false_alarm(self, incident_id: UUID, *, reason: str, by: str, at: datetime,
-                         expected_version: int | None = None,
-                         guard: Guard | None = None) -> Incident:
-        return self._operate(incident_id, expected_version, "mark_false_alarm", reason=reason,
-                             actor=operator(by), at=at, guard=guard)
-
-    def reopen(self, incident_id: UUID, *, reason: str, by: str, at: datetime,
-               expected_version: int | None = None, guard: Guard | None = None) -> Incident:
-        return self._operate(incident_id, expected_version, "reopen", reason=reason,
-                             detection_ids=[], actor=operator(by), at=at, guard=guard)
-
-    def close_incident(self, incident_id: UUID, *, by: str, at: datetime,
-              expected_version: int | None = None) -> Incident:
-        return self._operate(incident_id, expected_version, "close", actor=operator(by), at=at)
-
-    def add_note(self, incident_id: UUID, *, text: str, by: str, at: datetime,
-                 expected_version: int | None = None, guard: Guard | None = None) -> Incident:
-        return self._operate(incident_id, expected_version, "add_note", text=text,
-                             actor=operator(by), at=at, guard=guard)
-
-    def route(self, incident_id: UUID, *, agencies: Sequence[str], by: str, at: datetime,
-              expected_version: int | None = None, guard: Guard | None = None) -> Incident:
-        """A supervisor routes the incident to more agencies (their feeds get its history)."""
-        return self._operate(incident_id, expected_version, "route", agencies=agencies,
-                             actor=operator(by), at=at, guard=guard)
-
-    def escalate(self, incident_id: UUID, *, level: int, reason: str, by: str, at: datetime,
-                 expected_version: int | None = None) -> Incident:
-        """A supervisor's manual escalation (rules escalate through `run_timer`)."""
-        current = self.incident(incident_id)
-        return self._operate(incident_id, expected_version, "escalate", level=level,
-                             severity=min(current.severity + 1, 4), reason=reason,
-                             actor=operator(by), at=at)
-
-    def record_agency_response(self, incident_id: UUID, *, agency: str, response: str,
-                               reason: str | None, report_id: str, person: str | None,
-                               at: datetime) -> bool:
-        """Record an agency's report-back; False when the report id was already recorded.
-
-        Agencies report without knowing the incident's version, so a concurrent write is
-        retried on a fresh load rather than surfaced as a `VersionConflict`.
-        """
-        actor = agency_actor(agency, person)
-        for _ in range(3):
-            incident = self.incident(incident_id)
-            if not incident.record_agency_response(agency=agency, response=response,
-                                                   reason=reason, report_id=report_id,
-                                                   actor=actor, at=at):
-                return False
-            try:
-                self.save(incident)
-            except IntegrityError:
-                continue
-            return True
-        raise VersionConflict(incident_id, incident.version, self.incident(incident_id).version)
-
-    # --- legal hold and erasure -------------------------------------------------------------
-
-    def place_legal_hold(self, incident_id: UUID, *, reason: str, by: str, at: datetime,
-                         expected_version: int | None = None) -> Incident:
-        return self._operate(incident_id, expected_version, "place_legal_hold", reason=reason,
-                             actor=operator(by), at=at)
-
-    def release_legal_hold(self, incident_id: UUID, *, reason: str, by: str, at: datetime,
-                           expected_version: int | None = None) -> Incident:
-        return self._operate(incident_id, expected_version, "release_legal_hold",
-                             reason=reason, actor=operator(by), at=at)
-
-    def held(self, incident_ids: Iterable[str]) -> list[str]:
-        """Those of `incident_ids` under legal hold (ids of no incident are not held)."""
-        out = []
-        for incident_id in incident_ids:
-            incident = self._get(UUID(incident_id), Incident)
-            if incident is not None and incident.legal_hold:
-                out.append(incident_id)
-        return out
-
-    def record_erasure(self, *, erasure_id: str, keys: Mapping[str, str],
-                       incidents: Mapping[str, Sequence[str]], cause: str, reason: str,
-                       actor: str, at: datetime) -> bool:
-        """Record a shred the key store carried out: the `Erasure` record and
-        `PersonalDataErased` on each incident it touched, in one transaction.
-
-        Idempotent (False when this erasure id is already recorded): the key store journals a
-        shred in the transaction that destroys the keys, and replays the journal after a crash.
-        A concurrent write to one of the incidents is retried on fresh loads.
-        """
-        if cause not in CAUSES:
-            raise InvalidErasure(f"cause {cause!r} must be one of {', '.join(sorted(CAUSES))}")
-        check_reason(reason)
-        for _ in range(5):
-            if self._get(UUID(erasure_id), Erasure) is not None:
-                return False
-            record = Erasure(erasure_id=erasure_id, keys=keys, incidents=incidents, cause=cause,
-                             reason=reason, actor=actor, timestamp=at)
-            touched = []
-            for incident_id, key_ids in incidents.items():
-                incident = self._get(UUID(incident_id), Incident)
-                if incident is not None:
-                    incident.erase_personal_data(
-                        erasure_id=erasure_id, key_ids=key_ids,
-                        data_classes=[keys[k] for k in key_ids], actor=actor, at=at)
-                    touched.append(incident)
-            try:
-                self.save(record, *touched)
-            except IntegrityError:
-                continue
-            return True
-        raise ErasureConflict(erasure_id)
-
-    # --- queries ----------------------------------------------------------------------------
-
-    def incident_ids(self, batch: int = 1000) -> Iterator[UUID]:
-        """Every incident id, in the order the incidents were opened."""
-        start = 1
-        while True:
-            page = self.recorder.select_notifications(start, batch, topics=[OPENED_TOPIC])
-            yield from (n.originator_id for n in page)  # type: ignore[misc]
-            if len(page) < batch:
-                return
-            start = page[-1].id + 1
-
-    def incidents(self) -> Iterator[Incident]:
-        for incident_id in self.incident_ids():
-            yield self.incident(incident_id)
-
-    def history(self, incident_id: UUID) -> list[Any]:
-        """Every stored event of the incident, oldest first."""
-        events = list(self.events.get(incident_id))
-        if not events:
-            raise IncidentNotFound(incident_id)
-        return events
-
-    def incident_at(self, incident_id: UUID, as_of: datetime) -> Incident | None:
-        """The incident's state at instant `as_of` (None if it did not exist yet)."""
-        events = [e for e in self.history(incident_id) if e.timestamp <= as_of]
-        if not events:
-            return None
-        found: Incident = self.repository.get(incident_id, version=events[-1].originator_version)
-        return found
 
 
 def schedule_windows(schedule: Schedule, since: datetime, until: datetime
