@@ -24,7 +24,7 @@ from datetime import datetime, timedelta
 from statistics import median
 from uuid import UUID
 
-from domain.detection import Detection
+from domain.detection import Detection, plate_key
 from domain.incident import MAX_LEVEL, incident_id_for
 from domain.kinds import ACTIVE_STATUSES, TERMINALISH_STATUSES, Kind, Status
 from domain.rules import GroupRule, RuleSet
@@ -178,7 +178,7 @@ def _scope_value(det: Detection, group: GroupRule) -> str:
     if scope == "subject" and isinstance(det.attributes.get("subject_id"), str):
         return f"subject={det.attributes['subject_id']}"
     if scope == "plate" and isinstance(det.attributes.get("plate"), str):
-        return "plate=" + "".join(ch for ch in det.attributes["plate"].upper() if ch.isalnum())
+        return "plate=" + plate_key(det.attributes["plate"])
     if scope == "cell" and (cell := _cell(det, group.cell_m)) is not None:
         return f"cell={cell}"
     if scope == "site" and det.site_id:

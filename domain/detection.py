@@ -10,18 +10,19 @@ nothing but the standard library and `eventsourcing`, and this path runs once pe
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from types import MappingProxyType
 from typing import Any, NewType
 from uuid import UUID
 
 from domain.errors import FieldError, InvalidDetection
 from domain.kinds import Kind, SourceKind
-from domain.validation import FieldChecker, short
+from domain.validation import MAX_YEAR, MIN_YEAR, FieldChecker, short, unsound_values
 
 __all__ = [
     "MAX_RECORD_BYTES",
@@ -29,10 +30,14 @@ __all__ = [
     "DetectionId",
     "Location",
     "ModelRef",
+    "Skew",
     "Snapshot",
+    "check_skew",
+    "content_digest",
     "detection_to_dict",
     "encode_detection",
     "parse_detection",
+    "plate_key",
     "revalidated_detection",
     "validate_detection_dict",
 ]
@@ -46,6 +51,23 @@ _KINDS = {k.value: k for k in Kind}
 _SOURCE_KINDS = {k.value: k for k in SourceKind}
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
 _MAX_ATTRIBUTES = 32
+_BOM = "\ufeff"
+_IDENT_ATTRIBUTES = ("subject_id", "plate", "meal")
+"""Attributes that become (part of) a correlation or aggregate key when present."""
+
+
+def plate_key(plate: str) -> str:
+    """A plate as a key: upper case, letters and digits only (`"ab 123-c"` → `"AB123C"`)."""
+    return "".join(ch for ch in plate.upper() if ch.isalnum())
+
+
+@dataclass(frozen=True, slots=True)
+class Skew:
+    """How far `observed_at` may lie from the processing time (DESIGN: allowed lateness of
+    the correlation rules applies within this; a record outside it goes to the DLQ)."""
+
+    ahead: timedelta = timedelta(minutes=5)
+    behind: timedelta = timedelta(days=7)
 
 
 @dataclass(frozen=True, slots=True)
@@ -164,8 +186,12 @@ def _attributes(check: FieldChecker, kind: Kind | None, value: object) -> Mappin
         if name not in attrs:
             kind_name = getattr(kind, "value", kind)
             check.bad(f"attributes.{name}", None, f"required for kind {kind_name}")
-        elif name not in {"count", "similarity"}:
-            check.text(attrs, name, required=True)
+    for name in _IDENT_ATTRIBUTES:
+        if name in attrs:
+            check.ident(attrs, name, required=name in required, label=f"attributes.{name}")
+    plate = attrs.get("plate")
+    if isinstance(plate, str) and plate.strip() and not plate_key(plate):
+        check.bad("attributes.plate", plate, "no letter or digit: the plate key would be empty")
     return MappingProxyType(attrs)
 
 
@@ -181,13 +207,14 @@ def validate_detection_dict(rec: object) -> Detection:
     if not isinstance(rec, dict):
         raise InvalidDetection((FieldError("<record>", short(rec), "expected a JSON object"),))
     check = FieldChecker()
+    check.errors.extend(unsound_values(rec))
     detection_id = _uuid(check, rec)
-    source_id = check.text(rec, "source_id", required=True)
+    source_id = check.ident(rec, "source_id", required=True)
     source_kind = check.choice(_SOURCE_KINDS, "source_kind", rec.get("source_kind"))
     kind = check.choice(_KINDS, "kind", rec.get("kind"))
     confidence = check.number(rec.get("confidence"), "confidence", 0.0, 1.0)
     observed_at = check.timestamp(rec.get("observed_at"), "observed_at")
-    site_id = check.text(rec, "site_id", required=kind is Kind.CANTEEN_COUNT)
+    site_id = check.ident(rec, "site_id", required=kind is Kind.CANTEEN_COUNT)
     detection = dict(
         location=_location(check, rec.get("location")),
         bbox=_bbox(check, rec.get("bbox")),
@@ -220,8 +247,8 @@ def revalidated_detection(rec: Mapping[str, Any]) -> Detection:
     loc, box, snap, model = (rec.get("location"), rec.get("bbox"), rec.get("snapshot"),
                              rec.get("model"))
     observed_at = datetime.fromisoformat(rec["observed_at"])
-    if observed_at.tzinfo is None:
-        raise ValueError("naive observed_at")
+    if observed_at.tzinfo is None or not MIN_YEAR <= observed_at.year <= MAX_YEAR:
+        raise ValueError("naive or out-of-range observed_at")
     confidence = rec["confidence"]
     if type(confidence) not in (int, float) or not 0.0 <= confidence <= 1.0:
         raise ValueError("confidence")
@@ -243,11 +270,14 @@ def revalidated_detection(rec: Mapping[str, Any]) -> Detection:
 
 def parse_detection(raw: bytes | str) -> Detection:
     """Decode and validate one record; raises `InvalidDetection` naming every bad field."""
-    size = len(raw.encode() if isinstance(raw, str) else raw)
+    size = len(raw.encode("utf-8", "surrogatepass") if isinstance(raw, str) else raw)
     if size > MAX_RECORD_BYTES:
         raise InvalidDetection(
             (FieldError("<record>", f"{size} bytes", f"larger than {MAX_RECORD_BYTES} bytes"),)
         )
+    if raw[:3] == b"\xef\xbb\xbf" or (isinstance(raw, str) and raw.startswith(_BOM)):
+        raise InvalidDetection((FieldError("<record>", short(raw[:8]),
+                                           "starts with a byte-order mark (send bare UTF-8)"),))
     try:
         rec = json.loads(raw)
     except (ValueError, UnicodeDecodeError, RecursionError) as exc:  # too deep: not for us
@@ -255,6 +285,25 @@ def parse_detection(raw: bytes | str) -> Detection:
             (FieldError("<record>", short(raw[:60]), f"not JSON: {exc}"),)
         ) from None
     return validate_detection_dict(rec)
+
+
+def check_skew(d: Detection, now: datetime, skew: Skew) -> None:
+    """Refuse a detection observed too far ahead of or behind the processing time `now`
+    (the caller's clock: the domain reads none); raises `InvalidDetection` naming both."""
+    if d.observed_at - now > skew.ahead:
+        reason = f"more than {skew.ahead} ahead of the processing time {now.isoformat()}"
+    elif now - d.observed_at > skew.behind:
+        reason = f"more than {skew.behind} behind the processing time {now.isoformat()}"
+    else:
+        return
+    raise InvalidDetection((FieldError("observed_at", d.observed_at.isoformat(), reason),))
+
+
+def content_digest(d: Detection) -> str:
+    """SHA-256 of the record's canonical JSON: equal for a redelivery of the same content
+    (whatever its spacing or key order), different when a `detection_id` is reused."""
+    canonical = json.dumps(detection_to_dict(d), sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode()).hexdigest()
 
 
 def detection_to_dict(d: Detection) -> dict[str, Any]:

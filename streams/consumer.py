@@ -20,8 +20,8 @@ import json
 import logging
 from collections import deque
 from collections.abc import Awaitable, Callable, Iterable, Sequence
-from dataclasses import dataclass
-from datetime import datetime
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any, NamedTuple
 
 import orjson
@@ -30,6 +30,9 @@ from domain.correlation import shard_key
 from domain.detection import (
     MAX_RECORD_BYTES,
     Detection,
+    Skew,
+    check_skew,
+    encode_detection,
     parse_detection,
     revalidated_detection,
     validate_detection_dict,
@@ -37,9 +40,11 @@ from domain.detection import (
 from domain.errors import FieldError, InvalidDetection
 from domain.rules import RuleSet
 from domain.topics import CORRELATION, DETECTIONS_DLQ
+from streams.errors import is_infrastructure
+from streams.metrics import DEAD_LETTERS
 
 __all__ = ["CorrelateHop", "OffsetTracker", "Record", "RouteHop", "Token", "dead_letter",
-           "dlq_record"]
+           "dlq_record", "failure_letter"]
 
 log = logging.getLogger("kuzet.streams")
 
@@ -121,26 +126,51 @@ must not make a dead letter over it (that one would be refused, and the hop retr
 
 
 def dlq_record(raw: bytes | None, reason: str, errors: list[dict[str, str]],
-               source: dict[str, Any]) -> bytes:
-    """The DLQ value: why, every field error, where it came from, and the original bytes
-    (cut at `DLQ_ORIGINAL_MAX`; its size and sha256 identify the whole record)."""
+               source: dict[str, Any], *, stage: str = "route",
+               error_type: str = "InvalidDetection") -> bytes:
+    """The DLQ value (docs/contract.md): why, every field error, where it came from, which
+    stage refused it with which exception type, and the original bytes (cut at
+    `DLQ_ORIGINAL_MAX`; its size and sha256 identify the whole record).
+
+    JSON with ASCII escapes, so a reason quoting a lone surrogate still encodes."""
     raw = raw or b""
     return json.dumps({
         "reason": reason,
         "errors": errors,
         "source": source,
+        "stage": stage,
+        "error_type": error_type,
         "original": base64.b64encode(raw[:DLQ_ORIGINAL_MAX]).decode(),
         "original_size": len(raw),
         "original_sha256": hashlib.sha256(raw).hexdigest(),
     }).encode()
 
 
+def _category(exc: BaseException) -> str:
+    """The metric's `reason` label: a small fixed set, never the message."""
+    if isinstance(exc, InvalidDetection):
+        return "skew" if any("processing time" in e.reason for e in exc.errors) else "invalid"
+    return "exception"
+
+
 def dead_letter(raw: bytes | None, exc: InvalidDetection, topic: str, partition: int,
-                offset: int) -> bytes:
+                offset: int, *, stage: str = "route") -> bytes:
     """The DLQ value for a record that failed validation (reason, field errors, origin, bytes)."""
     errors = [{"field": e.field, "value": e.value, "reason": e.reason} for e in exc.errors]
+    DEAD_LETTERS.labels(stage=stage, reason=_category(exc)).inc()
     return dlq_record(raw, str(exc), errors,
-                      {"topic": topic, "partition": partition, "offset": offset})
+                      {"topic": topic, "partition": partition, "offset": offset}, stage=stage)
+
+
+def failure_letter(raw: bytes | None, exc: BaseException, source: dict[str, Any], *,
+                   stage: str, reason: str = "exception") -> bytes:
+    """The DLQ value for a record whose handling raised an unexpected exception: that record
+    is at fault, not the stream (logged with its origin, counted, never re-raised)."""
+    log.warning("%s: dead-lettering the record at %s: %s: %s", stage, source,
+                type(exc).__name__, exc)
+    DEAD_LETTERS.labels(stage=stage, reason=reason).inc()
+    message = f"{stage} failed on this record: {type(exc).__name__}: {exc}"
+    return dlq_record(raw, message, [], source, stage=stage, error_type=type(exc).__name__)
 
 
 def _parse(msg: Any) -> tuple[Detection | None, InvalidDetection | None]:
@@ -182,45 +212,126 @@ class Record(NamedTuple):
     value: bytes
 
 
+def _utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
 @dataclass
 class RouteHop:
-    """Validate, dead-letter the invalid, re-key the rest by correlation shard."""
+    """Validate, dead-letter the invalid, re-key the rest by correlation shard.
+
+    Any exception while handling one record dead-letters that record (stage `route`); only
+    infrastructure errors (`streams.errors.is_infrastructure`) propagate."""
 
     rules: RuleSet
+    skew: Skew = field(default_factory=Skew)
+    clock: Callable[[], datetime] = _utc_now
 
     def route(self, batches: dict[Any, Sequence[Any]]) -> tuple[list[Record], dict[Any, int]]:
         """What one `getmany` result becomes, and the offsets to commit once it is durable."""
         out: list[Record] = []
+        now = self.clock()
         for tp, msgs in batches.items():
             for msg in msgs:
-                det, bad = _parse(msg)
-                if bad is not None:
-                    value = dead_letter(msg.value, bad, tp.topic, tp.partition, msg.offset)
-                    out.append(Record(DETECTIONS_DLQ, msg.key, value))
-                else:
-                    assert det is not None
-                    out.append(Record(CORRELATION, shard_key(det, self.rules).encode(),
-                                      msg.value))
+                try:
+                    out.append(self._one(tp, msg, now))
+                except Exception as exc:
+                    if is_infrastructure(exc):
+                        raise
+                    source = {"topic": tp.topic, "partition": tp.partition,
+                              "offset": msg.offset}
+                    out.append(Record(DETECTIONS_DLQ, _safe_key(msg.key),
+                                      failure_letter(msg.value, exc, source, stage="route")))
         return out, {tp: msgs[-1].offset + 1 for tp, msgs in batches.items() if msgs}
+
+    def _one(self, tp: Any, msg: Any, now: datetime) -> Record:
+        det, bad = _parse(msg)
+        if bad is None:
+            assert det is not None
+            try:
+                check_skew(det, now, self.skew)
+            except InvalidDetection as exc:
+                bad = exc
+        if bad is not None:
+            value = dead_letter(msg.value, bad, tp.topic, tp.partition, msg.offset)
+            return Record(DETECTIONS_DLQ, _safe_key(msg.key), value)
+        assert det is not None
+        return Record(CORRELATION, shard_key(det, self.rules).encode(), msg.value)
+
+
+def _safe_key(key: Any) -> bytes | None:
+    return key if isinstance(key, bytes | None) else None
 
 
 @dataclass
 class CorrelateHop:
-    """Feed the engine per partition; commit only what the engine has settled."""
+    """Feed the engine per partition; commit only what the engine has settled.
+
+    A record the engine rejects (a reused `detection_id` with other content, or any exception
+    while correlating or storing it) is dead-lettered with its stage, then settled. If the
+    engine raises on a whole batch, its records are retried one by one and only those that
+    still fail are dead-lettered; infrastructure errors propagate (the worker stops or
+    retries, and the uncommitted records are read again)."""
 
     engine: Any  # streams.engine.CorrelationEngine[Token]
     send: Send
     clock: Callable[[], datetime]
     tracker: OffsetTracker
+    _raw: dict[Token, tuple[str, bytes | None, bytes | None]] = field(default_factory=dict)
 
     async def handle(self, batches: dict[Any, Sequence[Any]]) -> None:
         """Feed one fetch; partitions revoked meanwhile are left to their next owner."""
         epoch = self.tracker.epoch
-        for tp, msgs in batches.items():
-            items = await self._take(tp, msgs, epoch)
-            if items and not self.tracker.revoked_since(tp.partition, epoch):
-                settled = await self.engine.process(tp.partition, items, self.clock())
-                self.tracker.settle(settled, since=epoch)
+        try:
+            for tp, msgs in batches.items():
+                items = await self._take(tp, msgs, epoch)
+                if items and not self.tracker.revoked_since(tp.partition, epoch):
+                    settled = await self._process(tp.partition, items)
+                    settled += await self._dead_letter_rejected()
+                    self.tracker.settle(settled, since=epoch)
+        finally:
+            self._raw.clear()
+
+    async def _process(self, partition: int, items: list[tuple[Detection, Token]]
+                       ) -> list[Token]:
+        now = self.clock()
+        try:
+            settled: list[Token] = await self.engine.process(partition, items, now)
+            return settled
+        except Exception as exc:
+            if is_infrastructure(exc) or len(items) == 1:
+                raise
+            log.warning("correlate: a batch of %d failed (%s: %s); retrying one by one",
+                        len(items), type(exc).__name__, exc)
+        settled = []
+        for item in items:
+            try:
+                settled += await self.engine.process(partition, [item], now)
+            except Exception as exc:
+                if is_infrastructure(exc):
+                    raise
+                await self._letter(item[1], item[0], exc, "exception")
+                settled.append(item[1])
+        return settled
+
+    async def _dead_letter_rejected(self) -> list[Token]:
+        """Dead-letter what the engine rejected; returns their (now settled) tokens."""
+        tokens = []
+        for rejected in self.engine.take_rejected():
+            await self._letter(rejected.token, rejected.detection, rejected.error,
+                               rejected.reason)
+            tokens.append(rejected.token)
+        return tokens
+
+    async def _letter(self, token: Token, det: Detection, exc: BaseException,
+                      reason: str) -> None:
+        topic, key, raw = self._raw.get(token, ("", det.source_id.encode(), None))
+        source: dict[str, Any] = {"topic": topic, "partition": token.partition,
+                                  "offset": token.offset}
+        if raw is None:  # from an earlier fetch (a coalescing buffer): the parsed content
+            raw, source["reencoded"] = encode_detection(det), True
+        value = failure_letter(raw, exc, source, stage="correlate", reason=reason)
+        await (await self.send(DETECTIONS_DLQ, key, value))
 
     async def _take(self, tp: Any, msgs: Sequence[Any], epoch: int
                     ) -> list[tuple[Detection, Token]]:
@@ -230,19 +341,33 @@ class CorrelateHop:
             if self.tracker.revoked_since(tp.partition, epoch):
                 return []
             self.tracker.handed_out(tp.partition, msg.offset)
-            det, bad = _reparse(msg)
+            token = Token(tp.partition, msg.offset)
+            bad: Exception | None
+            try:
+                det, bad = _reparse(msg)
+            except Exception as exc:  # never stop on one record
+                if is_infrastructure(exc):
+                    raise
+                det, bad = None, exc
             if bad is not None:  # cannot happen after routing, but never stop on it
-                value = dead_letter(msg.value, bad, tp.topic, tp.partition, msg.offset)
-                await (await self.send(DETECTIONS_DLQ, msg.key, value))
-                self.tracker.settle([Token(tp.partition, msg.offset)], since=epoch)
+                source = {"topic": tp.topic, "partition": tp.partition, "offset": msg.offset}
+                value = (dead_letter(msg.value, bad, tp.topic, tp.partition, msg.offset,
+                                     stage="correlate")
+                         if isinstance(bad, InvalidDetection)
+                         else failure_letter(msg.value, bad, source, stage="correlate"))
+                await (await self.send(DETECTIONS_DLQ, _safe_key(msg.key), value))
+                self.tracker.settle([token], since=epoch)
                 continue
             assert det is not None
-            items.append((det, Token(tp.partition, msg.offset)))
+            self._raw[token] = (tp.topic, _safe_key(msg.key), msg.value)
+            items.append((det, token))
         return items
 
     async def tick(self) -> None:
         epoch = self.tracker.epoch
-        self.tracker.settle(await self.engine.tick(self.clock()), since=epoch)
+        settled = await self.engine.tick(self.clock())
+        settled += await self._dead_letter_rejected()
+        self.tracker.settle(settled, since=epoch)
 
     def revoke(self, partitions: Sequence[int]) -> None:
         self.engine.revoke(partitions)

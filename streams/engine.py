@@ -11,6 +11,16 @@ expired candidate hit). Unsettled tokens keep the partition's committed offset b
 a crash redelivers them, and the store de-duplicates by detection id and deterministic
 incident id.
 
+Candidate hits (a rule not met yet: a road-defect cluster may wait a day) do not hold their
+tokens: they are written to the ledger (`streams.ledger`, beside the event store) and settle
+once written; a key's cold state is rebuilt from the store *and* its stored hits. The ledger
+also keeps each detection's content digest, so a `detection_id` reused with other content is
+*rejected* (a conflict), never a second piece of evidence.
+
+Rejected detections (that conflict, or any exception raised while correlating or storing one
+detection that is not an infrastructure error) are neither settled nor retried: the caller
+takes them with `take_rejected`, dead-letters them, then settles their tokens.
+
 Store calls are synchronous (eventsourcing); they run on one worker thread so the event loop
 never blocks, batched per input batch.
 """
@@ -22,7 +32,7 @@ import logging
 from collections import defaultdict
 from collections.abc import Callable, Hashable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any, Generic, TypeVar
 from uuid import UUID
@@ -42,19 +52,54 @@ from domain.correlation import (
     reconcile,
     tick,
 )
-from domain.detection import Detection
+from domain.detection import (
+    Detection,
+    content_digest,
+    encode_detection,
+    parse_detection,
+)
+from domain.errors import DomainError
+from domain.kinds import Kind
 from domain.rules import RuleSet
+from streams.errors import is_infrastructure
+from streams.ledger import Ledger, ledger_for, stamp
 
-__all__ = ["CorrelationEngine"]
+__all__ = ["Conflict", "CorrelationEngine", "Rejected"]
 
 log = logging.getLogger("kuzet.streams.engine")
 T = TypeVar("T", bound=Hashable)
+
+
+class Conflict(DomainError):
+    """A `detection_id` already recorded with other content (a reused or forged id)."""
+
+    def __init__(self, detection_id: str) -> None:
+        self.detection_id = detection_id
+        super().__init__(f"detection_id {detection_id} was already recorded with other "
+                         "content: a reused id is never a second piece of evidence")
+
+
+@dataclass(frozen=True, slots=True)
+class Rejected(Generic[T]):
+    """A detection to dead-letter: why (`reason`: conflict or exception) and the error."""
+
+    token: T
+    detection: Detection
+    reason: str
+    error: BaseException
 
 
 @dataclass
 class _Buffer(Generic[T]):
     detections: list[Detection] = field(default_factory=list)
     tokens: list[T] = field(default_factory=list)
+    owners: list[Detection] = field(default_factory=list)
+    """The detection each token stands for (to dead-letter it if writing fails)."""
+
+    def add(self, det: Detection, tokens: list[T]) -> None:
+        self.detections.append(det)
+        self.tokens += tokens
+        self.owners += [det] * len(tokens)
 
 
 @dataclass
@@ -65,6 +110,11 @@ class _Shard(Generic[T]):
     last_flush: dict[UUID, datetime] = field(default_factory=dict)
     """When each active incident last had evidence written (coalescing)."""
     held: dict[str, list[T]] = field(default_factory=lambda: defaultdict(list))
+    """Tokens of refused detections re-correlated into a candidate (rare: not persisted)."""
+    hold: list[tuple[str, Detection, T]] = field(default_factory=list)
+    """Candidate hits of this batch, settled once written to the ledger."""
+    drop: list[tuple[str, str]] = field(default_factory=list)
+    """(key, detection_id) of stored hits that opened an incident or left their window."""
     evidence: dict[tuple[UUID, bool], _Buffer[T]] = field(default_factory=dict)
     observations: _Buffer[T] = field(default_factory=_Buffer)
     observed_at: datetime = field(default_factory=lambda: datetime.min.replace(tzinfo=UTC))
@@ -73,13 +123,20 @@ class _Shard(Generic[T]):
 class CorrelationEngine(Generic[T]):
     def __init__(self, app: IncidentApp, rules: RuleSet, *,
                  evidence_interval: timedelta = timedelta(seconds=5),
-                 schedule_grace: timedelta = timedelta(seconds=60)) -> None:
+                 schedule_grace: timedelta = timedelta(seconds=60),
+                 ledger: Ledger | None = None,
+                 ledger_retention: timedelta = timedelta(days=8)) -> None:
         self.app = app
         self.rules = rules
         self.evidence_interval = evidence_interval
         self.schedule_grace = schedule_grace
+        self.ledger = ledger if ledger is not None else ledger_for(app)
+        self.ledger_retention = ledger_retention
+        """Digests and hits older than this are pruned (the contract's skew plus a day)."""
         self.shards: dict[int, _Shard[T]] = {}
+        self.rejected: list[Rejected[T]] = []
         self._schedules_checked: datetime | None = None
+        self._pruned: datetime | None = None
         self._executor = ThreadPoolExecutor(1, thread_name_prefix="kuzet-store")
 
     async def _store(self, fn: Callable[..., Any], *args: Any) -> Any:
@@ -87,6 +144,19 @@ class CorrelationEngine(Generic[T]):
 
     def close(self) -> None:
         self._executor.shutdown(wait=True)
+
+    def take_rejected(self) -> list[Rejected[T]]:
+        """The detections rejected since the last call (to dead-letter, then settle)."""
+        out, self.rejected = self.rejected, []
+        return out
+
+    def _reject(self, token: T, det: Detection, exc: BaseException) -> None:
+        if is_infrastructure(exc):
+            raise exc
+        reason = "conflict" if isinstance(exc, Conflict) else "exception"
+        log.warning("rejecting detection %s (%s): %s", det.detection_id, type(exc).__name__,
+                    exc)
+        self.rejected.append(Rejected(token, det, reason, exc))
 
     def revoke(self, partitions: Iterable[int]) -> None:
         """Forget revoked partitions: their unsettled detections are redelivered elsewhere."""
@@ -99,32 +169,119 @@ class CorrelationEngine(Generic[T]):
                       now: datetime) -> list[T]:
         """Correlate a batch from one partition; returns the tokens now settled."""
         shard = self.shards.setdefault(partition, _Shard())
-        await self._warm(shard, (d for d, _ in items))
+        items = await self._admit(items)
+        items = await self._warm(shard, items, now)
         settled: list[T] = []
         immediate: list[tuple[Decision, list[T]]] = []
         for det, token in items:
-            out = correlate(shard.states, det, self.rules, now)
+            try:
+                out = correlate(shard.states, det, self.rules, now)
+            except Exception as exc:  # pure: the state is untouched
+                self._reject(token, det, exc)
+                continue
             self._route(shard, det, token, out, immediate, settled)
         settled += await self._execute(shard, immediate, now)
         settled += await self._flush(shard, now, force=False)
+        settled += await self._write_hits(shard)
         return settled
 
-    async def _warm(self, shard: _Shard[T], dets: Iterable[Detection]) -> None:
-        """Load keys this cache has not seen from the store (once per key)."""
-        cold = {}
-        for d in dets:
-            if not self.rules.kinds[d.kind].incident:
+    async def _admit(self, items: Sequence[tuple[Detection, T]]
+                     ) -> list[tuple[Detection, T]]:
+        """Record each detection's content digest; reject ids reused with other content."""
+        digests = [(d.detection_id, content_digest(d), d.observed_at) for d, _ in items]
+        conflicts: set[str] = await self._store(self.ledger.admit, digests)
+        ok = []
+        for det, token in items:
+            if det.detection_id in conflicts:
+                self._reject(token, det, Conflict(det.detection_id))
+            else:
+                ok.append((det, token))
+        return ok
+
+    async def _warm(self, shard: _Shard[T], items: list[tuple[Detection, T]], now: datetime
+                    ) -> list[tuple[Detection, T]]:
+        """Load keys this cache has not seen from the store and their stored candidate hits
+        (once per key); detections of a key that cannot be loaded are rejected."""
+        cold: dict[str, Kind] = {}
+        keyed: list[tuple[Detection, T, str | None]] = []
+        for d, token in items:
+            try:
+                key = correlation_key(d, self.rules) if self.rules.kinds[d.kind].incident \
+                    else None
+            except Exception as exc:
+                self._reject(token, d, exc)
                 continue
-            key = correlation_key(d, self.rules)
-            if key not in shard.states:
+            keyed.append((d, token, key))
+            if key is not None and key not in shard.states:
                 cold[key] = self.rules.kinds[d.kind].group
         if not cold:
-            return
-        found: list[Applied] = await self._store(
-            lambda: [self.app.key_state(k) for k in cold])
+            return [(d, t) for d, t, _ in keyed]
+        found, hits = await self._store(self._load, list(cold))
+        failed: dict[str, BaseException] = {}
         for (key, group), applied in zip(cold.items(), found, strict=True):
-            shard.states[key] = reconcile(None, key, group, applied.snapshot,
-                                          applied.next_episode)
+            if isinstance(applied, BaseException):
+                failed[key] = applied
+                continue
+            state = reconcile(None, key, group, applied.snapshot, applied.next_episode)
+            shard.states[key] = self._with_hits(state, hits.get(key, []), now)
+        out = []
+        for d, token, key in keyed:
+            if key is not None and key in failed:
+                self._reject(token, d, failed[key])
+            else:
+                out.append((d, token))
+        return out
+
+    def _load(self, keys: list[str]) -> tuple[list[Applied | BaseException],
+                                               dict[str, list[tuple[bytes, str]]]]:
+        """(store thread) Each key's state, or the exception loading it raised."""
+        found: list[Applied | BaseException] = []
+        for key in keys:
+            try:
+                found.append(self.app.key_state(key))
+            except Exception as exc:
+                if is_infrastructure(exc):
+                    raise
+                found.append(exc)
+        return found, self.ledger.hits(keys)
+
+    def _with_hits(self, state: KeyState, rows: list[tuple[bytes, str]], now: datetime
+                   ) -> KeyState:
+        """`state` plus its stored candidate hits still inside their window (and newer than
+        its latest incident's last detection: older ones were consumed by it)."""
+        if not rows:
+            return state
+        episode = state.episode
+        if episode is not None and episode.active:
+            return state
+        horizon = stamp(now - self._retention(state.group))
+        seen = stamp(episode.last_seen_at) if episode is not None else ""
+        hits = []
+        for record, at in rows:
+            if at >= horizon and at > seen:
+                try:
+                    hits.append(parse_detection(record))
+                except Exception:  # written by us from a valid detection: skip, never stop
+                    log.warning("unreadable stored candidate hit of %s skipped", state.key)
+        known = {h.detection_id for h in state.hits}
+        new = tuple(h for h in hits if h.detection_id not in known)
+        return replace(state, hits=tuple(sorted((*state.hits, *new),
+                                                key=lambda h: h.observed_at)))
+
+    def _retention(self, group: Kind) -> timedelta:
+        """How long a candidate hit of `group` counts (as `domain.correlation.tick` keeps)."""
+        windows = [r.window for r in self.rules.kinds.values() if r.group is group]
+        return max(windows) + self.rules.allowed_lateness
+
+    async def _write_hits(self, shard: _Shard[T]) -> list[T]:
+        """Persist this batch's candidate hits (and drop consumed ones); their tokens settle."""
+        if not shard.hold and not shard.drop:
+            return []
+        hold, drop = shard.hold, shard.drop
+        shard.hold, shard.drop = [], []
+        rows = [(key, d.detection_id, encode_detection(d), d.observed_at) for key, d, _ in hold]
+        await self._store(self.ledger.write_hits, rows, drop)
+        return [token for _, _, token in hold]
 
     def _apply_changes(self, shard: _Shard[T], out: Outcome) -> list[T]:
         """Store new key states; tokens of hits that left a candidate window are released."""
@@ -142,6 +299,7 @@ class CorrelationEngine(Generic[T]):
                 for h in old.hits:
                     if h.detection_id not in kept:
                         released += shard.held.pop(h.detection_id, [])
+                        shard.drop.append((key, h.detection_id))
         return released
 
     def _route(self, shard: _Shard[T], det: Detection, token: T, out: Outcome,
@@ -151,7 +309,7 @@ class CorrelationEngine(Generic[T]):
             key = correlation_key(det, self.rules)
             state = shard.states.get(key)
             if state is not None and any(h.detection_id == det.detection_id for h in state.hits):
-                shard.held[det.detection_id].append(token)
+                shard.hold.append((key, det, token))
             else:
                 settled.append(token)
             settled += released
@@ -164,12 +322,12 @@ class CorrelationEngine(Generic[T]):
         if isinstance(decision, Skipped):
             settled += tokens
         elif isinstance(decision, Observe):
-            shard.observations.detections.append(decision.detection)
-            shard.observations.tokens += tokens
+            shard.observations.add(decision.detection, tokens)
         elif isinstance(decision, AddEvidence):
             buf = shard.evidence.setdefault((decision.incident_id, decision.suppressed), _Buffer())
-            buf.detections.extend(decision.detections)
-            buf.tokens += tokens
+            for det in decision.detections:
+                buf.add(det, tokens)
+                tokens = []
         else:  # open / reopen / timers: carried out at the end of this batch
             immediate.append((decision, tokens))
 
@@ -181,10 +339,13 @@ class CorrelationEngine(Generic[T]):
         if not immediate:
             return []
         decisions = [d for d, _ in immediate]
-        results: list[Applied | None] = await self._store(
-            lambda: [self.app.apply(d, now) for d in decisions])
+        results: list[Applied | BaseException | None] = await self._store(
+            self._apply_each, decisions, now)
         settled: list[T] = []
         for (decision, tokens), applied in zip(immediate, results, strict=True):
+            if isinstance(applied, BaseException):
+                self._reject_decision(decision, tokens, applied)
+                continue
             if isinstance(decision, OpenIncident) and applied is not None and applied.changed:
                 shard.last_flush[decision.incident_id] = now
             if applied is None or not applied.refused:
@@ -192,6 +353,29 @@ class CorrelationEngine(Generic[T]):
             if applied is not None:
                 settled += await self._correct(shard, decision, applied, tokens, now, depth)
         return settled
+
+    def _apply_each(self, decisions: list[Decision], now: datetime
+                    ) -> list[Applied | BaseException | None]:
+        """(store thread) Carry out each decision; one that raises is that one's fault."""
+        out: list[Applied | BaseException | None] = []
+        for d in decisions:
+            try:
+                out.append(self.app.apply(d, now))
+            except Exception as exc:
+                if is_infrastructure(exc):
+                    raise
+                out.append(exc)
+        return out
+
+    def _reject_decision(self, decision: Decision, tokens: list[T],
+                         exc: BaseException) -> None:
+        dets = getattr(decision, "detections", ())
+        if not tokens or not dets:  # a timer: nothing to dead-letter; it runs again next tick
+            log.warning("decision %s failed: %s: %s", type(decision).__name__,
+                        type(exc).__name__, exc)
+            return
+        for i, token in enumerate(tokens):
+            self._reject(token, dets[min(i, len(dets) - 1)], exc)
 
     async def _correct(self, shard: _Shard[T], decision: Decision, applied: Applied,
                        tokens: list[T], now: datetime, depth: int = 0) -> list[T]:
@@ -252,26 +436,61 @@ class CorrelationEngine(Generic[T]):
         for k, _ in due:
             del shard.evidence[k]
             shard.last_flush[k[0]] = now
-        results = await self._store(self._write_buffers, due, obs, now)
+        results, bad_obs = await self._store(self._write_buffers, due, obs, now)
         settled: list[T] = []
         for (k, buf), applied in zip(due, results, strict=True):
+            if isinstance(applied, BaseException):
+                for token, det in zip(buf.tokens, buf.owners, strict=True):
+                    self._reject(token, det, applied)
+                continue
             if applied is None or not applied.refused:
                 settled += buf.tokens
             if applied is not None:
                 decision = AddEvidence("", k[0], tuple(buf.detections), k[1])
                 settled += await self._correct(shard, decision, applied, buf.tokens, now)
         if obs is not None:
-            settled += obs.tokens
+            for token, det in zip(obs.tokens, obs.owners, strict=True):
+                if det.detection_id in bad_obs:
+                    self._reject(token, det, bad_obs[det.detection_id])
+                else:
+                    settled.append(token)
         return settled
 
     def _write_buffers(self, due: list[tuple[tuple[UUID, bool], _Buffer[T]]],
-                       obs: _Buffer[T] | None, now: datetime) -> list[Applied | None]:
+                       obs: _Buffer[T] | None, now: datetime
+                       ) -> tuple[list[Applied | BaseException], dict[str, BaseException]]:
+        """(store thread) Evidence in one transaction; if that raises, each incident's on its
+        own, so only the failing one is rejected. Observations likewise."""
         batch = [(incident_id, buf.detections, suppressed)
                  for (incident_id, suppressed), buf in due]
-        results: list[Applied | None] = list(self.app.add_evidence_batch(batch, now))
+        results: list[Applied | BaseException]
+        try:
+            results = list(self.app.add_evidence_batch(batch, now))
+        except Exception as exc:
+            if is_infrastructure(exc):
+                raise
+            results = [self._guarded(self.app.add_evidence, i, d, now, suppressed=s)
+                       for i, d, s in batch]
+        bad: dict[str, BaseException] = {}
         if obs is not None and obs.detections:
-            self.app.record_observations(obs.detections, now)
-        return results
+            try:
+                self.app.record_observations(obs.detections, now)
+            except Exception as exc:
+                if is_infrastructure(exc):
+                    raise
+                for det in obs.detections:
+                    failed = self._guarded(self.app.record_observations, [det], now)
+                    if isinstance(failed, BaseException):
+                        bad[det.detection_id] = failed
+        return results, bad
+
+    def _guarded(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except Exception as exc:
+            if is_infrastructure(exc):
+                raise
+            return exc
 
     # --- timers -----------------------------------------------------------------------------
 
@@ -287,8 +506,17 @@ class CorrelationEngine(Generic[T]):
             immediate: list[tuple[Decision, list[T]]] = [(d, []) for d in out.decisions]
             settled += await self._execute(shard, immediate, now)
             settled += await self._flush(shard, now, force=False)
+            settled += await self._write_hits(shard)
         await self._check_schedules(now)
+        await self._prune(now)
         return settled
+
+    async def _prune(self, now: datetime) -> None:
+        """At most hourly: forget digests and hits older than `ledger_retention`."""
+        if self._pruned is not None and now - self._pruned < timedelta(hours=1):
+            return
+        self._pruned = now
+        await self._store(self.ledger.prune, now - self.ledger_retention)
 
     async def drain(self, now: datetime) -> list[T]:
         """Flush every buffer now (shutdown, tests)."""
