@@ -76,26 +76,46 @@ def wait_for(settings: Settings, bootstrap: str, timeout: float, console: Consol
 
 
 def run_demo(settings: Settings, console: Console, *, follow: bool, timeout: float) -> bool:
-    with LocalStack(settings) as stack:
-        stack.start_processes(console, workers=1)
-        records = demo_records(datetime.now(UTC))
-        asyncio.run(publish_records(stack.bootstrap, records, DETECTIONS))
-        console.print(f"published {len(records)} records (incl. a redelivered batch and "
-                      f"{EXPECTED_DLQ} malformed) to {DETECTIONS} at {stack.bootstrap}")
-        expected = {**EXPECTED, **_run_detectors(settings, stack.bootstrap, console)}
-        rows, dlq = wait_for(settings, stack.bootstrap, timeout, console, expected)
-        console.print(incidents_table(rows, title="Incidents after the demo scenario"))
-        checks = _matches(rows, expected)
-        extra = len(rows) - len(expected)
-        for key, ok in checks.items():
-            console.print(f"  {'[green]✓' if ok else '[red]✗'}[/] {key}")
-        console.print(f"DLQ ({DETECTIONS_DLQ}): {dlq} record(s); unexpected incidents: {extra}")
-        ok = all(checks.values()) and extra == 0 and dlq == EXPECTED_DLQ
-        console.print("[green]demo OK[/]" if ok else "[red]demo did not match expectations[/]")
-        from kuzet.commands.projections import print_views
+    """The demo on a fresh stack; SIGTERM or SIGINT stops it (and every child) at any point."""
+    from kuzet.lifecycle import Stopping, ignoring_signals, log_warnings, raise_on_signals
 
-        print_views(settings, console)
-        if follow:
-            console.print(f"following; logs in {stack.logs}. Ctrl-C stops.")
-            stack.watch(console)
-        return ok
+    log_warnings()
+    raise_on_signals()
+    stack = LocalStack(settings)
+    try:
+        stack.check_ports(api=True)  # a port held by another program fails here, never "OK"
+        stack.start()
+        stack.start_processes(console, workers=1)
+        stack.wait_ready()
+        return _scenario(stack, settings, console, follow=follow, timeout=timeout)
+    except Stopping:
+        console.print("stopping…")
+        return True
+    finally:
+        with ignoring_signals():
+            stack.stop()
+
+
+def _scenario(stack: LocalStack, settings: Settings, console: Console, *, follow: bool,
+              timeout: float) -> bool:
+    records = demo_records(datetime.now(UTC))
+    asyncio.run(publish_records(stack.bootstrap, records, DETECTIONS))
+    console.print(f"published {len(records)} records (incl. a redelivered batch and "
+                  f"{EXPECTED_DLQ} malformed) to {DETECTIONS} at {stack.bootstrap}")
+    expected = {**EXPECTED, **_run_detectors(settings, stack.bootstrap, console)}
+    rows, dlq = wait_for(settings, stack.bootstrap, timeout, console, expected)
+    console.print(incidents_table(rows, title="Incidents after the demo scenario"))
+    checks = _matches(rows, expected)
+    extra = len(rows) - len(expected)
+    for key, ok in checks.items():
+        console.print(f"  {'[green]✓' if ok else '[red]✗'}[/] {key}")
+    console.print(f"DLQ ({DETECTIONS_DLQ}): {dlq} record(s); unexpected incidents: {extra}")
+    ok = all(checks.values()) and extra == 0 and dlq == EXPECTED_DLQ
+    console.print("[green]demo OK[/]" if ok else "[red]demo did not match expectations[/]")
+    from kuzet.commands.projections import print_views
+
+    print_views(settings, console)
+    if follow:
+        console.print(f"following; logs in {stack.logs}. Ctrl-C stops.")
+        stack.watch(console)
+    return ok

@@ -51,6 +51,12 @@ class Settings:
     batch_within_s: float = 0.2
     consumer_group: str = "kuzet-correlator"
     log_level: str = "warn"
+    offset_reset: str = "earliest"
+    """A consumer position beyond its partition's end (topic recreated, e.g. an embedded-broker
+    restart): `earliest` rereads the partition (harmless: the store de-duplicates), `latest`
+    skips to its end. Also where a group without committed offsets starts."""
+    health_port: int = 0
+    """Serve /healthz and /readyz on 127.0.0.1:this port (0: off; `kuzet up` assigns ports)."""
     # --- projections / relay -----------------------------------------------------------
     read_model_url: str = ""
     """Empty: SQLite file `<data_dir>/views.sqlite`. `postgresql://user@host:port/db`: PG."""
@@ -260,6 +266,8 @@ def load_settings(
     settings = Settings(**coerced)
     if settings.event_store_url:
         postgres_env(settings.event_store_url)
+    if settings.offset_reset not in ("earliest", "latest"):
+        raise SettingsError(f"KUZET_OFFSET_RESET={settings.offset_reset!r}: earliest or latest")
     if settings.kafka_partitions < 1:
         raise SettingsError(f"KUZET_KAFKA_PARTITIONS={settings.kafka_partitions}: must be >= 1")
     _check_privacy(settings)

@@ -102,10 +102,11 @@ def stream_config(settings: Settings) -> Any:
         batch_within_s=settings.batch_within_s,
         tick_interval_s=settings.tick_interval_s,
         data_dir=str(settings.data_dir),
+        offset_reset=settings.offset_reset,
     )
 
 
-def build_worker_app(settings: Settings) -> faust.App:
+def build_worker_app(settings: Settings, on_correlator: Any = None) -> faust.App:
     from datetime import timedelta
 
     from streams.app import create_app
@@ -115,4 +116,4 @@ def build_worker_app(settings: Settings) -> faust.App:
     incident_app = build_incident_app(settings, rules, cache_aggregates=True)
     engine: CorrelationEngine[Any] = CorrelationEngine(
         incident_app, rules, evidence_interval=timedelta(seconds=settings.evidence_interval_s))
-    return create_app(stream_config(settings), engine, rules)
+    return create_app(stream_config(settings), engine, rules, on_correlator=on_correlator)

@@ -17,6 +17,7 @@ de-duplicates.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
@@ -34,6 +35,7 @@ from domain.topics import CORRELATION, DETECTIONS
 from streams.consumer import CorrelateHop, OffsetTracker, Record, RouteHop, dlq_record
 from streams.engine import CorrelationEngine
 from streams.relay import keyed_partition
+from streams.session import BrokerFault, HopHealth, batch_lag, check_positions, commit_within
 
 __all__ = ["Correlator", "StreamConfig", "create_app", "dlq_record"]
 
@@ -53,12 +55,19 @@ class StreamConfig:
     data_dir: str = ".kuzet"
     session_timeout_s: float = 10.0
     web_port: int | None = None
+    offset_reset: str = "earliest"
+    """What a hop does with a partition whose position lies beyond its end (`streams.session`);
+    also aiokafka's `auto_offset_reset` for a group without committed offsets."""
+    commit_timeout_s: float = 10.0
+    """An offset commit that takes longer is a broker fault: the hop restarts its consumer."""
+    restart_backoff_cap_s: float = 10.0
+    """A hop whose consumer failed waits 0.5 s, doubling up to this, before starting again."""
 
 
 def _consumer(config: StreamConfig, topic: str, group: str) -> AIOKafkaConsumer:
     return AIOKafkaConsumer(
         bootstrap_servers=config.bootstrap_servers, group_id=group,
-        enable_auto_commit=False, auto_offset_reset="earliest",
+        enable_auto_commit=False, auto_offset_reset=config.offset_reset,
         session_timeout_ms=int(config.session_timeout_s * 1000), heartbeat_interval_ms=1000,
         rebalance_timeout_ms=int(config.session_timeout_s * 1000),
         max_poll_interval_ms=300_000, fetch_max_bytes=16 << 20,
@@ -69,16 +78,19 @@ def _consumer(config: StreamConfig, topic: str, group: str) -> AIOKafkaConsumer:
 class _Committer(ConsumerRebalanceListener):  # type: ignore[misc]
     """Commits settled offsets; on a rebalance, commits first, then forgets the partitions."""
 
-    def __init__(self, consumer: AIOKafkaConsumer, topic: str,
-                 hop: CorrelateHop | None = None) -> None:
+    def __init__(self, consumer: AIOKafkaConsumer, topic: str, config: StreamConfig,
+                 health: HopHealth, hop: CorrelateHop | None = None) -> None:
         self.consumer, self.topic, self.hop = consumer, topic, hop
+        self.config, self.health = config, health
 
     async def commit(self, offsets: dict[int, int]) -> None:
+        """Commit `offsets` (partition → next offset); `BrokerFault` when it hangs."""
         if not offsets:
             return
         try:
-            await self.consumer.commit({TopicPartition(self.topic, p): o
-                                        for p, o in offsets.items()})
+            await commit_within(self.consumer, {TopicPartition(self.topic, p): o
+                                                for p, o in offsets.items()},
+                                self.config.commit_timeout_s)
         except (CommitFailedError, IllegalStateError, KafkaError) as exc:
             # a rebalance took the partition: its new owner redelivers; the store de-duplicates
             log.warning("offset commit skipped (%s): %s", type(exc).__name__, exc)
@@ -86,14 +98,26 @@ class _Committer(ConsumerRebalanceListener):  # type: ignore[misc]
         if self.hop is not None:
             self.hop.tracker.committed(offsets)
 
+    async def check(self) -> None:
+        """Reset partitions whose position lies beyond their end (`streams.session`)."""
+        reset = await check_positions(self.consumer, self.config.offset_reset)
+        if reset:
+            self.health.resets += len(reset)
+            if self.hop is not None:  # work begun under the old topic is void
+                self.hop.revoke(reset)
+
     async def on_partitions_revoked(self, revoked: list[TopicPartition]) -> None:
+        self.health.assigned -= {tp.partition for tp in revoked}
         if self.hop is None:
             return
-        await self.commit(self.hop.tracker.due())
+        try:
+            await self.commit(self.hop.tracker.due())
+        except BrokerFault as exc:  # the next owner redelivers from the last commit
+            log.warning("commit before rebalance skipped: %s", exc)
         self.hop.revoke([tp.partition for tp in revoked if tp.topic == self.topic])
 
     async def on_partitions_assigned(self, assigned: list[TopicPartition]) -> None:
-        pass
+        self.health.assigned |= {tp.partition for tp in assigned if tp.topic == self.topic}
 
 
 class Correlator:
@@ -106,6 +130,8 @@ class Correlator:
         self.route = RouteHop(rules)
         self.correlate = CorrelateHop(engine, self._send, clock, OffsetTracker())
         self._committer: _Committer | None = None
+        self.health: dict[str, HopHealth] = {}
+        """Per consumed topic, what `/readyz` reports."""
 
     async def start(self) -> None:
         """Start the producer (aiokafka objects must be made inside the running loop)."""
@@ -125,21 +151,57 @@ class Correlator:
     async def _consume(self, topic: str, group: str,
                        handle: Callable[[Any, _Committer], Awaitable[None]],
                        hop: CorrelateHop | None = None) -> None:
+        """Consume `topic` for ever: one consumer session after another.
+
+        A broker fault (connection lost, a commit that hangs, the broker's errors during a
+        rebalance, fetch or commit) ends the session with one WARNING line; its unsettled work
+        is forgotten (redelivered from the committed offsets) and a new session starts after a
+        capped backoff. The process never stops on a broker error.
+        """
+        health = self.health.setdefault(topic, HopHealth(topic))
+        backoff = 0.5
+        while True:
+            try:
+                await self._session(topic, group, handle, hop, health)
+            except (KafkaError, BrokerFault, OSError) as exc:
+                health.faults += 1
+                log.warning("%s consumer: broker fault (%s: %s); new session in %.1fs",
+                            topic, type(exc).__name__, exc, backoff)
+            health.connected = False
+            if hop is not None:
+                hop.revoke(sorted(set(range(self.config.partitions)) | health.assigned))
+            health.assigned.clear()
+            await asyncio.sleep(backoff)
+            backoff = min(backoff * 2, self.config.restart_backoff_cap_s)
+
+    async def _session(self, topic: str, group: str,
+                       handle: Callable[[Any, _Committer], Awaitable[None]],
+                       hop: CorrelateHop | None, health: HopHealth) -> None:
         consumer = _consumer(self.config, topic, group)
-        committer = _Committer(consumer, topic, hop)
+        committer = _Committer(consumer, topic, self.config, health, hop)
         if hop is not None:
             self._committer = committer
         consumer.subscribe([topic], listener=committer)
-        await consumer.start()
         try:
+            await consumer.start()
             while True:
                 batches = await consumer.getmany(
                     timeout_ms=int(self.config.batch_within_s * 1000),
                     max_records=self.config.batch_size)
+                health.fetched(batch_lag(consumer, batches))
+                await committer.check()
                 if batches:
                     await handle(batches, committer)
         finally:
-            await consumer.stop()
+            if self._committer is committer:
+                self._committer = None
+            if hop is not None and health.connected:  # a stop: commit what is settled
+                with contextlib.suppress(BrokerFault, KafkaError, OSError):
+                    await committer.commit(hop.tracker.due())
+            try:
+                await asyncio.wait_for(consumer.stop(), self.config.commit_timeout_s)
+            except (TimeoutError, KafkaError, OSError) as exc:
+                log.warning("%s consumer did not stop cleanly: %s", topic, exc)
 
     async def publish(self, records: Sequence[Record]) -> None:
         """Produce `records` and return once the broker acknowledged all of them.
@@ -186,12 +248,23 @@ class Correlator:
     async def tick(self) -> None:
         await self.correlate.tick()
         if self._committer is not None:
-            await self._committer.commit(self.correlate.tracker.due())
+            try:
+                await self._committer.commit(self.correlate.tracker.due())
+            except BrokerFault as exc:  # the correlate hop's own loop restarts its session
+                log.warning("timer commit skipped: %s", exc)
+
+    def ready(self, max_lag: int) -> tuple[bool, dict[str, Any]]:
+        """(ready, detail): both hops fetched from the broker and are within `max_lag`."""
+        hops = [h.as_dict() for h in self.health.values()]
+        ok = len(hops) == 2 and all(h["connected"] and h["lag"] <= max_lag for h in hops)
+        return ok, {"hops": hops}
 
 
 def create_app(config: StreamConfig, engine: CorrelationEngine[Any], rules: RuleSet,
-               clock: Callable[[], datetime] = lambda: datetime.now(UTC)) -> faust.App:
-    """Build the Faust app. `clock` is the only source of "now" (tests pass their own)."""
+               clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+               on_correlator: Callable[[Correlator], None] | None = None) -> faust.App:
+    """Build the Faust app. `clock` is the only source of "now" (tests pass their own);
+    `on_correlator` receives the hops' owner (the worker's `/readyz` reads its health)."""
     app = faust.App(
         config.group_id,
         broker=[f"kafka://{h}" for h in config.bootstrap_servers.split(",")],
@@ -205,6 +278,8 @@ def create_app(config: StreamConfig, engine: CorrelationEngine[Any], rules: Rule
         topic_allow_declare=False,
     )
     correlator = Correlator(config, engine, rules, clock)
+    if on_correlator is not None:
+        on_correlator(correlator)
 
     @app.service
     class CorrelatorService(mode.Service):

@@ -28,19 +28,41 @@ def broker(
     config: ConfigOpt = None,
     port: Annotated[int | None, typer.Option(help="Port to listen on.")] = None,
 ) -> None:
-    """Run the embedded Kafka-protocol broker (Tansu) in the foreground."""
-    from kuzet.broker import EmbeddedBroker
+    """Run the embedded Kafka-protocol broker (Tansu) in the foreground, restarting it if it
+    dies. Its storage is in memory: a restart empties it (development and the demo only)."""
+    from kuzet.broker import SupervisedBroker, kuzet_topics
+    from kuzet.health import serve_health
+    from kuzet.lifecycle import Stopping, ignoring_signals, log_warnings, raise_on_signals
 
     settings = load_settings(config, embedded_broker_port=port)
-    with EmbeddedBroker(settings.embedded_broker_port) as running:
-        console.print(f"broker listening on [bold]{running.bootstrap_servers}[/] (Ctrl-C stops)")
-        while True:
-            time.sleep(3600)
+    log_warnings()
+    raise_on_signals()
+    supervisor = SupervisedBroker(settings.embedded_broker_port, topics=kuzet_topics(),
+                                  partitions=settings.kafka_partitions)
+    health = None
+    try:
+        with supervisor:
+            health = serve_health("broker", settings.health_port, lambda: (
+                supervisor.alive(), {"broker_pid": supervisor.pid,
+                                     "restarts": supervisor.restarts}))
+            console.print(f"broker listening on [bold]{supervisor.bootstrap_servers}[/] "
+                          "(storage in memory: a restart empties it; for development and the "
+                          "demo, durability comes from a Kafka cluster). Ctrl-C stops.")
+            while True:
+                time.sleep(3600)
+    except Stopping:
+        pass
+    finally:
+        with ignoring_signals():
+            supervisor.stop()
+            if health is not None:
+                health.stop()
 
 
 def worker(config: ConfigOpt = None) -> None:
     """Run a correlation worker (Faust): detections in, incidents out. Scale out by running more."""
     from domain.topics import CORRELATION, DETECTIONS, DETECTIONS_DLQ
+    from kuzet.health import serve_health
     from kuzet.kafka import ensure_topics
     from kuzet.wiring import build_worker_app
 
@@ -48,12 +70,24 @@ def worker(config: ConfigOpt = None) -> None:
     asyncio.run(ensure_topics(settings.bootstrap_servers,
                               [DETECTIONS, CORRELATION, DETECTIONS_DLQ],
                               settings.kafka_partitions))
-    app = build_worker_app(settings)
+    hops: list[Any] = []
+    app = build_worker_app(settings, on_correlator=hops.append)
+    serve_health("worker", settings.health_port, lambda: hops[0].ready(WORKER_READY_MAX_LAG))
     worker_class = _quiet_worker_class()
-    worker_class(app, loglevel=settings.log_level, quiet=True).execute_from_commandline()
+    try:
+        worker_class(app, loglevel=settings.log_level, quiet=True).execute_from_commandline()
+    except SystemExit as exc:
+        # mode exits non-zero after a stop by signal; a requested stop is a clean exit
+        if exc.code not in (None, 0) and not worker_class.stopped_by_signal:
+            raise
+        raise SystemExit(0) from None
 
 
-def _quiet_worker_class() -> type:
+WORKER_READY_MAX_LAG = 10_000
+"""A worker is ready while each hop is connected and at most this many records behind."""
+
+
+def _quiet_worker_class() -> Any:
     import logging
 
     import faust
@@ -63,10 +97,21 @@ def _quiet_worker_class() -> type:
 
         Faust's terminal spinner sets the root logger to DEBUG (and filters in its handler),
         so every library's per-message `log.debug` built a record: ~5% of a busy worker's CPU.
+        SIGTERM and SIGINT stop it the same way (mode's handlers), noted so the exit is 0.
         """
+
+        stopped_by_signal = False
 
         def on_setup_root_logger(self, logger: logging.Logger, level: int) -> None:
             logger.setLevel(level or logging.WARNING)
+
+        def _on_sigint(self) -> None:
+            QuietWorker.stopped_by_signal = True
+            super()._on_sigint()
+
+        def _on_sigterm(self) -> None:
+            QuietWorker.stopped_by_signal = True
+            super()._on_sigterm()
 
     return QuietWorker
 
@@ -166,16 +211,31 @@ def up(
     config: ConfigOpt = None,
     workers: Annotated[int, typer.Option(help="Correlation workers to run.")] = 1,
 ) -> None:
-    """Run the local stack (embedded broker unless KUZET_KAFKA_URL is set, workers) until Ctrl-C."""
+    """Run the local stack (embedded broker unless KUZET_KAFKA_URL is set, workers) until Ctrl-C
+    or SIGTERM; a child that dies is reported and restarted (capped backoff)."""
+    from kuzet.lifecycle import Stopping, ignoring_signals, log_warnings, raise_on_signals
     from kuzet.stack import LocalStack
 
     settings = load_settings(config)
-    with LocalStack(settings) as stack:
+    log_warnings()
+    raise_on_signals()
+    stack = LocalStack(settings)
+    try:
+        stack.check_ports(api=True)
+        stack.start()
         stack.start_processes(console, workers=workers)
+        stack.wait_ready()
         console.print(f"Kuzet is up: Kafka at [bold]{stack.bootstrap}[/], "
                       f"store {settings.event_store_url or settings.data_dir / 'events.sqlite'}; "
-                      f"logs in {stack.logs}. Ctrl-C stops.")
+                      f"logs in {stack.logs}; health: "
+                      + ", ".join(f"{n} {stack.health_url(n, '')}" for n in stack.children)
+                      + ". Ctrl-C stops.", highlight=False)
         stack.watch(console)
+    except Stopping:
+        console.print("stopping…")
+    finally:
+        with ignoring_signals():
+            stack.stop()
 
 
 def demo(

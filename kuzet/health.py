@@ -1,0 +1,98 @@
+"""`/healthz` and `/readyz` for every long-running `kuzet` command, on `KUZET_HEALTH_PORT`.
+
+- `GET /healthz`: 200 while the process runs (alive); the body names the process and its pid.
+- `GET /readyz`: 200 when the process is connected and caught up enough to serve, else 503;
+  the JSON body says why (each command's `ready()` reports its own figures: consumer lag,
+  view lag, relay lag, the broker child's pid).
+
+A stdlib HTTP server on a daemon thread, so it answers while the process's event loop is busy
+(a liveness probe must not time out because a batch is large) and needs no framework: the
+worker's Faust web server, uvicorn and the broker supervisor all get the same two routes.
+`ready` is called on that thread: it must only read state, never await or block.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import threading
+from collections.abc import Callable
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+__all__ = ["HealthServer", "Ready", "serve_health"]
+
+log = logging.getLogger("kuzet.health")
+
+Ready = Callable[[], tuple[bool, dict[str, Any]]]
+"""Returns (ready, detail) without blocking."""
+
+
+def _always_ready() -> tuple[bool, dict[str, Any]]:
+    return True, {}
+
+
+class HealthServer:
+    """Serves /healthz and /readyz on `host:port` from a daemon thread until `stop()`."""
+
+    def __init__(self, name: str, port: int, ready: Ready = _always_ready,
+                 host: str = "127.0.0.1") -> None:
+        self.name, self.ready = name, ready
+        self._server = ThreadingHTTPServer((host, port), self._handler())
+        self._server.daemon_threads = True
+        self._thread = threading.Thread(target=self._server.serve_forever,
+                                        name=f"kuzet-health-{name}", daemon=True)
+
+    @property
+    def port(self) -> int:
+        return int(self._server.server_address[1])
+
+    def start(self) -> HealthServer:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+    def answer(self, path: str) -> tuple[int, dict[str, Any]]:
+        """Status and body for one request path."""
+        base = {"process": self.name, "pid": os.getpid()}
+        if path == "/healthz":
+            return 200, {**base, "status": "alive"}
+        if path == "/readyz":
+            try:
+                ok, detail = self.ready()
+            except Exception as exc:  # a readiness probe reports, it never kills the process
+                ok, detail = False, {"error": f"{type(exc).__name__}: {exc}"}
+            return (200 if ok else 503), {**base, "status": "ready" if ok else "not ready",
+                                          **detail}
+        return 404, {"error": f"no route {path}; try /healthz or /readyz"}
+
+    def _handler(self) -> type[BaseHTTPRequestHandler]:
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                status, body = server.answer(self.path.split("?", 1)[0])
+                data = json.dumps(body).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def log_message(self, format: str, *args: Any) -> None:
+                pass  # probes every few seconds would flood the process log
+
+        return Handler
+
+
+def serve_health(name: str, port: int, ready: Ready = _always_ready) -> HealthServer | None:
+    """Start the health server when `port` is set (KUZET_HEALTH_PORT); None when it is 0."""
+    if not port:
+        return None
+    server = HealthServer(name, port, ready).start()
+    log.info("%s: /healthz and /readyz on 127.0.0.1:%d", name, server.port)
+    return server
