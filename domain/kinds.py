@@ -25,6 +25,8 @@ class Kind(str, Enum):
     WASTE_PICKUP = "waste_pickup"
     ROAD_DEFECT = "road_defect"
     CANTEEN_COUNT = "canteen_count"
+    CAMERA_OFFLINE = "camera_offline"
+    """Published by `kuzet cameras watch` while a source shows no frames (domain.camera_watch)."""
 
 
 class SourceKind(str, Enum):

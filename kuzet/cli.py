@@ -33,6 +33,7 @@ COMMAND_MODULES = (
     "kuzet.commands.audit",
     "kuzet.commands.privacy",
     "kuzet.commands.adapter",
+    "kuzet.commands.cameras",
 )
 
 for _name in COMMAND_MODULES:

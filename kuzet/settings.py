@@ -50,6 +50,10 @@ class Settings:
     batch_size: int = 2000
     batch_within_s: float = 0.2
     consumer_group: str = "kuzet-correlator"
+    camera_silent_after_s: float = 120.0
+    """A camera with no frames this long is offline (`kuzet cameras watch`)."""
+    camera_repeat_s: float = 60.0
+    """While offline, one `camera_offline` record per this many seconds (keeps it open)."""
     log_level: str = "warn"
     offset_reset: str = "earliest"
     """A consumer position beyond its partition's end (topic recreated, e.g. an embedded-broker

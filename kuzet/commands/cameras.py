@@ -1,0 +1,63 @@
+"""`kuzet cameras watch`: turn camera health (`kuzet.health.v1`) into `camera_offline` records.
+
+A source with no frames for `KUZET_CAMERA_SILENT_AFTER_S` (heartbeats stopped, zero frames, or
+`source_offline`) gets one `camera_offline` detection per `KUZET_CAMERA_REPEAT_S` on
+`kuzet.detections.v1`; the correlator opens one incident per outage and auto-resolves it once
+frames return (`domain/rules.toml`, kind `camera_offline`). Stops cleanly on SIGTERM/SIGINT.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from kuzet.settings import load_settings
+
+__all__ = ["register"]
+
+console = Console()
+ConfigOpt = Annotated[Path | None, typer.Option("--config", "-c", help="Settings TOML file.")]
+cameras_app = typer.Typer(help="Camera health: outages become incidents.", no_args_is_help=True)
+
+
+@cameras_app.command("watch")
+def watch(config: ConfigOpt = None) -> None:
+    """Follow kuzet.health.v1 and publish camera_offline records for silent sources."""
+    from domain.camera_watch import CameraWatch
+    from domain.topics import DETECTIONS, HEALTH
+    from kuzet.kafka import ensure_topics
+    from streams.camera_watch import CameraWatcher
+
+    settings = load_settings(config)
+
+    def make_watch() -> CameraWatch:
+        return CameraWatch(silent_after=timedelta(seconds=settings.camera_silent_after_s),
+                           repeat_every=timedelta(seconds=settings.camera_repeat_s))
+
+    async def main() -> None:
+        await ensure_topics(settings.bootstrap_servers, [HEALTH, DETECTIONS],
+                            settings.kafka_partitions)
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        watcher = CameraWatcher(settings.bootstrap_servers, make_watch,
+                                lambda: datetime.now(UTC),
+                                group_id=f"{settings.consumer_group}.cameras")
+        console.print(f"watching {HEALTH} at {settings.bootstrap_servers}: silent after "
+                      f"{settings.camera_silent_after_s:g} s")
+        await watcher.run(stop)
+        console.print(f"stopped: {watcher.stats.records} health records, "
+                      f"{watcher.stats.published} offline records published")
+
+    asyncio.run(main())
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(cameras_app, name="cameras")

@@ -1,0 +1,149 @@
+"""`kuzet cameras watch`: camera health records in, `camera_offline` detections out.
+
+    kuzet.health.v1 ──► CameraWatch (domain.camera_watch) ──► kuzet.detections.v1
+    (key: source_id)     silence per source                   kind camera_offline
+
+The correlator then treats an outage like any other detection: one incident per outage (key =
+source, routed by the routing policy), auto-resolved once frames return and the records stop.
+The watcher's state is a fold of the health topic: on every assignment it reads its partitions
+from the beginning (the topic keeps a day), so it needs no store and commits no offsets, and a
+restarted or rebalanced watcher publishes the same records again (same ids: the correlator
+drops the repeats). A record that fails the health contract is counted and skipped.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener
+from aiokafka.structs import TopicPartition
+from prometheus_client import Counter, Gauge
+
+from domain.camera_watch import CameraWatch
+from domain.detection import encode_detection
+from domain.errors import InvalidHealthRecord
+from domain.health import parse_health
+from domain.topics import DETECTIONS, HEALTH
+
+__all__ = ["CameraWatcher", "WatchStats"]
+
+log = logging.getLogger("kuzet.cameras")
+
+HEALTH_RECORDS = Counter("kuzet_camera_health_records_total",
+                         "Health records read by the camera watcher", ["outcome"])
+SOURCES_DOWN = Gauge("kuzet_camera_sources_down", "Sources without frames past the threshold")
+OFFLINE_PUBLISHED = Counter("kuzet_camera_offline_records_total",
+                            "camera_offline detections published")
+
+
+@dataclass
+class WatchStats:
+    """What the watcher did (tests and /readyz read it)."""
+
+    records: int = 0
+    invalid: int = 0
+    published: int = 0
+    assigned: set[int] = field(default_factory=set)
+
+
+class _Rewind(ConsumerRebalanceListener):  # type: ignore[misc]
+    """Reads newly assigned partitions from their start; forgets revoked partitions' sources."""
+
+    def __init__(self, watcher: CameraWatcher) -> None:
+        self.watcher = watcher
+
+    async def on_partitions_revoked(self, revoked: list[TopicPartition]) -> None:
+        self.watcher.forget({tp.partition for tp in revoked})
+
+    async def on_partitions_assigned(self, assigned: list[TopicPartition]) -> None:
+        self.watcher.stats.assigned = {tp.partition for tp in assigned}
+        if assigned:
+            await self.watcher.consumer_seek_to_beginning(assigned)
+
+
+class CameraWatcher:
+    """Folds `kuzet.health.v1` into a `CameraWatch` and publishes what is due every tick."""
+
+    def __init__(self, bootstrap_servers: str, make_watch: Callable[[], CameraWatch],
+                 clock: Callable[[], datetime], *, group_id: str = "kuzet-cameras",
+                 tick_s: float = 1.0) -> None:
+        self.bootstrap, self.group_id, self.tick_s = bootstrap_servers, group_id, tick_s
+        self.make_watch, self.clock = make_watch, clock
+        self.watch = make_watch()
+        self.stats = WatchStats()
+        self._partition_of: dict[str, int] = {}
+        self._published: dict[str, str] = {}
+        """Per source: the id of the last record sent (a new repeat has a new id)."""
+        self._consumer: AIOKafkaConsumer | None = None
+
+    async def consumer_seek_to_beginning(self, partitions: Iterable[TopicPartition]) -> None:
+        assert self._consumer is not None
+        await self._consumer.seek_to_beginning(*partitions)
+
+    def forget(self, partitions: set[int]) -> None:
+        """Drop the sources of `partitions` (their new owner rebuilds them from the topic)."""
+        kept = [s for s, p in self._partition_of.items() if p not in partitions]
+        fresh = self.make_watch()
+        for source in kept:
+            seen = self.watch.sources.get(source)
+            if seen is not None:
+                fresh.adopt(seen)
+        self.watch = fresh
+        self._partition_of = {s: self._partition_of[s] for s in kept}
+        self._published = {s: i for s, i in self._published.items() if s in self._partition_of}
+
+    def take(self, partition: int, value: bytes | None) -> None:
+        """One health record from `partition`; an invalid one is counted and skipped."""
+        self.stats.records += 1
+        try:
+            record = parse_health(value or b"")
+        except InvalidHealthRecord as exc:
+            self.stats.invalid += 1
+            HEALTH_RECORDS.labels("invalid").inc()
+            log.warning("health record skipped: %s", exc)
+            return
+        HEALTH_RECORDS.labels("valid").inc()
+        self._partition_of[record.source_id] = partition
+        self.watch.observe(record)
+
+    async def publish_due(self, producer: Any) -> int:
+        """Send each down source's current record once; returns how many were sent."""
+        due = [d for d in self.watch.due(self.clock())
+               if self._published.get(d.source_id) != d.detection_id]
+        SOURCES_DOWN.set(len(self.watch.due(self.clock())))
+        acks = [await producer.send(DETECTIONS, encode_detection(d), key=d.source_id.encode())
+                for d in due]
+        await asyncio.gather(*acks)
+        for d in due:
+            self._published[d.source_id] = d.detection_id
+            log.warning("camera %s offline since %s (%s)", d.source_id,
+                        d.attributes["silent_since"], d.attributes["reason"])
+        self.stats.published += len(due)
+        OFFLINE_PUBLISHED.inc(len(due))
+        return len(due)
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Until `stop` is set: read health records, publish what is due every tick."""
+        consumer = AIOKafkaConsumer(bootstrap_servers=self.bootstrap, group_id=self.group_id,
+                                    enable_auto_commit=False, auto_offset_reset="earliest",
+                                    session_timeout_ms=10_000, heartbeat_interval_ms=1000)
+        producer = AIOKafkaProducer(bootstrap_servers=self.bootstrap, acks="all", linger_ms=5)
+        self._consumer = consumer
+        consumer.subscribe([HEALTH], listener=_Rewind(self))
+        await producer.start()
+        await consumer.start()
+        try:
+            while not stop.is_set():
+                batches = await consumer.getmany(timeout_ms=int(self.tick_s * 1000))
+                for tp, records in batches.items():
+                    for r in records:
+                        self.take(tp.partition, r.value)
+                await self.publish_due(producer)
+        finally:
+            await consumer.stop()
+            await producer.stop()
