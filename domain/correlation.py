@@ -376,6 +376,12 @@ def reconcile(state: KeyState | None, key: str, group: Kind, snap: IncidentSnaps
     if snap is None:
         return replace(base, next_episode=max(base.next_episode, next_episode))
     episode = snap.episode
+    cached = base.episode
+    if cached is not None and cached.incident_id == episode.incident_id \
+            and cached.last_seen_at > episode.last_seen_at:
+        # evidence still buffered for coalescing is newer than what the store holds: timers
+        # must not auto-resolve an incident whose detections are on their way to the store
+        episode = replace(episode, last_seen_at=cached.last_seen_at)
     hits = () if episode.active else base.hits
     return replace(base, episode=episode, hits=hits,
                    next_episode=max(base.next_episode, next_episode, episode.number + 1))
