@@ -32,8 +32,11 @@ def build_services(config: ApiConfig, app: IncidentApp | None = None,
     incidents = app or IncidentApp(dict(config.event_store_env), config.rules)
     follower = LogFollower(incidents, poll_interval_s=config.poll_interval_s,
                            batch=config.poll_batch, queue_size=config.subscriber_queue)
-    views = ViewReader(config.read_model) if config.read_model else None
-    return Services(config=config, app=incidents, reader=IncidentReader(incidents),
+    reader = IncidentReader(incidents)
+    views = ViewReader(config.read_model, head=reader.head, max_lag=config.max_view_lag,
+                       max_staleness_s=config.max_view_staleness_s,
+                       connect_timeout_s=config.connect_timeout_s) if config.read_model else None
+    return Services(config=config, app=incidents, reader=reader,
                     follower=follower, views=views, history=history,
                     as_of_views={v.name: v for v in (OperatorBoard(), *as_of_views)})
 

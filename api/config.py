@@ -41,6 +41,11 @@ class ApiConfig:
     max_view_lag: int = 10_000
     """`incidents` reads the board only while it is at most this many log positions behind
     the event store's head (a stopped projection runner must not serve stale lists)."""
+    max_view_staleness_s: float = 15.0
+    """A view behind the log is not served once its projections runner has not reported for
+    this long (`api.views.judge`): `incidents` folds the store, agency views say why."""
+    connect_timeout_s: float = 5.0
+    """Bound on opening a PostgreSQL read-model store."""
 
     def __post_init__(self) -> None:
         if len(self.token_secret) < 16:

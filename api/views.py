@@ -6,6 +6,14 @@ connection serves one operation at a time, hence the lock) and caches each listi
 sorted rows by the view's log position, so a request whose view has not moved costs one
 position read. `page_of` cuts a page after an opaque cursor that encodes the sort key, so a
 page boundary survives rows appearing or leaving between requests.
+
+Honest reads: given the event store's log head (`head`), `ViewReader` checks each view's
+freshness (`projections.store.Freshness`: its position, and the age of the projections
+runner's heartbeat) before serving it, and raises `ViewUnavailable` saying why when the view
+is absent (never set up), behind the log while no runner reports (stopped, killed, or silent
+for more than `max_staleness_s`), or more than `max_lag` positions behind. A view at the head
+is current whoever keeps it, so it is served even while the runner is down. The reader never
+creates tables: a store nobody set up reads as absent, not as empty.
 """
 
 from __future__ import annotations
@@ -26,7 +34,7 @@ import asyncpg
 from api.errors import BadCursor, ViewUnavailable
 from projections.errors import ProjectionError
 from projections.sqlite_store import SqliteStore
-from projections.store import ViewStore
+from projections.store import Freshness, ViewStore
 from projections.views import Doc
 
 __all__ = [
@@ -149,26 +157,80 @@ def decode_view_cursor(listing: Listing, cursor: str) -> Order:
     return tuple(value[1:])
 
 
-class ViewReader:
-    """Reads listings from the read-model store at `location` (`postgresql://` URL or path)."""
+def judge(view: str, fresh: Freshness, head: int, *, max_lag: int,
+          max_staleness_s: float) -> str | None:
+    """Why `view` may not be served as current (None: it may), given the log's `head`."""
+    if fresh.position is None:
+        return (f"the {view} view has not been set up: run `kuzet db migrate` and "
+                "`kuzet projections run`")
+    behind = head - fresh.position
+    if behind <= 0:
+        return None
+    where = (f"the {view} view is at log position {fresh.position}, {behind} behind the "
+             f"event store ({head})")
+    age = fresh.heartbeat_age_s
+    if age is None:
+        what = "has not been built yet" if fresh.position == 0 else "is behind"
+        return (f"the {view} view {what} ({behind} events behind the event store) and no "
+                "projections process has ever reported: start `kuzet projections run`")
+    if fresh.stopped:
+        return f"{where}, and its projections process stopped {age:.0f} s ago"
+    if age > max_staleness_s:
+        return (f"{where}, and its projections process last reported {age:.0f} s ago "
+                f"(KUZET_VIEW_MAX_STALENESS_S={max_staleness_s:g}): stopped or stuck")
+    if behind > max_lag:
+        return f"{where}: lagging by more than {max_lag} positions"
+    return None
 
-    def __init__(self, location: str) -> None:
+
+def _missing(exc: BaseException) -> bool:
+    """A store whose tables nobody created."""
+    return isinstance(exc, asyncpg.UndefinedTableError) or (
+        isinstance(exc, sqlite3.OperationalError) and "no such table" in str(exc))
+
+
+class ViewReader:
+    """Reads listings from the read-model store at `location` (`postgresql://` URL or path).
+
+    With `head` (the event store's log head; blocking, run in a thread) each read first
+    checks the view's freshness (`judge`); without it views are served as they stand.
+    `connect_timeout_s` bounds opening a PostgreSQL store.
+    """
+
+    def __init__(self, location: str, *, head: Callable[[], int] | None = None,
+                 max_lag: int = 10_000, max_staleness_s: float = 15.0,
+                 connect_timeout_s: float = 5.0) -> None:
         self.location = location
+        self.head = head
+        self.max_lag = max_lag
+        self.max_staleness_s = max_staleness_s
+        self.connect_timeout_s = connect_timeout_s
         self._store: ViewStore | None = None
         self._lock = asyncio.Lock()
         self._cache: dict[str, Snapshot] = {}
 
     async def snapshot(self, listing: Listing) -> Snapshot:
-        """The listing as of the view's current position (cached while the view stands)."""
+        """The listing as of the view's current position (cached while the view stands);
+        `ViewUnavailable` saying why if the store is unreachable or the view not current."""
         async with self._lock:
             try:
                 store = await self._open()
-                position = await store.position(listing.view)
+                fresh = await store.freshness(listing.view)
+                head = 0 if self.head is None else await asyncio.to_thread(self.head)
+                why = judge(listing.view, fresh, head, max_lag=self.max_lag,
+                            max_staleness_s=self.max_staleness_s)
+                if why is not None:
+                    raise ViewUnavailable(why)
+                position = fresh.position
                 cached = self._cache.get(listing.name)
                 if cached is not None and cached.position == position:
                     return cached
                 position, texts = await store.texts(listing.view)
             except _STORE_ERRORS as exc:
+                if _missing(exc):
+                    raise ViewUnavailable(f"the {listing.view} view has not been set up "
+                                          f"({exc}): run `kuzet db migrate` and `kuzet "
+                                          "projections run`") from None
                 await self._forget()
                 raise ViewUnavailable(f"agency views unavailable: {exc}") from None
         snap = await asyncio.to_thread(_snapshot, listing, position, texts)
@@ -181,11 +243,11 @@ class ViewReader:
             if self.location.startswith(("postgresql://", "postgres://")):
                 from projections.postgres_store import PostgresStore
 
-                store = await PostgresStore.connect(self.location)
+                store = await PostgresStore.connect(self.location,
+                                                    timeout_s=self.connect_timeout_s)
             else:
                 store = SqliteStore(self.location)
-            await store.setup(VIEW_NAMES)  # idempotent; a view not built yet reads as empty
-            self._store = store
+            self._store = store  # read-only: never creates tables (absent is not empty)
         return self._store
 
     async def _forget(self) -> None:

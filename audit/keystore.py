@@ -86,6 +86,8 @@ _DDL = [
     "CREATE TABLE IF NOT EXISTS privacy_erasures (erasure_id TEXT PRIMARY KEY, payload TEXT NOT "
     "NULL, recorded_at TEXT)",
 ]
+_SCHEMA_LOCK = "SELECT pg_advisory_xact_lock(hashtext('kuzet.schema'))"
+"""The same lock as `audit.store_postgres.SCHEMA_LOCK` (that module imports this one)."""
 _INSERT_KEY = ("INSERT INTO privacy_keys (key_id, identity_hash, data_class, created_at, "
                "last_used_at, key) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING")
 _LIVE_KEY = ("SELECT key_id, key FROM privacy_keys WHERE identity_hash = ? AND shredded_at IS "
@@ -132,8 +134,12 @@ class KeyStore:
             yield _Cursor(cursor, self._sql)
 
     def create_tables(self) -> None:
+        """Idempotent; on PostgreSQL under the schema lock every Kuzet store's DDL takes
+        (`audit.store_postgres.SCHEMA_LOCK`), so processes started together never race."""
         blob = "BLOB" if self._sqlite else "BYTEA"
         with self._tx(commit=True) as c:
+            if not self._sqlite:
+                c.execute(_SCHEMA_LOCK)
             for statement in _DDL:
                 c.execute(statement.format(blob=blob))
 

@@ -9,23 +9,43 @@ holding that lock and in the same transaction, the recorder reads the previous l
 database clock in one statement and writes this transaction's links with one statement.
 `POSTGRES_ENABLE_DB_FUNCTIONS` (events inserted by a stored function) would bypass the chain
 and is refused. A pre-chain store is adopted once, like the SQLite one (see there).
+
+Schema creation cannot race: `create_table` runs every statement (types, tables, indexes, the
+chain, the adoption) in one transaction that first takes the advisory lock `SCHEMA_LOCK`, the
+lock every Kuzet store takes around its DDL (the key tables, the views, the adapter state), so
+processes started together on a fresh database create each table once and wait for each
+other instead of failing on `pg_type_typname_nsp_index`. The factory first connects once
+within `POSTGRES_CONNECT_TIMEOUT` and, failing, raises `StoreUnreachable` naming host, port,
+database and the server's reason, not the pool's "couldn't get a connection after 30.00 sec".
 """
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, cast
 
 import eventsourcing.postgres as es_pg
-from eventsourcing.persistence import ProgrammingError, StoredEvent
+import psycopg
+from eventsourcing.persistence import OperationalError, ProgrammingError, StoredEvent
 from psycopg import Cursor
+from psycopg.errors import DuplicateObject
 from psycopg.rows import DictRow
 from psycopg.sql import SQL, Composed, Identifier
 
 from audit.chain import ChainedEvent, Link, extend
 from audit.sealing import SealingFactoryMixin
 
-__all__ = ["ChainedPostgresApplicationRecorder", "ChainedPostgresFactory"]
+__all__ = ["SCHEMA_LOCK", "ChainedPostgresApplicationRecorder", "ChainedPostgresFactory",
+           "StoreUnreachable"]
+
+SCHEMA_LOCK = "SELECT pg_advisory_xact_lock(hashtext('kuzet.schema'))"
+"""Taken first by every transaction that creates Kuzet tables (released at its end)."""
+
+
+class StoreUnreachable(OperationalError):
+    """Raised when the event store's PostgreSQL cannot be connected to within the timeout;
+    the message names host, port and database and the server's reason (never the password)."""
 
 
 def _link(row: Any) -> Link | None:
@@ -109,13 +129,21 @@ class ChainedPostgresApplicationRecorder(es_pg.PostgresApplicationRecorder):
             [k.hash for k in links]), prepare=True)
 
     def create_table(self) -> None:
-        super().create_table()
+        """Every statement in one transaction under `SCHEMA_LOCK` (see the module doc)."""
         with self.datastore.transaction(commit=True) as curs:
+            curs.execute(SCHEMA_LOCK)
+            for statement in self.sql_create_statements:
+                if "CREATE TYPE" in statement.as_string():  # no IF NOT EXISTS for types
+                    with contextlib.suppress(DuplicateObject), curs.connection.transaction():
+                        curs.execute(statement, prepare=False)  # in a savepoint
+                else:
+                    curs.execute(statement, prepare=False)
             curs.execute(self._sql["lock"])
             curs.execute(self._sql["empty"])
             row = curs.fetchone()
             if row is not None and row["empty"]:
                 self._chain_existing(curs)
+        self.datastore.register_type_adapters()
 
     def _chain_existing(self, curs: Cursor[DictRow]) -> None:
         """Chain the events of a store that predates the chain (once, under the table lock)."""
@@ -153,7 +181,47 @@ class ChainedPostgresApplicationRecorder(es_pg.PostgresApplicationRecorder):
             return int(row["p"] or 0) if row else 0
 
 
-class ChainedPostgresFactory(SealingFactoryMixin, es_pg.PostgresFactory):
+class _CheckedConnection:
+    """Connects once right after the datastore is configured, before any table is created."""
+
+    datastore: es_pg.PostgresDatastore
+
+    def __init__(self, env: Any) -> None:
+        super().__init__(env)  # type: ignore[call-arg]
+        self._check_reachable()
+
+    def _check_reachable(self) -> None:
+        """One connection within the pool's timeout, or `StoreUnreachable` saying why."""
+        kwargs = cast(dict[str, Any], self.datastore.pool.kwargs)
+        timeout = float(self.datastore.pool.timeout)
+        where = f"{kwargs.get('host')}:{kwargs.get('port')}/{kwargs.get('dbname')}"
+        try:
+            conn = psycopg.connect(host=kwargs.get("host"), port=kwargs.get("port"),
+                                   dbname=kwargs.get("dbname"), user=kwargs.get("user"),
+                                   password=kwargs.get("password"),
+                                   connect_timeout=max(1, round(timeout)))
+        except psycopg.Error as exc:
+            raise StoreUnreachable(f"event store PostgreSQL at {where}: {_cause(exc, timeout)}"
+                                   ) from None
+        conn.close()
+
+
+class ChainedPostgresFactory(SealingFactoryMixin, _CheckedConnection, es_pg.PostgresFactory):
     """eventsourcing's PostgreSQL factory with the chained application recorder."""
 
     application_recorder_class = ChainedPostgresApplicationRecorder
+
+
+def _cause(exc: BaseException, timeout_s: float) -> str:
+    """The server's or the socket's reason in a few words (its first line otherwise)."""
+    text = str(exc)
+    for needle, cause in (("does not exist", None), ("password authentication failed", None),
+                          ("Connection refused", "connection refused"),
+                          ("could not translate host name", "host name not found (DNS)"),
+                          ("failed to resolve host", "host name not found (DNS)"),
+                          ("authentication failed", None),
+                          ("timeout expired", f"no answer within {timeout_s:g} s")):
+        if needle in text:
+            line = next(ln for ln in text.splitlines() if needle in ln)
+            return cause or line.split("FATAL:", 1)[-1].strip()
+    return next((ln.strip() for ln in text.splitlines() if ln.strip()), type(exc).__name__)

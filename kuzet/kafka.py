@@ -1,4 +1,13 @@
-"""Kafka plumbing for the composition root: topic creation and a reachability check."""
+"""Kafka plumbing for the composition root: topic creation, a reachability check, and what
+the broker supports (idempotent producers).
+
+Durability on a cluster comes from the topics' settings, which `ensure_topics` sets when it
+creates a topic: replication factor min(3, brokers), and with 3 replicas `min.insync.replicas`
+2 and no unclean leader election, so that a write acknowledged with `acks=all` (every Kuzet
+producer) is on two brokers before the producer hears "done", and a broker that lost its disk
+never becomes leader with a shorter log. The embedded broker (one broker, memory only) gets
+replication 1 and none of these settings.
+"""
 
 from __future__ import annotations
 
@@ -11,7 +20,8 @@ from aiokafka.errors import KafkaConnectionError, KafkaError, TopicAlreadyExists
 
 from domain.topics import CORRELATION, DETECTIONS, DETECTIONS_DLQ, HEALTH
 
-__all__ = ["TRANSIENT_RETENTION_MS", "KafkaUnreachable", "ensure_topics", "read_topic"]
+__all__ = ["MIN_INSYNC_REPLICAS", "TRANSIENT_RETENTION_MS", "KafkaUnreachable", "ensure_topics",
+           "read_topic", "replication_for", "supports_idempotence"]
 
 _DAY_MS = 24 * 3600 * 1000
 TRANSIENT_RETENTION_MS = {
@@ -27,12 +37,23 @@ shortest personal-data retention (KUZET_RETENTION_DAYS_*). Topics that already e
 their configuration: set it with the cluster's tools."""
 
 
+MIN_INSYNC_REPLICAS = 2
+"""`min.insync.replicas` of topics with 3 replicas: an `acks=all` write survives one broker's
+loss, and writes stop (NotEnoughReplicas, retried) rather than land on one disk only."""
+
+
 class KafkaUnreachable(Exception):
     """Raised when no broker answers at the configured bootstrap servers."""
 
 
+def replication_for(brokers: int) -> int:
+    """The replication factor of topics Kuzet creates on a cluster of `brokers` brokers."""
+    return max(1, min(3, brokers))
+
+
 async def ensure_topics(bootstrap: str, topics: Iterable[str], partitions: int) -> None:
-    """Create `topics` with `partitions` partitions where they do not exist yet."""
+    """Create `topics` with `partitions` partitions where they do not exist yet, replicated
+    min(3, brokers) times (module docstring: the durability settings)."""
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=10000)
     try:
         await asyncio.wait_for(admin.start(), timeout=15)
@@ -42,19 +63,58 @@ async def ensure_topics(bootstrap: str, topics: Iterable[str], partitions: int) 
         raise KafkaUnreachable(f"no Kafka broker answers at {bootstrap}") from None
     try:
         existing = set(await admin.list_topics())
-        wanted = [NewTopic(t, num_partitions=partitions, replication_factor=1,
-                           topic_configs=_configs(t))
-                  for t in topics if t not in existing]
-        if wanted:
-            with contextlib.suppress(TopicAlreadyExistsError):
-                await admin.create_topics(wanted)
+        missing = [t for t in topics if t not in existing]
+        if not missing:
+            return
+        cluster = await admin.describe_cluster()
+        replication = replication_for(len(cluster["brokers"]))
+        wanted = [NewTopic(t, num_partitions=partitions, replication_factor=replication,
+                           topic_configs=_configs(t, replication))
+                  for t in missing]
+        with contextlib.suppress(TopicAlreadyExistsError):
+            await admin.create_topics(wanted)
     finally:
         await admin.close()
 
 
-def _configs(topic: str) -> dict[str, str]:
+def _configs(topic: str, replication: int) -> dict[str, str]:
+    configs: dict[str, str] = {}
     retention = TRANSIENT_RETENTION_MS.get(topic)
-    return {} if retention is None else {"retention.ms": str(retention)}
+    if retention is not None:
+        configs["retention.ms"] = str(retention)
+    if replication >= 3:
+        configs["min.insync.replicas"] = str(MIN_INSYNC_REPLICAS)
+        configs["unclean.leader.election.enable"] = "false"
+    return configs
+
+
+async def supports_idempotence(bootstrap: str, timeout_s: float = 10.0) -> bool:
+    """Whether the broker grants producer ids (`InitProducerId`), which idempotent producers
+    need. Apache Kafka does (after a retriable "not ready yet" while it starts); the embedded
+    Tansu broker answers with an error. `KafkaUnreachable` when nobody answers in `timeout_s`."""
+    from aiokafka.client import AIOKafkaClient
+    from aiokafka.errors import for_code
+    from aiokafka.protocol.transaction import InitProducerIdRequest
+
+    client = AIOKafkaClient(bootstrap_servers=bootstrap, request_timeout_ms=int(timeout_s * 1000))
+    deadline = asyncio.get_running_loop().time() + timeout_s
+    try:
+        await asyncio.wait_for(client.bootstrap(), timeout=timeout_s)
+        while True:
+            request = InitProducerIdRequest(transactional_id=None,  # type: ignore[arg-type]
+                                            transaction_timeout_ms=60_000)
+            response = await asyncio.wait_for(client.send(client.get_random_node(), request),
+                                              timeout=timeout_s)
+            code = int(response.error_code)
+            left = deadline - asyncio.get_running_loop().time()
+            if code == 0 or not for_code(code).retriable or left <= 0:
+                return code == 0
+            await asyncio.sleep(min(0.2, left))
+    except (TimeoutError, KafkaConnectionError, KafkaError, OSError):
+        raise KafkaUnreachable(f"no Kafka broker answers at {bootstrap}") from None
+    finally:
+        with contextlib.suppress(Exception):
+            await client.close()
 
 
 async def read_topic(bootstrap: str, topic: str) -> list[bytes]:

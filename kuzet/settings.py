@@ -55,6 +55,9 @@ class Settings:
     camera_repeat_s: float = 60.0
     """While offline, one `camera_offline` record per this many seconds (keeps it open)."""
     log_level: str = "warn"
+    connect_timeout_s: float = 5.0
+    """How long connecting to PostgreSQL or Kafka may take before the process gives up with
+    one line naming the host and the cause (refused, no such role or database, auth, DNS)."""
     offset_reset: str = "earliest"
     """A consumer position beyond its partition's end (topic recreated, e.g. an embedded-broker
     restart): `earliest` rereads the partition (harmless: the store de-duplicates), `latest`
@@ -70,6 +73,9 @@ class Settings:
     """Canteen head-counts below this are suppressed in the education view."""
     relay_source: str = "urn:kuzet:incidents"
     """The CloudEvents `source` of relayed incident events."""
+    view_max_staleness_s: float = 15.0
+    """A read model behind the log whose projection process has not reported (heartbeat) for
+    this long is not served: `incidents` folds the event store, agency views say why."""
     # --- api / auth -------------------------------------------------------------------
     token_secret: str = field(default="", repr=False)
     """HMAC secret for bearer tokens. Required by the API; never printed."""
@@ -139,14 +145,26 @@ class Settings:
         """The eventsourcing `env` for the incident application (passed explicitly)."""
         url = self.event_store_url
         if not url:
-            self.data_dir.mkdir(parents=True, exist_ok=True)
+            self.ensure_data_dir()
             return {
                 "PERSISTENCE_MODULE": CHAINED_SQLITE,
                 "SQLITE_DBNAME": str(self.data_dir / "events.sqlite"),
                 "SQLITE_LOCK_TIMEOUT": "30",
                 **self.privacy_env(),
             }
-        return {**postgres_env(url), **self.privacy_env()}
+        return {**postgres_env(url, self.connect_timeout_s), **self.privacy_env()}
+
+    def ensure_data_dir(self) -> Path:
+        """`data_dir`, created with its parents if missing; a one-line `SettingsError` if it
+        cannot be (a file in the way, no permission, a read-only disk)."""
+        try:
+            self.data_dir.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise SettingsError(f"KUZET_DATA_DIR={str(self.data_dir)!r}: cannot create it "
+                                f"({exc.strerror or exc})") from None
+        if not os.access(self.data_dir, os.W_OK | os.X_OK):
+            raise SettingsError(f"KUZET_DATA_DIR={str(self.data_dir)!r}: not writable")
+        return self.data_dir
 
     def privacy_env(self) -> dict[str, str]:
         """What the sealing event store factories read (`audit.sealing.SealingFactoryMixin`)."""
@@ -186,8 +204,10 @@ def _local_pepper(path: Path) -> str:
     return path.read_text().strip()
 
 
-def postgres_env(url: str) -> dict[str, str]:
-    """eventsourcing's PostgreSQL settings for a `postgresql://` URL."""
+def postgres_env(url: str, connect_timeout_s: float = 5.0) -> dict[str, str]:
+    """eventsourcing's PostgreSQL settings for a `postgresql://` URL (eventsourcing takes
+    whole seconds for the connection timeout: rounded up, at least 1)."""
+    import math
     from urllib.parse import unquote, urlsplit
 
     parts = urlsplit(url)
@@ -205,6 +225,7 @@ def postgres_env(url: str) -> dict[str, str]:
         "POSTGRES_POOL_SIZE": "4",
         "POSTGRES_MAX_OVERFLOW": "4",
         "POSTGRES_CONN_MAX_AGE": "",
+        "POSTGRES_CONNECT_TIMEOUT": str(max(1, math.ceil(connect_timeout_s))),
     }
 
 
@@ -272,6 +293,8 @@ def load_settings(
         postgres_env(settings.event_store_url)
     if settings.offset_reset not in ("earliest", "latest"):
         raise SettingsError(f"KUZET_OFFSET_RESET={settings.offset_reset!r}: earliest or latest")
+    if settings.connect_timeout_s <= 0:
+        raise SettingsError(f"KUZET_CONNECT_TIMEOUT_S={settings.connect_timeout_s}: must be > 0")
     if settings.kafka_partitions < 1:
         raise SettingsError(f"KUZET_KAFKA_PARTITIONS={settings.kafka_partitions}: must be >= 1")
     _check_privacy(settings)

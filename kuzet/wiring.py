@@ -17,7 +17,7 @@ if TYPE_CHECKING:
     from projections.asof import RecordedLog
 
 __all__ = ["build_incident_app", "build_log_reader", "build_recorded_log", "build_worker_app",
-           "load_rule_set", "stream_config"]
+           "load_rule_set", "open_incident_app", "stream_config"]
 
 
 def load_rule_set(settings: Settings) -> RuleSet:
@@ -55,13 +55,25 @@ WORKER_AGGREGATE_CACHE = 8192
 
 def build_incident_app(settings: Settings, rules: RuleSet | None = None, *,
                        cache_aggregates: bool = False) -> IncidentApp:
-    """The incident application on the configured store.
+    """The incident application on the configured store, after the schema step every process
+    runs at start (`kuzet.schema`: every store's tables, under the schema lock; unreachable
+    databases fail here within KUZET_CONNECT_TIMEOUT_S, saying why).
 
     `cache_aggregates` (the correlator only) keeps recently used aggregates in memory and
     fast-forwards them with just their new events on each load, instead of replaying a busy
     incident's whole history for every evidence flush. Only the correlator gets it: it never
     shows aggregates to people, so a cached copy cannot outlive an erasure on screen.
     """
+    from kuzet.schema import ensure_schema, schema_lock
+
+    with schema_lock(settings):
+        ensure_schema(settings)
+        return open_incident_app(settings, rules, cache_aggregates=cache_aggregates)
+
+
+def open_incident_app(settings: Settings, rules: RuleSet | None = None, *,
+                      cache_aggregates: bool = False) -> IncidentApp:
+    """The incident application alone (its factory creates the event store's tables)."""
     env = settings.event_store_env()
     if cache_aggregates:
         env = {**env, "AGGREGATE_CACHE_MAXSIZE": str(WORKER_AGGREGATE_CACHE)}

@@ -10,9 +10,17 @@ from collections.abc import Collection, Mapping
 from typing import Any
 
 from projections.errors import PositionConflictError, StoreUnavailableError
-from projections.store import table_for
+from projections.store import (
+    RUNNER,
+    SCHEMA_LOCK,
+    Freshness,
+    schema_statements,
+    table_for,
+)
 
 __all__ = ["PostgresStore"]
+
+_NOW_US = "(extract(epoch FROM clock_timestamp()) * 1000000)::bigint"
 
 
 class PostgresStore:
@@ -27,25 +35,40 @@ class PostgresStore:
         self._views: set[str] = set()
 
     @classmethod
-    async def connect(cls, url: str) -> PostgresStore:
+    async def connect(cls, url: str, *, timeout_s: float = 5.0) -> PostgresStore:
+        """One connection within `timeout_s`, or `StoreUnavailableError` naming the host."""
         import asyncpg
 
         try:
-            return cls(await asyncpg.connect(url, timeout=10))
-        except (OSError, asyncpg.PostgresError) as exc:
+            return cls(await asyncpg.connect(url, timeout=timeout_s))
+        except (OSError, TimeoutError, asyncpg.PostgresError) as exc:
             where = url.rsplit("@", maxsplit=1)[-1]  # never print credentials
             raise StoreUnavailableError(f"read-model store at {where}: {exc}") from None
 
     async def setup(self, views: Collection[str]) -> None:
         self._views.update(views)
         async with self._conn.transaction():
-            await self._conn.execute("CREATE TABLE IF NOT EXISTS proj_tracking "
-                                     "(view TEXT PRIMARY KEY, position BIGINT NOT NULL)")
-            for view in views:
-                await self._conn.execute(f"CREATE TABLE IF NOT EXISTS {table_for(view)} "
-                                         "(key TEXT PRIMARY KEY, doc TEXT NOT NULL)")
-                await self._conn.execute("INSERT INTO proj_tracking VALUES ($1, 0) "
-                                         "ON CONFLICT DO NOTHING", view)
+            await self._conn.execute(SCHEMA_LOCK)  # processes started together wait here
+            for statement in schema_statements(views, big="BIGINT"):
+                await self._conn.execute(statement)
+
+    async def heartbeat(self, *, stopped: bool = False) -> None:
+        await self._conn.execute(
+            f"INSERT INTO proj_heartbeat VALUES ($1, {_NOW_US}, $2) ON CONFLICT (runner) "  # noqa: S608 (constant)
+            "DO UPDATE SET beat_at_us = excluded.beat_at_us, stopped = excluded.stopped",
+            RUNNER, int(stopped))
+
+    async def freshness(self, view: str) -> Freshness:
+        row = await self._conn.fetchrow(
+            f"SELECT to_regclass($1) IS NOT NULL AS exists, (SELECT position FROM "  # noqa: S608 (constant)
+            "proj_tracking WHERE view = $2) AS position, (SELECT "
+            f"{_NOW_US} - beat_at_us FROM proj_heartbeat WHERE runner = $3) AS age_us, "
+            "(SELECT stopped FROM proj_heartbeat WHERE runner = $3) AS stopped",
+            table_for(view), view, RUNNER)
+        position = int(row["position"]) if row["exists"] and row["position"] is not None \
+            else None
+        age = None if row["age_us"] is None else max(0.0, row["age_us"] / 1e6)
+        return Freshness(position, age, stopped=bool(row["stopped"]))
 
     async def position(self, view: str) -> int:
         found = await self._conn.fetchval(

@@ -4,6 +4,10 @@
 over the documents they touch and commits documents and position in one transaction.
 `rebuild(name)` folds the whole log in memory and swaps a fresh table in at the head it read to;
 `verify(name)` folds the log up to the live view's position and compares content digests.
+
+`run` writes a heartbeat to the store at least every `heartbeat_s` while it follows the log
+(and `catch_up` one when it reaches the head), and marks it stopped when it stops: readers
+(`api.views.ViewReader`) serve a view that is behind the log only while its runner reports.
 """
 
 from __future__ import annotations
@@ -64,11 +68,12 @@ class ProjectionRunner:
     """Feeds `views` from `source` into `store`, `batch` log positions at a time."""
 
     def __init__(self, source: NotificationSource, store: ViewStore, views: Sequence[View], *,
-                 batch: int = 2000) -> None:
+                 batch: int = 2000, heartbeat_s: float = 1.0) -> None:
         self.source = source
         self.store = store
         self.views = {v.name: v for v in views}
         self.batch = batch
+        self.heartbeat_s = heartbeat_s
 
     def view(self, name: str) -> View:
         if name not in self.views:
@@ -109,6 +114,7 @@ class ProjectionRunner:
         total = 0
         while n := await self.step():
             total += n
+        await self.store.heartbeat()
         return total
 
     async def run(self, stop: asyncio.Event, *, idle_s: float = 0.5,
@@ -119,13 +125,21 @@ class ProjectionRunner:
         concurrent reader: asyncpg refuses a second operation while a batch commits.)
         """
         await self.setup()
-        while not stop.is_set():
-            read = await self.step()
-            if on_lag is not None:
-                on_lag(await self.lag())
-            if not read:
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(stop.wait(), idle_s)
+        beat = -float("inf")
+        try:
+            while not stop.is_set():
+                read = await self.step()
+                if time.monotonic() - beat >= self.heartbeat_s:
+                    await self.store.heartbeat()
+                    beat = time.monotonic()
+                if on_lag is not None:
+                    on_lag(await self.lag())
+                if not read:
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(stop.wait(), min(idle_s, self.heartbeat_s))
+        finally:
+            with contextlib.suppress(Exception):  # a broken store cannot take the mark
+                await self.store.heartbeat(stopped=True)
 
     async def replay(self, name: str, upto: int | None = None) -> tuple[int, dict[str, Doc]]:
         """Fold the log from position 1 to `upto` (default: the head) in memory."""

@@ -8,11 +8,13 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from projections.errors import PositionConflictError, StoreUnavailableError
-from projections.store import table_for
+from projections.store import RUNNER, Freshness, schema_statements, table_for
 
 __all__ = ["SqliteStore"]
 
 _CHUNK = 500
+_NOW_US = "CAST((julianday('now') - 2440587.5) * 86400000000.0 AS INTEGER)"
+"""SQLite's clock in microseconds since the epoch (it keeps milliseconds)."""
 
 
 class SqliteStore:
@@ -39,13 +41,29 @@ class SqliteStore:
         self._db.execute("COMMIT")
 
     async def setup(self, views: Collection[str]) -> None:
+        with self._tx() as db:  # BEGIN IMMEDIATE: one process at a time creates tables
+            for statement in schema_statements(views, big="INTEGER"):
+                db.execute(statement)
+
+    async def heartbeat(self, *, stopped: bool = False) -> None:
         with self._tx() as db:
-            db.execute("CREATE TABLE IF NOT EXISTS proj_tracking "
-                       "(view TEXT PRIMARY KEY, position INTEGER NOT NULL)")
-            for view in views:
-                db.execute(f"CREATE TABLE IF NOT EXISTS {table_for(view)} "
-                           "(key TEXT PRIMARY KEY, doc TEXT NOT NULL)")
-                db.execute("INSERT OR IGNORE INTO proj_tracking VALUES (?, 0)", (view,))
+            db.execute(f"INSERT INTO proj_heartbeat VALUES (?, {_NOW_US}, ?) ON CONFLICT "  # noqa: S608 (constant)
+                       "(runner) DO UPDATE SET beat_at_us = excluded.beat_at_us, "
+                       "stopped = excluded.stopped", (RUNNER, int(stopped)))
+
+    async def freshness(self, view: str) -> Freshness:
+        table = table_for(view)
+        with self._tx() as db:
+            exists = db.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?",
+                                (table,)).fetchone()
+            row = db.execute("SELECT position FROM proj_tracking WHERE view = ?",
+                             (view,)).fetchone()
+            beat = db.execute(f"SELECT {_NOW_US} - beat_at_us, stopped FROM proj_heartbeat "  # noqa: S608 (constant)
+                              "WHERE runner = ?", (RUNNER,)).fetchone()
+        position = int(row[0]) if row and exists else None
+        if beat is None:
+            return Freshness(position, None, stopped=False)
+        return Freshness(position, max(0.0, beat[0] / 1e6), stopped=bool(beat[1]))
 
     async def position(self, view: str) -> int:
         row = self._db.execute("SELECT position FROM proj_tracking WHERE view = ?",

@@ -40,7 +40,8 @@ def api_config(settings: Settings) -> ApiConfig:
             max_page_size=settings.api_max_page_size,
             max_body_bytes=settings.api_max_body_bytes,
             poll_interval_s=settings.api_poll_interval_s, read_model=read_model_location(settings),
-            timezone=settings.timezone)
+            timezone=settings.timezone, max_view_staleness_s=settings.view_max_staleness_s,
+            connect_timeout_s=settings.connect_timeout_s)
     except ApiConfigError as exc:  # names the setting; never echoes the secret
         raise SettingsError(f"API settings: {exc}") from None
 
@@ -59,7 +60,7 @@ def serve(config: ConfigOpt = None, host: str | None = None, port: int | None = 
     from projections import all_views
 
     settings = load_settings(config, api_host=host, api_port=port)
-    settings.data_dir.mkdir(parents=True, exist_ok=True)  # the default read-model file's home
+    settings.ensure_data_dir()  # the default read-model file's home
     api = api_config(settings)
     incidents = build_incident_app(settings, api.rules)  # with the routing policy
     views = all_views(incidents.routing.sites, settings.canteen_min_k)  # as the runner has them
