@@ -9,9 +9,13 @@ leak on our side. The body is checked only after the signature verifies:
 
 Answers: 201 recorded; 200 duplicate (the same report id again: nothing new is written);
 401 bad or missing signature, or a stale timestamp; 404 unknown agency or incident; 400 body
-not JSON; 413 body too large; 422 invalid fields (each named) or a report the incident refuses
-(not routed to that agency, report id reused with other content); 409 a write conflict that
-persisted (retry). Every error is `{"error": code, "message": text}`.
+not JSON; 413 body too large; 422 invalid fields (each named: also any string anywhere that is
+not valid Unicode, a lone surrogate escape), a report the incident refuses (not routed to that
+agency, report id reused with other content), or `unprocessable`: any other exception raised
+while handling this one report (its type named; the report is at fault, the endpoint stays up);
+409 a write conflict that persisted (retry); 503 the event store is unreachable (retry). Every
+error is `{"error": code, "message": text}`, JSON with ASCII escapes. Every refusal is counted
+in `kuzet_adapter_inbound_rejected{stage, reason}`.
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ from typing import Any, Protocol
 from uuid import UUID
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+from prometheus_client import Counter
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
@@ -34,8 +39,19 @@ from adapters.errors import InvalidReport, SignatureError
 from adapters.signing import verify
 from domain.errors import IncidentNotFound, InvalidCommand, VersionConflict
 from domain.incident import AGENCY_RESPONSES
+from domain.validation import unsound_values
 
-__all__ = ["InboundConfig", "Report", "ReportSink", "create_inbound_app", "parse_report"]
+__all__ = ["REJECTED", "InboundConfig", "Report", "ReportSink", "create_inbound_app",
+           "parse_report"]
+
+REJECTED = Counter(
+    "kuzet_adapter_inbound_rejected",
+    "Agency reports refused, by stage (signature, body, fields, record) and reason (the "
+    "error code answered)", ["stage", "reason"],
+)
+_INFRASTRUCTURE_NAMES = frozenset({"OperationalError", "InterfaceError", "PoolTimeout",
+                                   "ConnectionUnavailableError", "ConnectionError",
+                                   "TimeoutError"})
 
 _FIELDS = {"report_id", "incident_id", "response", "reason", "person"}
 
@@ -74,6 +90,9 @@ def parse_report(data: Any) -> Report:
     """A validated `Report`, or `InvalidReport` naming every bad field."""
     if not isinstance(data, dict):
         raise InvalidReport({"body": "must be a JSON object"})
+    unsound = unsound_values(data, "body")
+    if unsound:  # a lone surrogate anywhere cannot be stored, logged or echoed: name and stop
+        raise InvalidReport({e.field: e.reason for e in unsound})
     errors = dict.fromkeys(sorted(set(data) - _FIELDS), "unknown field")
     report_id = _text(data, "report_id", errors, required=True, limit=200)
     raw_id = _text(data, "incident_id", errors, required=True, limit=36)
@@ -102,8 +121,30 @@ class InboundConfig:
     max_skew_s: float = 300.0
 
 
-def _error(status: int, code: str, message: str, **extra: Any) -> JSONResponse:
-    return JSONResponse({"error": code, "message": message, **extra}, status_code=status)
+class _AsciiJSON(JSONResponse):
+    """JSON with ASCII escapes: an error that quotes a hostile string still encodes."""
+
+    def render(self, content: Any) -> bytes:
+        return json.dumps(content, separators=(",", ":")).encode()
+
+
+def _error(status: int, code: str, message: str, *, stage: str = "record",
+           **extra: Any) -> JSONResponse:
+    REJECTED.labels(stage=stage, reason=code).inc()
+    return _AsciiJSON({"error": code, "message": message, **extra}, status_code=status)
+
+
+def _unexpected(exc: Exception, stage: str) -> JSONResponse:
+    """Any other exception while handling one report: its fault (422), unless the store is
+    unreachable (503, retry). Named by type; the server never answers 500 for a body."""
+    chain = [exc, exc.__cause__]
+    if any(type(e).__name__ in _INFRASTRUCTURE_NAMES for e in chain if e is not None):
+        return _error(503, "unavailable", f"the event store is unreachable: "
+                                          f"{type(exc).__name__}; send the report again",
+                      stage=stage)
+    return _error(422, "unprocessable", f"this report could not be handled: "
+                                        f"{type(exc).__name__}: {exc}", stage=stage,
+                  error_type=type(exc).__name__)
 
 
 class _TooLarge(Exception):
@@ -130,19 +171,23 @@ def create_inbound_app(config: InboundConfig, sink: ReportSink, *,
         agency = request.path_params["agency"]
         key = config.agency_keys.get(agency)
         if key is None:
-            return _error(404, "unknown_agency", f"no agency {agency!r} reports here")
+            return _error(404, "unknown_agency", f"no agency {agency!r} reports here",
+                          stage="agency")
         try:
             body = await _body(request, config.max_body_bytes)
             verify(key, body, request.headers, clock().timestamp(), config.max_skew_s)
             parsed = parse_report(json.loads(body))
         except _TooLarge:
-            return _error(413, "too_large", f"body over {config.max_body_bytes} bytes")
+            return _error(413, "too_large", f"body over {config.max_body_bytes} bytes",
+                          stage="body")
         except SignatureError as exc:
-            return _error(401, "bad_signature", str(exc))
+            return _error(401, "bad_signature", str(exc), stage="signature")
         except (ValueError, RecursionError) as exc:  # JSONDecodeError, bad UTF-8, too deep
-            return _error(400, "bad_json", f"body is not JSON: {exc}")
+            return _error(400, "bad_json", f"body is not JSON: {exc}", stage="body")
         except InvalidReport as exc:
-            return _error(422, "invalid_report", str(exc), errors=exc.errors)
+            return _error(422, "invalid_report", str(exc), stage="fields", errors=exc.errors)
+        except Exception as exc:
+            return _unexpected(exc, "body")
         return await _record(sink, agency, parsed, clock())
 
     async def healthz(_: Request) -> JSONResponse:
@@ -164,6 +209,8 @@ async def _record(sink: ReportSink, agency: str, report: Report, at: datetime) -
         return _error(422, "refused", str(exc))
     except VersionConflict as exc:
         return _error(409, "conflict", f"{exc}; send the report again")
+    except Exception as exc:
+        return _unexpected(exc, "record")
     status = "recorded" if recorded else "duplicate"
     return JSONResponse({"status": status, "report_id": report.report_id,
                          "incident_id": str(report.incident_id)},

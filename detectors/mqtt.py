@@ -11,8 +11,10 @@ need not repeat their id.
 An accepted signal is published as a `sensor` detection. A rejected one (not JSON, too large,
 failing validation) is logged, counted (`kuzet_detector_sensor_signals{transport="mqtt",
 outcome="rejected"}`) and dead-lettered on `kuzet.detections.dlq.v1` in the correlator's DLQ
-shape (`reason`, `errors`, `source`, `original` as base64), so nothing is lost and nothing
-crashes. A lost broker connection is retried with exponential backoff; with a `client_id` the
+shape (`reason`, `errors`, `source`, `stage` = `mqtt`, `error_type`, `original` as base64), so
+nothing is lost and nothing crashes; any other exception while handling one message is that
+message's fault and is dead-lettered the same way (`outcome="error"`). A lost broker
+connection is retried with exponential backoff; with a `client_id` the
 session is persistent, so QoS 1/2 messages published meanwhile are delivered on reconnect.
 """
 
@@ -21,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
+import hashlib
 import json
 import logging
 import ssl
@@ -61,13 +64,18 @@ def sensor_id_from_topic(filters: Sequence[str], topic: str) -> str | None:
     return None
 
 
-def rejection_record(topic: str, payload: bytes, problems: Sequence[str]) -> bytes:
+def rejection_record(topic: str, payload: bytes, problems: Sequence[str], *,
+                     error_type: str = "SensorInputError") -> bytes:
     """The DLQ value for a rejected message (the same keys the correlator's DLQ uses)."""
     return json.dumps({
         "reason": "invalid sensor signal: " + "; ".join(problems),
         "errors": [{"reason": p} for p in problems],
         "source": {"transport": "mqtt", "topic": topic},
+        "stage": "mqtt",
+        "error_type": error_type,
         "original": base64.b64encode(payload).decode(),
+        "original_size": len(payload),
+        "original_sha256": hashlib.sha256(payload).hexdigest(),
     }).encode()
 
 
@@ -99,12 +107,17 @@ class MqttIngress:
         """Validate one message; publish it, or dead-letter it with every problem."""
         try:
             detection = self._parse(topic, payload)
-        except SensorInputError as exc:
+        except Exception as exc:  # this message's fault, whatever it is
+            problems = (exc.problems if isinstance(exc, SensorInputError)
+                        else (f"{type(exc).__name__}: {exc}",))
+            outcome = "rejected" if isinstance(exc, SensorInputError) else "error"
             self.stats.rejected += 1
-            SENSOR_SIGNALS.labels(transport="mqtt", outcome="rejected").inc()
-            log.warning("mqtt %s: rejected: %s", topic, "; ".join(exc.problems))
-            key = (sensor_id_from_topic(self.config.topics, topic) or topic).encode()
-            self.sink.submit(self.dlq_topic, key, rejection_record(topic, payload, exc.problems))
+            SENSOR_SIGNALS.labels(transport="mqtt", outcome=outcome).inc()
+            log.warning("mqtt %r: %s: %s", topic, outcome, ascii("; ".join(problems)))
+            key = (sensor_id_from_topic(self.config.topics, topic) or topic).encode(
+                "utf-8", "backslashreplace")
+            self.sink.submit(self.dlq_topic, key, rejection_record(
+                topic, payload, problems, error_type=type(exc).__name__))
             return None
         self.stats.accepted += 1
         SENSOR_SIGNALS.labels(transport="mqtt", outcome="accepted").inc()
@@ -116,7 +129,7 @@ class MqttIngress:
             raise SensorInputError((f"payload larger than {MAX_SIGNAL_BYTES} bytes",))
         try:
             body = json.loads(payload)
-        except ValueError:
+        except (ValueError, RecursionError):
             raise SensorInputError(("payload is not JSON",)) from None
         if isinstance(body, dict) and "sensor_id" not in body:
             sensor = sensor_id_from_topic(self.config.topics, topic)

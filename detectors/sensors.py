@@ -11,7 +11,10 @@
 
 Only `sensor_id` and `signal` are required (`observed_at` defaults to the time of receipt,
 `confidence` to 1). Signals map to kinds by `SIGNAL_KINDS`. Input is validated like any other
-edge: a bad request gets 422 with every problem listed, never a crash; an accepted one is
+edge: a bad request gets 422 with every problem listed (a lone surrogate escape anywhere, a
+non-finite number, a timestamp out of range included), never a crash: any other exception while
+handling one signal is that signal's fault (422 naming its type, counted as `outcome="error"`);
+an accepted one is
 published as a `sensor` detection and answered 202 with its `detection_id`. When a bearer token
 is configured, requests without it get 401.
 """
@@ -35,6 +38,7 @@ from detectors.metrics import SENSOR_SIGNALS
 from domain.detection import Detection, validate_detection_dict
 from domain.errors import InvalidDetection
 from domain.kinds import Kind
+from domain.validation import unsound_values
 
 __all__ = ["MAX_SIGNAL_BYTES", "SIGNAL_KINDS", "create_sensor_app", "signal_to_detection"]
 
@@ -55,6 +59,9 @@ def signal_to_detection(payload: object, *, now: datetime) -> Detection:
     """Validate one sensor signal and turn it into a `sensor` detection."""
     if not isinstance(payload, dict):
         raise SensorInputError(("expected a JSON object",))
+    unsound = unsound_values(payload, "signal")
+    if unsound:  # nothing that no store, topic or log line can carry goes further
+        raise SensorInputError(tuple(str(e) for e in unsound))
     problems = [f"{k}: unknown field" for k in sorted(set(payload) - _KEYS)]
     signal = payload.get("signal")
     kind = SIGNAL_KINDS.get(signal) if isinstance(signal, str) else None
@@ -87,6 +94,13 @@ def signal_to_detection(payload: object, *, now: datetime) -> Detection:
         raise SensorInputError(("attributes: expected an object",)) from None
 
 
+class _AsciiJSON(JSONResponse):
+    """JSON with ASCII escapes: an answer that quotes a hostile string still encodes."""
+
+    def render(self, content: Any) -> bytes:
+        return json.dumps(content, separators=(",", ":")).encode()
+
+
 def create_sensor_app(publish: Callable[[Detection], None], *, token: str | None = None,
                       clock: Callable[[], datetime] = lambda: datetime.now(UTC)) -> Starlette:
     """The Starlette app of the ingress; `publish` receives each accepted detection."""
@@ -101,12 +115,16 @@ def create_sensor_app(publish: Callable[[Detection], None], *, token: str | None
             return JSONResponse({"error": f"body larger than {MAX_SIGNAL_BYTES} bytes"}, 413)
         try:
             detection = signal_to_detection(json.loads(body), now=clock())
-        except ValueError:
+        except (ValueError, RecursionError):
             SENSOR_SIGNALS.labels(transport="http", outcome="rejected").inc()
-            return JSONResponse({"errors": ["body is not JSON"]}, status_code=422)
+            return _AsciiJSON({"errors": ["body is not JSON"]}, status_code=422)
         except SensorInputError as exc:
             SENSOR_SIGNALS.labels(transport="http", outcome="rejected").inc()
-            return JSONResponse({"errors": list(exc.problems)}, status_code=422)
+            return _AsciiJSON({"errors": list(exc.problems)}, status_code=422)
+        except Exception as exc:  # this signal's fault, whatever it is: never a 500
+            SENSOR_SIGNALS.labels(transport="http", outcome="error").inc()
+            return _AsciiJSON({"errors": [f"signal not handled: {type(exc).__name__}: {exc}"],
+                               "error_type": type(exc).__name__}, status_code=422)
         SENSOR_SIGNALS.labels(transport="http", outcome="accepted").inc()
         publish(detection)
         return JSONResponse({"detection_id": detection.detection_id}, status_code=202)

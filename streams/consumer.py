@@ -125,7 +125,18 @@ DLQ_ORIGINAL_MAX = MAX_RECORD_BYTES
 must not make a dead letter over it (that one would be refused, and the hop retried for ever)."""
 
 
-def dlq_record(raw: bytes | None, reason: str, errors: list[dict[str, str]],
+def _as_bytes(raw: object) -> bytes:
+    """The original as bytes, whatever a transport handed over (None: empty)."""
+    if raw is None:
+        return b""
+    if isinstance(raw, bytes | bytearray | memoryview):
+        return bytes(raw)
+    if isinstance(raw, str):
+        return raw.encode("utf-8", "surrogatepass")
+    return repr(raw).encode("utf-8", "backslashreplace")
+
+
+def dlq_record(raw: object, reason: str, errors: list[dict[str, str]],
                source: dict[str, Any], *, stage: str = "route",
                error_type: str = "InvalidDetection") -> bytes:
     """The DLQ value (docs/contract.md): why, every field error, where it came from, which
@@ -133,7 +144,7 @@ def dlq_record(raw: bytes | None, reason: str, errors: list[dict[str, str]],
     `DLQ_ORIGINAL_MAX`; its size and sha256 identify the whole record).
 
     JSON with ASCII escapes, so a reason quoting a lone surrogate still encodes."""
-    raw = raw or b""
+    raw = _as_bytes(raw)
     return json.dumps({
         "reason": reason,
         "errors": errors,
@@ -153,7 +164,7 @@ def _category(exc: BaseException) -> str:
     return "exception"
 
 
-def dead_letter(raw: bytes | None, exc: InvalidDetection, topic: str, partition: int,
+def dead_letter(raw: object, exc: InvalidDetection, topic: str, partition: int,
                 offset: int, *, stage: str = "route") -> bytes:
     """The DLQ value for a record that failed validation (reason, field errors, origin, bytes)."""
     errors = [{"field": e.field, "value": e.value, "reason": e.reason} for e in exc.errors]
@@ -162,7 +173,7 @@ def dead_letter(raw: bytes | None, exc: InvalidDetection, topic: str, partition:
                       {"topic": topic, "partition": partition, "offset": offset}, stage=stage)
 
 
-def failure_letter(raw: bytes | None, exc: BaseException, source: dict[str, Any], *,
+def failure_letter(raw: object, exc: BaseException, source: dict[str, Any], *,
                    stage: str, reason: str = "exception") -> bytes:
     """The DLQ value for a record whose handling raised an unexpected exception: that record
     is at fault, not the stream (logged with its origin, counted, never re-raised)."""

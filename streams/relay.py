@@ -7,6 +7,11 @@ position is stored only after the broker acknowledged the whole batch, so a cras
 most one batch; re-sent events carry the same CloudEvents `id` (uuid5 of incident id and
 version), which is how consumers drop duplicates.
 
+One event that cannot be turned into messages (any exception that is not the broker's or the
+store's) never stops the relay: it goes to `kuzet.detections.dlq.v1` (stage `relay`, the event
+as read, the exception type) and the position moves on; a page the log reader cannot decode is
+re-read one event at a time, and a position that still fails is dead-lettered the same way.
+
 Personal values travel only sealed: the composition root hands the relay the log in stored form
 (`audit.sealing.SealedLogReader`), so a subject's plate or id is the stored ciphertext marker,
 byte-identical on every re-send, and unreadable once its key is shredded; agencies entitled to
@@ -30,7 +35,9 @@ from uuid import NAMESPACE_URL, uuid5
 from domain.kinds import Agency
 from domain.log import LogEvent, NotificationSource
 from domain.privacy import DEFAULT_POLICIES, Action, Tag, minimise
-from domain.topics import INCIDENT_EVENTS, agency_topic
+from domain.topics import DETECTIONS_DLQ, INCIDENT_EVENTS, agency_topic
+from streams.consumer import failure_letter
+from streams.errors import is_infrastructure
 
 __all__ = ["AiokafkaPublisher", "FilePosition", "Message", "Publisher", "Relay", "RelayConfig",
            "RelayError", "cloud_event", "event_id", "event_type", "keyed_partition"]
@@ -132,6 +139,8 @@ class Relay:
         self.position = position
         self.config = config or RelayConfig()
         self._agencies: dict[str, tuple[int, list[str]]] = {}
+        self._careful_until = 0
+        """After a page failed to decode: read one event at a time up to this position."""
 
     def _routed(self, event: LogEvent) -> tuple[list[str], list[str]]:
         """The agencies the incident was routed to before `event`, and as of it (inclusive)."""
@@ -179,13 +188,49 @@ class Relay:
     async def step(self) -> int:
         """Relay the next page of the log; returns log positions consumed."""
         start = self.position.load() + 1
-        events = await asyncio.to_thread(self.source.read, start, self.config.batch)
+        limit = 1 if start <= self._careful_until else self.config.batch
+        try:
+            events = await asyncio.to_thread(self.source.read, start, limit)
+        except Exception as exc:
+            if is_infrastructure(exc):
+                raise
+            if limit > 1:  # find the event at fault: one at a time through this page
+                self._careful_until = start + limit - 1
+                return await self.step()
+            await self.publisher.publish([self._dead_letter(start, exc)])
+            self.position.save(start)
+            return 1
         if not events:
             return 0
-        batch = [m for e in events if e.aggregate == INCIDENT for m in self.messages(e)]
+        batch = []
+        for e in events:
+            if e.aggregate == INCIDENT:
+                batch += self._messages_or_dead_letter(e)
         await self.publisher.publish(batch)
         self.position.save(events[-1].position)
         return len(events)
+
+    def _messages_or_dead_letter(self, event: LogEvent) -> list[Message]:
+        try:
+            return self.messages(event)
+        except Exception as exc:
+            if is_infrastructure(exc):
+                raise
+            return [self._dead_letter(event.position, exc, event)]
+
+    def _dead_letter(self, position: int, exc: BaseException,
+                     event: LogEvent | None = None) -> Message:
+        """A DLQ message for the event at `position` (as read, where it could be read)."""
+        raw = b""
+        if event is not None:
+            raw = json.dumps({"position": event.position, "aggregate": event.aggregate,
+                              "name": event.name, "originator_id": event.originator_id,
+                              "version": event.version, "timestamp": event.timestamp,
+                              "data": event.data}, default=repr).encode()
+        source = {"log_position": position}
+        key = event.originator_id.encode() if event is not None else None
+        return Message(DETECTIONS_DLQ + self.config.topic_suffix, key or b"",
+                       failure_letter(raw, exc, source, stage="relay"))
 
     async def run(self, stop: asyncio.Event, *, idle_s: float = 0.5) -> None:
         while not stop.is_set():
