@@ -22,6 +22,7 @@ database and the server's reason, not the pool's "couldn't get a connection afte
 from __future__ import annotations
 
 import contextlib
+import re
 from collections.abc import Sequence
 from typing import Any, cast
 
@@ -37,7 +38,7 @@ from audit.chain import ChainedEvent, Link, extend
 from audit.sealing import SealingFactoryMixin
 
 __all__ = ["SCHEMA_LOCK", "ChainedPostgresApplicationRecorder", "ChainedPostgresFactory",
-           "StoreUnreachable"]
+           "StoreUnreachable", "describe_connect_error"]
 
 SCHEMA_LOCK = "SELECT pg_advisory_xact_lock(hashtext('kuzet.schema'))"
 """Taken first by every transaction that creates Kuzet tables (released at its end)."""
@@ -201,7 +202,8 @@ class _CheckedConnection:
                                    password=kwargs.get("password"),
                                    connect_timeout=max(1, round(timeout)))
         except psycopg.Error as exc:
-            raise StoreUnreachable(f"event store PostgreSQL at {where}: {_cause(exc, timeout)}"
+            raise StoreUnreachable(f"event store PostgreSQL at {where}: "
+                                   f"{describe_connect_error(exc, timeout)}"
                                    ) from None
         conn.close()
 
@@ -212,16 +214,38 @@ class ChainedPostgresFactory(SealingFactoryMixin, _CheckedConnection, es_pg.Post
     application_recorder_class = ChainedPostgresApplicationRecorder
 
 
-def _cause(exc: BaseException, timeout_s: float) -> str:
-    """The server's or the socket's reason in a few words (its first line otherwise)."""
+_CAUSES: tuple[tuple[re.Pattern[str], str], ...] = (
+    (re.compile(r'role "([^"]*)" does not exist'), 'no such role "{0}"'),
+    (re.compile(r'database "([^"]*)" does not exist'), 'no such database "{0}"'),
+    (re.compile(r'password authentication failed for user "([^"]*)"'),
+     'authentication failed for user "{0}"'),
+    (re.compile(r"(?:authentication failed|no password supplied|password is required)"),
+     "authentication failed"),
+    (re.compile(r"pg_hba\.conf rejects|no pg_hba\.conf entry"),
+     "refused by the server's pg_hba.conf"),
+    (re.compile(r"(?i)connection refused|connect call failed|errno 111\b"),
+     "connection refused (is the server running there?)"),
+    (re.compile(r"(?i)could not translate host name|name or service not known|"
+                r"nodename nor servname|failed to resolve host|"
+                r"temporary failure in name resolution|errno -[235]\b"),
+     "host name not found (DNS)"),
+    (re.compile(r"(?i)no route to host|network is unreachable"), "no route to the host"),
+    (re.compile(r"(?i)the database system is (starting up|shutting down)"),
+     "the server is starting up or shutting down"),
+    (re.compile(r"(?i)too many (clients|connections)"), "the server has too many connections"),
+)
+
+
+def describe_connect_error(exc: BaseException, timeout_s: float) -> str:
+    """The cause of a failed connection, in a few words (the driver's first line otherwise)."""
+    if isinstance(exc, TimeoutError):
+        return f"no answer within {timeout_s:g} s"
     text = str(exc)
-    for needle, cause in (("does not exist", None), ("password authentication failed", None),
-                          ("Connection refused", "connection refused"),
-                          ("could not translate host name", "host name not found (DNS)"),
-                          ("failed to resolve host", "host name not found (DNS)"),
-                          ("authentication failed", None),
-                          ("timeout expired", f"no answer within {timeout_s:g} s")):
-        if needle in text:
-            line = next(ln for ln in text.splitlines() if needle in ln)
-            return cause or line.split("FATAL:", 1)[-1].strip()
-    return next((ln.strip() for ln in text.splitlines() if ln.strip()), type(exc).__name__)
+    for pattern, cause in _CAUSES:
+        found = pattern.search(text)
+        if found:
+            return cause.format(*found.groups())
+    if "timeout expired" in text or "timed out" in text:
+        return f"no answer within {timeout_s:g} s"
+    first = next((line.strip() for line in text.splitlines() if line.strip()), "")
+    return first or type(exc).__name__

@@ -79,10 +79,27 @@ def _click_classes(name: str) -> tuple[type[BaseException], ...]:
     return (*found, twin) if twin is not None else tuple(found)
 
 
+LONG_RUNNING = frozenset({"worker", "broker", "up", "demo", "relay", "api", "detect",
+                          "projections run", "adapter webhook", "adapter inbound"})
+"""Commands that run until stopped: SIGTERM and SIGINT stop them alike, with exit status 0
+(`kuzet.lifecycle`), from their first instruction on (a stop during start-up included)."""
+
+
+def _long_running(argv: list[str]) -> bool:
+    words = [a for a in argv[1:3] if not a.startswith("-")]
+    return bool(words) and (words[0] in LONG_RUNNING or " ".join(words[:2]) in LONG_RUNNING)
+
+
 def main() -> None:
+    from kuzet.lifecycle import Stopping, raise_on_signals
+
     interrupted: tuple[type[BaseException], ...] = (*_click_classes("Abort"), KeyboardInterrupt)
+    if _long_running(sys.argv):
+        raise_on_signals()  # each command may install its own handlers later, same meaning
     try:
         result = app(standalone_mode=False)
+    except Stopping:
+        sys.exit(0)
     except _click_classes("ClickException") as exc:
         exc.show()  # type: ignore[attr-defined]
         sys.exit(exc.exit_code)  # type: ignore[attr-defined]
@@ -90,7 +107,7 @@ def main() -> None:
         _err.print("interrupted")
         sys.exit(130)
     except _known_errors() as exc:
-        _err.print(f"[red]error:[/red] {exc}", highlight=False, markup=True)
+        _err.print(f"[red]error:[/red] {exc}", highlight=False, markup=True, soft_wrap=True)
         sys.exit(2)
     if isinstance(result, int) and result:
         sys.exit(result)

@@ -18,10 +18,10 @@ cause. Credentials never appear in a message.
 from __future__ import annotations
 
 import asyncio
-import re
 import socket
 from urllib.parse import unquote, urlsplit
 
+from audit.store_postgres import describe_connect_error as describe
 from kuzet.errors import KuzetError
 
 __all__ = ["DatabaseUnreachable", "check_kafka", "check_postgres", "describe", "where"]
@@ -30,43 +30,6 @@ __all__ = ["DatabaseUnreachable", "check_kafka", "check_postgres", "describe", "
 class DatabaseUnreachable(KuzetError):
     """Raised when a configured PostgreSQL database cannot be connected to within the
     timeout; the message names host, port, database and the cause."""
-
-
-_CAUSES: tuple[tuple[re.Pattern[str], str], ...] = (
-    (re.compile(r'role "([^"]*)" does not exist'), 'no such role "{0}"'),
-    (re.compile(r'database "([^"]*)" does not exist'), 'no such database "{0}"'),
-    (re.compile(r'password authentication failed for user "([^"]*)"'),
-     'authentication failed for user "{0}"'),
-    (re.compile(r"(?:authentication failed|no password supplied|password is required)"),
-     "authentication failed"),
-    (re.compile(r"pg_hba\.conf rejects|no pg_hba\.conf entry"),
-     "refused by the server's pg_hba.conf"),
-    (re.compile(r"(?i)connection refused|connect call failed|errno 111\b"),
-     "connection refused (is the server running there?)"),
-    (re.compile(r"(?i)could not translate host name|name or service not known|"
-                r"nodename nor servname|failed to resolve host|"
-                r"temporary failure in name resolution|errno -[235]\b"),
-     "host name not found (DNS)"),
-    (re.compile(r"(?i)no route to host|network is unreachable"), "no route to the host"),
-    (re.compile(r"(?i)the database system is (starting up|shutting down)"),
-     "the server is starting up or shutting down"),
-    (re.compile(r"(?i)too many (clients|connections)"), "the server has too many connections"),
-)
-
-
-def describe(exc: BaseException, timeout_s: float) -> str:
-    """The cause of a failed connection, in a few words (the driver's first line otherwise)."""
-    if isinstance(exc, TimeoutError | asyncio.TimeoutError):
-        return f"no answer within {timeout_s:g} s"
-    text = str(exc)
-    for pattern, cause in _CAUSES:
-        found = pattern.search(text)
-        if found:
-            return cause.format(*found.groups())
-    if "timeout expired" in text or "timed out" in text:
-        return f"no answer within {timeout_s:g} s"
-    first = next((line.strip() for line in text.splitlines() if line.strip()), "")
-    return first or type(exc).__name__
 
 
 def where(url: str) -> str:

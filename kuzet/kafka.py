@@ -51,16 +51,22 @@ def replication_for(brokers: int) -> int:
     return max(1, min(3, brokers))
 
 
-async def ensure_topics(bootstrap: str, topics: Iterable[str], partitions: int) -> None:
+async def ensure_topics(bootstrap: str, topics: Iterable[str], partitions: int, *,
+                        timeout_s: float = 5.0) -> None:
     """Create `topics` with `partitions` partitions where they do not exist yet, replicated
-    min(3, brokers) times (module docstring: the durability settings)."""
+    min(3, brokers) times (module docstring: the durability settings). An unreachable
+    bootstrap fails within `timeout_s` naming each server and why (`kuzet.connect`)."""
+    from kuzet.connect import check_kafka
+
+    await check_kafka(bootstrap, timeout_s)
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=10000)
     try:
-        await asyncio.wait_for(admin.start(), timeout=15)
+        await asyncio.wait_for(admin.start(), timeout=timeout_s)
     except (TimeoutError, KafkaConnectionError, KafkaError, OSError):
         with contextlib.suppress(Exception):
             await admin.close()
-        raise KafkaUnreachable(f"no Kafka broker answers at {bootstrap}") from None
+        raise KafkaUnreachable(f"no Kafka broker answers at {bootstrap} within {timeout_s:g} s"
+                               ) from None
     try:
         existing = set(await admin.list_topics())
         missing = [t for t in topics if t not in existing]

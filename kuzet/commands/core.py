@@ -69,7 +69,7 @@ def worker(config: ConfigOpt = None) -> None:
     settings = load_settings(config)
     asyncio.run(ensure_topics(settings.bootstrap_servers,
                               [DETECTIONS, CORRELATION, DETECTIONS_DLQ],
-                              settings.kafka_partitions))
+                              settings.kafka_partitions, timeout_s=settings.connect_timeout_s))
     hops: list[Any] = []
     app = build_worker_app(settings, on_correlator=hops.append)
     serve_health("worker", settings.health_port, lambda: hops[0].ready(WORKER_READY_MAX_LAG))

@@ -36,10 +36,10 @@ async def build_runner(settings: Settings) -> ProjectionRunner:
     views = all_views(app.routing.sites, settings.canteen_min_k)
     store: ViewStore
     if settings.read_model_url:
-        store = await PostgresStore.connect(settings.read_model_url)
+        store = await PostgresStore.connect(settings.read_model_url,
+                                            timeout_s=settings.connect_timeout_s)
     else:
-        settings.data_dir.mkdir(parents=True, exist_ok=True)
-        store = SqliteStore(settings.data_dir / "views.sqlite")
+        store = SqliteStore(settings.ensure_data_dir() / "views.sqlite")
     runner = ProjectionRunner(build_log_reader(app), store, views, batch=settings.batch_size)
     await runner.setup()
     return runner
@@ -145,7 +145,8 @@ def relay(config: ConfigOpt = None) -> None:
 
     async def main() -> None:
         topics = [INCIDENT_EVENTS, *(agency_topic(a) for a in Agency)]
-        await ensure_topics(settings.bootstrap_servers, topics, settings.kafka_partitions)
+        await ensure_topics(settings.bootstrap_servers, topics, settings.kafka_partitions,
+                            timeout_s=settings.connect_timeout_s)
         publisher = AiokafkaPublisher(settings.bootstrap_servers)
         await publisher.start()
         # personal values stay sealed (the stored form)
