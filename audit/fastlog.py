@@ -47,6 +47,8 @@ class _Plan:
     aggregate: str
     name: str
     sealed: tuple[str, ...]
+    version: int
+    """The class's `class_version`: states of an older version go to the mapper (upcasting)."""
 
 
 class FastLogReader:
@@ -115,8 +117,8 @@ class FastLogReader:
         if plan is None:
             return None
         try:
-            timestamp, fields = (decode_state(row[4], self._decoders) if spliced is None
-                                 else fields_of(spliced))
+            timestamp, fields = (decode_state(row[4], self._decoders, plan.version)
+                                 if spliced is None else fields_of(spliced, plan.version))
         except NOT_FAST:
             return None
         if plan.sealed:
@@ -150,12 +152,11 @@ class FastLogReader:
             cls = resolve_topic(topic)
         except TopicError:
             return None
-        if getattr(cls, "class_version", 1) != 1:
-            return None  # upcasting is the mapper's
         qualname = cls.__qualname__
         aggregate, _, name = qualname.rpartition(".")
         plan = self._plans[topic] = _Plan(
-            cls, aggregate, name, sealed_fields(qualname) if self._open else ())
+            cls, aggregate, name, sealed_fields(qualname) if self._open else (),
+            getattr(cls, "class_version", 1))
         return plan
 
 

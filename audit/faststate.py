@@ -108,14 +108,22 @@ def _value(value: Any, decoders: Mapping[str, Decoder]) -> Any:
     return value
 
 
-def decode_state(state: bytes, decoders: Mapping[str, Decoder]) -> Fields:
-    """(timestamp, fields) of one stored state, as `LogReader` gives them (unsealing aside)."""
+def _current(raw: dict[str, Any], version: int) -> None:
+    """Drop the state's `class_version` if it is the class's own; an older one needs the
+    mapper's upcasters (`NotFast`)."""
+    if raw.pop("class_version", 1) != version:
+        raise NotFast
+
+
+def decode_state(state: bytes, decoders: Mapping[str, Decoder], version: int = 1) -> Fields:
+    """(timestamp, fields) of one stored state, as `LogReader` gives them (unsealing aside);
+    `version` is the event class's `class_version`."""
     if _long_integer(state):
         raise NotFast
     raw = orjson.loads(state)
-    if type(raw) is not dict or "class_version" in raw or (
-            len(raw) == 2 and "_type_" in raw and "_data_" in raw):
-        raise NotFast  # upcasting, or a state that is itself one transcoded value
+    if type(raw) is not dict or (len(raw) == 2 and "_type_" in raw and "_data_" in raw):
+        raise NotFast  # a state that is itself one transcoded value
+    _current(raw, version)
     stamp = raw.get("timestamp")
     if not isinstance(stamp, dict) or stamp.get("_type_") != "datetime_iso":
         raise NotFast  # the mapper's event would have no datetime `timestamp`
@@ -173,11 +181,10 @@ def splice_page(states: Sequence[bytes]) -> list[bytes] | None:
     return spliced if len(spliced) == n else None  # a NUL inside a state: not JSON
 
 
-def fields_of(spliced: bytes) -> Fields:
-    """(timestamp, fields) of one state from `splice_page`."""
+def fields_of(spliced: bytes, version: int = 1) -> Fields:
+    """(timestamp, fields) of one state from `splice_page` (`version`: as `decode_state`)."""
     raw = orjson.loads(spliced)
-    if "class_version" in raw:
-        raise NotFast  # upcasting
+    _current(raw, version)
     timestamp = raw.pop("timestamp")
     for name in _OTHER_ENVELOPE:
         raw.pop(name, None)

@@ -15,8 +15,7 @@ composition root; nothing here reads the environment.
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
@@ -41,7 +40,13 @@ from domain.errors import IllegalTransition
 from domain.incident import Incident, incident_id_for
 from domain.kinds import TERMINALISH_STATUSES, Kind, Status
 from domain.legal import ErasureRecords
-from domain.observations import CanteenTally, PickupLog, canteen_tally_id, pickup_log_id
+from domain.observations import (
+    CanteenTally,
+    ObservationConflict,
+    PickupLog,
+    canteen_tally_id,
+    pickup_log_id,
+)
 from domain.operations import Guard, OperatorCommands
 from domain.privacy import SHREDDED
 from domain.queries import IncidentQueries
@@ -52,6 +57,7 @@ from domain.track import CorrelationTrack, track_id_for
 __all__ = ["Applied", "Guard", "IncidentApp", "snapshot_of"]
 
 PERSONAL_ATTRIBUTES = ("subject_id", "plate")
+OBSERVATION_ATTEMPTS = 5
 
 
 @dataclass(frozen=True, slots=True)
@@ -304,23 +310,39 @@ class IncidentApp(OperatorCommands, ErasureRecords, IncidentQueries):
             self._pickup(site, day, group, now)
 
     def _tally(self, site: str, day: str, meal: str, dets: list[Detection], now: datetime) -> None:
-        tally = self._get(canteen_tally_id(site, day, meal), CanteenTally)
-        tally = tally or CanteenTally(site_id=site, day=day, meal=meal, timestamp=now)
-        peak = max(int(d.attributes["count"]) for d in dets)
-        tally.count(peak=peak, samples=len(dets), last_seen_at=max(d.observed_at for d in dets),
-                    at=now)
-        self._save_quietly(tally)
+        samples = [(d.detection_id, int(d.attributes["count"]), d.observed_at) for d in dets]
+
+        def fold() -> CanteenTally | None:
+            tally = self._get(canteen_tally_id(site, day, meal), CanteenTally)
+            tally = tally or CanteenTally(site_id=site, day=day, meal=meal, timestamp=now)
+            return tally if tally.count(samples=samples, at=now) else None
+
+        self._save_observation(canteen_tally_id(site, day, meal), fold)
 
     def _pickup(self, site: str, day: str, dets: list[Detection], now: datetime) -> None:
-        log = self._get(pickup_log_id(site, day), PickupLog)
-        log = log or PickupLog(site_id=site, day=day, timestamp=now)
-        log.seen(observed_at=[d.observed_at for d in dets],
-                 detection_ids=[d.detection_id for d in dets], at=now)
-        self._save_quietly(log)
+        def fold() -> PickupLog | None:
+            log = self._get(pickup_log_id(site, day), PickupLog)
+            log = log or PickupLog(site_id=site, day=day, timestamp=now)
+            seen = log.seen(observed_at=[d.observed_at for d in dets],
+                            detection_ids=[d.detection_id for d in dets], at=now)
+            return log if seen else None
 
-    def _save_quietly(self, aggregate: Any) -> None:
-        with contextlib.suppress(IntegrityError):  # another worker wrote the same one first
-            self.save(aggregate)
+        self._save_observation(pickup_log_id(site, day), fold)
+
+    def _save_observation(self, aggregate_id: UUID, fold: Callable[[], Any | None]) -> None:
+        """Save what `fold` made of a fresh load; a concurrent writer's win means load and
+        fold again (the aggregate ignores what it already holds), `ObservationConflict` after
+        `OBSERVATION_ATTEMPTS` — never a silent loss."""
+        for _ in range(OBSERVATION_ATTEMPTS):
+            aggregate = fold()
+            if aggregate is None:
+                return
+            try:
+                self.save(aggregate)
+            except IntegrityError:
+                continue
+            return
+        raise ObservationConflict(aggregate_id, OBSERVATION_ATTEMPTS)
 
     def canteen_tally(self, site: str, day: str, meal: str) -> CanteenTally | None:
         return self._get(canteen_tally_id(site, day, meal), CanteenTally)

@@ -3,16 +3,35 @@
 `CanteenTally` aggregates `canteen_count` detections per school (site), local day and meal into
 counts only — no ids of children, no images. `PickupLog` records that a `waste_pickup` was seen
 at a site on a day, which "expected but absent" schedules check.
+
+Both are idempotent under redelivery: they keep the detection ids they folded in and ignore a
+detection they have seen (a redelivered count is never counted twice). Writers that lose a race
+retry on a fresh load (`domain.application`), and say so after a bound (`ObservationConflict`).
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import date, datetime
+from typing import Any
 from uuid import NAMESPACE_URL, UUID, uuid5
 
 from eventsourcing.domain import Aggregate, event
 
-__all__ = ["CanteenTally", "PickupLog", "canteen_tally_id", "pickup_log_id"]
+from domain.errors import DomainError
+
+__all__ = ["CanteenTally", "ObservationConflict", "PickupLog", "canteen_tally_id",
+           "pickup_log_id"]
+
+
+class ObservationConflict(DomainError):
+    """Raised when an observation aggregate could not be saved after several fresh loads
+    (other writers kept winning): the detections are not recorded and must be retried."""
+
+    def __init__(self, aggregate_id: UUID, attempts: int) -> None:
+        self.aggregate_id = aggregate_id
+        super().__init__(f"observation {aggregate_id} not saved after {attempts} attempts "
+                         "(concurrent writers)")
 
 _NAMESPACE = uuid5(NAMESPACE_URL, "https://kuzet.dev/ns/observation")
 
@@ -30,7 +49,7 @@ def _iso(day: date | str) -> str:
 
 
 class CanteenTally(Aggregate):
-    """Children counted at one school's meal on one day. Events: Started, Counted (v1)."""
+    """Children counted at one school's meal on one day. Events: Started, Counted (v2)."""
 
     @staticmethod
     def create_id(site_id: str, day: str, meal: str) -> UUID:
@@ -45,22 +64,42 @@ class CanteenTally(Aggregate):
         self.peak = 0
         self.samples = 0
         self.last_seen_at: datetime | None = None
+        self.detection_ids: set[str] = set()
 
-    def count(self, *, peak: int, samples: int, last_seen_at: datetime, at: datetime) -> bool:
-        """Fold a batch of samples in; records nothing if neither peak nor samples changed."""
-        if peak <= self.peak and samples == 0:
+    def count(self, *, samples: Sequence[tuple[str, int, datetime]], at: datetime) -> bool:
+        """Fold (detection id, head-count, observed at) samples in; those already folded are
+        ignored. Records nothing if no sample is new."""
+        fresh = {i: (n, t) for i, n, t in samples if i not in self.detection_ids}
+        if not fresh:
             return False
-        self._counted(peak=max(peak, self.peak), samples=samples, last_seen_at=last_seen_at,
-                      timestamp=at)
+        peak = max(self.peak, *(n for n, _ in fresh.values()))
+        seen = max(t for _, t in fresh.values())
+        self.trigger_event(self.Counted, timestamp=at, peak=peak, samples=len(fresh),
+                           last_seen_at=max(seen, self.last_seen_at or seen),
+                           detection_ids=sorted(fresh))
         return True
 
-    @event("Counted")
-    def _counted(self, peak: int, samples: int, last_seen_at: datetime,
-                 timestamp: datetime) -> None:
-        """Counted: the peak head-count so far and how many samples this batch carried."""
-        self.peak = peak
-        self.samples += samples
-        self.last_seen_at = last_seen_at
+    class Counted(Aggregate.Event):
+        """Counted: the peak head-count so far and the samples (detection ids) this batch
+        added. v2 added `detection_ids` (v1 events read back with none)."""
+
+        class_version = 2
+        peak: int
+        samples: int
+        last_seen_at: datetime
+        detection_ids: list[str]
+
+        @staticmethod
+        def upcast_v1_v2(state: dict[str, Any]) -> None:
+            state["detection_ids"] = []
+
+        def apply(self, aggregate: Aggregate) -> None:
+            if not isinstance(aggregate, CanteenTally):
+                raise TypeError(f"Counted applies to a CanteenTally, not {aggregate!r}")
+            aggregate.peak = self.peak
+            aggregate.samples += self.samples
+            aggregate.last_seen_at = self.last_seen_at
+            aggregate.detection_ids.update(self.detection_ids)
 
 
 class PickupLog(Aggregate):
@@ -76,11 +115,23 @@ class PickupLog(Aggregate):
         self.site_id = site_id
         self.day = day
         self.seen_at: list[datetime] = []
+        self.detection_ids: set[str] = set()
 
-    def seen(self, *, observed_at: list[datetime], detection_ids: list[str], at: datetime) -> None:
-        self._pickup_seen(observed_at=observed_at, detection_ids=detection_ids, timestamp=at)
+    def seen(self, *, observed_at: list[datetime], detection_ids: list[str], at: datetime
+             ) -> bool:
+        """Record pickups seen (one time per detection id); False if every id was known."""
+        fresh = {i: t for t, i in zip(observed_at, detection_ids, strict=True)
+                 if i not in self.detection_ids}
+        if not fresh:
+            return False
+        self._pickup_seen(observed_at=list(fresh.values()), detection_ids=list(fresh),
+                          timestamp=at)
+        return True
 
     @event("PickupSeen")
     def _pickup_seen(self, observed_at: list[datetime], detection_ids: list[str],
                      timestamp: datetime) -> None:
-        self.seen_at.extend(observed_at)
+        for when, detection_id in zip(observed_at, detection_ids, strict=True):
+            if detection_id not in self.detection_ids:  # stored duplicates from before v2
+                self.detection_ids.add(detection_id)
+                self.seen_at.append(when)

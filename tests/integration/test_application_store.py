@@ -94,9 +94,10 @@ def test_canteen_counts_aggregate_per_school_meal_and_day(app: IncidentApp) -> N
     counts = [det("canteen_count", site="school-1", seconds=i,
                   attributes={"count": c, "meal": "lunch"}) for i, c in enumerate([10, 42, 40])]
     app.record_observations(counts, T0 + 5 * S)
-    app.record_observations(counts[:1], T0 + 6 * S)
+    app.record_observations(counts[:1], T0 + 6 * S)  # redelivered: not counted again
     tally = app.canteen_tally("school-1", T0.date().isoformat(), "lunch")
-    assert tally is not None and (tally.peak, tally.samples) == (42, 4)
+    assert tally is not None and (tally.peak, tally.samples) == (42, 3)
+    assert tally.version == 2  # the redelivery recorded nothing
 
 
 def test_missed_pickup_schedule_opens_one_incident(app: IncidentApp) -> None:
