@@ -5,7 +5,9 @@ Imports `domain` only (and `projections` for agency views); the composition root
 """
 
 from api.app import create_app
-from api.auth import Principal, Role, issue_token, verify_token
+from api.auth import Principal, Role
 from api.config import ApiConfig
+from api.tokens import KeyRing, issue_token, verify_token
 
-__all__ = ["ApiConfig", "Principal", "Role", "create_app", "issue_token", "verify_token"]
+__all__ = ["ApiConfig", "KeyRing", "Principal", "Role", "create_app", "issue_token",
+           "verify_token"]

@@ -10,12 +10,18 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route, WebSocketRoute
 
+from api.access import AccessLog
+from api.caps import Caps
 from api.config import ApiConfig
 from api.console import console_routes
+from api.export import access_export
 from api.fanout import LogFollower
 from api.limits import BodySizeLimit
 from api.reader import IncidentReader
+from api.replay import ReplayPages
+from api.revocations import RevocationList
 from api.schema.context import Services
+from api.tokens import TokenVerifier
 from api.view import KuzetGraphQL
 from api.views import ViewReader
 from domain.application import IncidentApp
@@ -36,8 +42,15 @@ def build_services(config: ApiConfig, app: IncidentApp | None = None,
     views = ViewReader(config.read_model, head=reader.head, max_lag=config.max_view_lag,
                        max_staleness_s=config.max_view_staleness_s,
                        connect_timeout_s=config.connect_timeout_s) if config.read_model else None
+    verifier = TokenVerifier(config.keys, config.token_issuer, config.token_audience,
+                             config.token_max_ttl_s, config.oidc)
+    replay = ReplayPages(incidents, page=config.replay_page,
+                         concurrent=config.max_concurrent_replays)
     return Services(config=config, app=incidents, reader=reader,
-                    follower=follower, views=views, history=history,
+                    follower=follower, verifier=verifier,
+                    revocations=RevocationList(incidents, config.revocation_refresh_s),
+                    access=AccessLog(incidents, config.access_flush_s), caps=Caps(config),
+                    replay=replay, views=views, history=history,
                     as_of_views={v.name: v for v in (OperatorBoard(), *as_of_views)})
 
 
@@ -56,6 +69,8 @@ def create_app(config: ApiConfig, incidents: IncidentApp | None = None,
             yield
         finally:
             await services.follower.stop()
+            await services.access.stop()
+            services.replay.close()
             if services.views is not None:
                 await services.views.close()
 
@@ -67,6 +82,7 @@ def create_app(config: ApiConfig, incidents: IncidentApp | None = None,
         WebSocketRoute("/graphql", graphql),
         *console_routes(config.timezone),
         Route("/healthz", health),
+        Route("/audit/personal-data-access", access_export(services)),
     ], lifespan=lifespan)
     app.state.services = services
     app.add_middleware(BodySizeLimit, max_bytes=config.max_body_bytes)

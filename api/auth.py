@@ -1,31 +1,33 @@
-"""Bearer tokens and principals: who is calling, and what they may see and do.
+"""Principals and the one authorisation policy: who is calling, what they may see and do.
 
-A token is `base64url(json payload) "." base64url(HMAC-SHA256(secret, payload))`; the payload
-is `{"sub", "role", "agency", "iat", "exp"}`. Tokens are issued by `kuzet token create` and
-verified here with a constant-time comparison; expiry is checked on every request and at
-WebSocket connect.
+Tokens themselves (JWT, keys, rotation, OIDC) are `api.tokens`; this module decides what a
+verified principal may do, for every query, view, mutation, subscription and history entry:
 
-Policy (one place): situation-centre roles and auditors see every agency's incidents;
-police, ZhKKh and education see the incidents routed to their agency. Personal fields
-(subject, plate, snapshot references) resolve only for police and auditors. Auditors are
-read-only. Agency views (read models): the situation centre and auditors read all of them,
-each agency reads its own (police: the police view, ZhKKh: its work orders, education: canteen
-attendance and school safety); the operator board is the situation centre's and auditors'.
+- **Role and agency go together** (`ROLE_AGENCIES`): police, ZhKKh and education roles act for
+  their own agency only; auditors and admins for the situation centre; operators and
+  supervisors for the situation centre or one agency's duty room. Any other pair is refused
+  when a token is issued and when one is verified.
+- **Scope**: the situation centre, auditors and admins see every agency's incidents; any other
+  principal only the incidents routed to its agency, on every path.
+- **Views**: a role's views (`VIEWS`) narrowed by agency: a principal scoped to an agency reads
+  the board (rows routed to it) and that agency's own view only (`AGENCY_VIEWS`).
+- **Personal fields**: masked by field with the policy of `domain.privacy` (one table for the
+  API and the agency feeds): the principal's agency's policy, auditors' for auditors
+  (`Principal.policy`, applied by `api.policy.Reveal`).
+- Auditors are read-only.
 """
 
 from __future__ import annotations
 
-import base64
-import hashlib
-import hmac
-import json
-import time
 from dataclasses import dataclass
 from enum import StrEnum
 
-from api.errors import ExpiredToken, InvalidToken
+from api.errors import InvalidToken
+from domain.kinds import Agency
+from domain.privacy import AUDITOR, PERSONAL_TAGS, READER_POLICIES, Action
 
-__all__ = ["VIEWS", "Audience", "Principal", "Role", "issue_token", "verify_token"]
+__all__ = ["AGENCY_VIEWS", "ROLE_AGENCIES", "SITUATION_CENTRE", "VIEWS", "Audience", "Principal",
+           "Role", "bearer", "check_pair", "default_agency"]
 
 
 class Role(StrEnum):
@@ -38,13 +40,18 @@ class Role(StrEnum):
     ADMIN = "admin"
 
 
-SITUATION_CENTRE = "situation_centre"
-Audience = tuple[str | None, bool]
-"""What a payload depends on: (agency scope or None for all, personal fields visible)."""
-_DEFAULT_AGENCY = {
-    Role.POLICE: "police", Role.ZHKKH: "zhkkh", Role.EDUCATION: "education",
+SITUATION_CENTRE = Agency.SITUATION_CENTRE.value
+Audience = str
+"""What a payload depends on: the privacy policy's name (`Principal.policy`)."""
+_ALL_AGENCIES = frozenset(a.value for a in Agency)
+ROLE_AGENCIES: dict[Role, frozenset[str]] = {
+    Role.OPERATOR: _ALL_AGENCIES, Role.SUPERVISOR: _ALL_AGENCIES,
+    Role.POLICE: frozenset({"police"}), Role.ZHKKH: frozenset({"zhkkh"}),
+    Role.EDUCATION: frozenset({"education"}),
+    Role.AUDITOR: frozenset({SITUATION_CENTRE}), Role.ADMIN: frozenset({SITUATION_CENTRE}),
 }
-_PERSONAL_ROLES = frozenset({Role.POLICE, Role.AUDITOR})
+"""The agencies each role may act for; the first listed default is `default_agency`."""
+_DEFAULT_AGENCY = {Role.POLICE: "police", Role.ZHKKH: "zhkkh", Role.EDUCATION: "education"}
 _SEES_ALL = frozenset({Role.AUDITOR, Role.ADMIN})
 _ALL_VIEWS = frozenset({Role.OPERATOR, Role.SUPERVISOR, Role.ADMIN, Role.AUDITOR})
 VIEWS: dict[str, frozenset[Role]] = {
@@ -54,16 +61,36 @@ VIEWS: dict[str, frozenset[Role]] = {
     "education": _ALL_VIEWS | {Role.EDUCATION},
 }
 """Which roles may read each projection view (by the view's name in the read-model store)."""
+AGENCY_VIEWS: dict[str, frozenset[str]] = {
+    "police": frozenset({"board", "police"}), "zhkkh": frozenset({"board", "zhkkh"}),
+    "education": frozenset({"board", "education"}), "emergency": frozenset({"board"}),
+}
+"""The views a principal scoped to an agency may read at most (board rows are narrowed)."""
+
+
+def default_agency(role: Role) -> str:
+    return _DEFAULT_AGENCY.get(role, SITUATION_CENTRE)
+
+
+def check_pair(role: Role, agency: str) -> None:
+    """Refuses a role acting for an agency it cannot (`InvalidToken` naming both)."""
+    allowed = ROLE_AGENCIES[role]
+    if agency not in allowed:
+        raise InvalidToken(f"role {role.value} may not act for agency {agency!r} "
+                           f"(allowed: {', '.join(sorted(allowed))})")
 
 
 @dataclass(frozen=True, slots=True)
 class Principal:
-    """The authenticated caller: subject (operator id), role and agency."""
+    """The authenticated caller: subject (operator id), role, agency, and its token's id
+    (`token_id`, the JWT `jti`) and expiry (unix seconds)."""
 
     subject: str
     role: Role
     agency: str
     expires_at: int
+    token_id: str = ""
+    issuer: str = ""
 
     @property
     def scope(self) -> str | None:
@@ -73,8 +100,15 @@ class Principal:
         return self.agency
 
     @property
+    def policy(self) -> str:
+        """The name of the privacy policy this caller reads under (`domain.privacy`)."""
+        return AUDITOR if self.role is Role.AUDITOR else self.agency
+
+    @property
     def sees_personal(self) -> bool:
-        return self.role in _PERSONAL_ROLES
+        """Plates, subject ids and snapshots in the clear (else masked or left out)."""
+        policy = READER_POLICIES.get(self.policy, {})
+        return all(policy.get(t) is Action.KEEP for t in PERSONAL_TAGS)
 
     @property
     def can_write(self) -> bool:
@@ -85,59 +119,20 @@ class Principal:
         return scope is None or scope in agencies
 
     def may_read_view(self, view: str) -> bool:
-        return self.role in VIEWS.get(view, frozenset())
+        if self.role not in VIEWS.get(view, frozenset()):
+            return False
+        scope = self.scope
+        return scope is None or view in AGENCY_VIEWS.get(scope, frozenset())
 
     @property
     def views(self) -> list[str]:
         """The projection views this caller may read."""
-        return [name for name, roles in VIEWS.items() if self.role in roles]
+        return [name for name in VIEWS if self.may_read_view(name)]
 
     @property
     def audience(self) -> Audience:
-        """What a payload depends on: (agency scope, personal fields visible)."""
-        return (self.scope, self.sees_personal)
-
-
-def default_agency(role: Role) -> str:
-    return _DEFAULT_AGENCY.get(role, SITUATION_CENTRE)
-
-
-def _b64(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
-
-
-def _unb64(text: str) -> bytes:
-    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
-
-
-def _sign(secret: str, body: str) -> str:
-    return _b64(hmac.new(secret.encode(), body.encode(), hashlib.sha256).digest())
-
-
-def issue_token(secret: str, *, subject: str, role: Role, agency: str | None = None,
-                ttl_s: int, now: float | None = None) -> str:
-    """A signed token for `subject` with `role`, valid for `ttl_s` seconds."""
-    issued = int(time.time() if now is None else now)
-    payload = {"sub": subject, "role": role.value, "agency": agency or default_agency(role),
-               "iat": issued, "exp": issued + ttl_s}
-    body = _b64(json.dumps(payload, separators=(",", ":"), sort_keys=True).encode())
-    return f"{body}.{_sign(secret, body)}"
-
-
-def verify_token(secret: str, token: str, now: float | None = None) -> Principal:
-    """The principal a token names; `InvalidToken` or `ExpiredToken` otherwise."""
-    body, _, sig = token.strip().partition(".")
-    if not body or not sig or not hmac.compare_digest(sig, _sign(secret, body)):
-        raise InvalidToken("invalid token signature")
-    try:
-        payload = json.loads(_unb64(body))
-        principal = Principal(subject=str(payload["sub"]), role=Role(payload["role"]),
-                              agency=str(payload["agency"]), expires_at=int(payload["exp"]))
-    except (ValueError, KeyError, TypeError):
-        raise InvalidToken("malformed token payload") from None
-    if principal.expires_at <= (time.time() if now is None else now):
-        raise ExpiredToken(principal.expires_at)
-    return principal
+        """What a payload depends on: the privacy policy (scope only filters, never masks)."""
+        return self.policy
 
 
 def bearer(header: str | None) -> str | None:

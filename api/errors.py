@@ -4,8 +4,10 @@
     ├── ApiConfigError      the API configuration is unusable (short secret…)
     ├── AuthError           a bearer token is missing, malformed, badly signed or expired
     │   ├── MissingToken
-    │   ├── InvalidToken
-    │   └── ExpiredToken
+    │   ├── InvalidToken    (also: a role acting for an agency it cannot, a too long lifetime)
+    │   ├── ExpiredToken
+    │   └── RevokedToken
+    ├── TooMany             a per-principal or per-address cap on connections/subscriptions
     ├── SlowConsumer        a subscriber fell `subscriber_queue` events behind and was dropped
     ├── BadCursor           a pagination or subscription cursor cannot be decoded
     ├── InvalidFilter       a query's filter or page size is out of range
@@ -17,7 +19,8 @@ from __future__ import annotations
 
 __all__ = [
     "ApiConfigError", "ApiError", "AuthError", "BadCursor", "ExpiredToken", "InvalidFilter",
-    "InvalidToken", "MissingToken", "SlowConsumer", "ViewForbidden", "ViewUnavailable",
+    "InvalidToken", "MissingToken", "RevokedToken", "SlowConsumer", "TooMany", "ViewForbidden",
+    "ViewUnavailable",
 ]
 
 
@@ -50,6 +53,18 @@ class ExpiredToken(AuthError):
     def __init__(self, expired_at: int) -> None:
         self.expired_at = expired_at
         super().__init__(f"token expired at {expired_at} (unix time)")
+
+
+class RevokedToken(AuthError):
+    """Raised when a token's id (`jti`) is on the revocation list kept in the event store."""
+
+    def __init__(self) -> None:
+        super().__init__("token revoked")
+
+
+class TooMany(ApiError):
+    """Raised when a caller is over a cap: connections or subscriptions per principal or per
+    address (the message names the cap and its value)."""
 
 
 class SlowConsumer(ApiError):

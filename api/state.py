@@ -1,13 +1,12 @@
 """Neutral, audience-independent snapshots of incidents and their events.
 
 `IncidentState` is built once from an aggregate (or an aggregate after an event) and then
-masked per audience by the schema layer; `EventRecord` is one stored event with its
-provenance. Masking rules live here so queries, history and subscriptions agree.
+masked per audience by the schema layer through `api.policy.Reveal`, which applies the one
+privacy policy (`domain.privacy`); `EventRecord` is one stored event with its provenance.
 """
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -17,19 +16,12 @@ from domain.incident import Incident
 from domain.kinds import Status
 
 __all__ = [
-    "INCIDENT_TOPIC_PREFIX", "EventRecord", "IncidentState", "mask_key", "record_of", "state_of",
+    "INCIDENT_TOPIC_PREFIX", "EventRecord", "IncidentState", "jsonable", "record_of", "state_of",
 ]
 
 INCIDENT_TOPIC_PREFIX = "domain.incident:Incident."
-_PERSONAL_KEY = re.compile(r"(subject|plate)=[^:#]+")
-_PERSONAL_EVENT_FIELDS = frozenset({"subject", "snapshots", "incident_key"})
 _META_FIELDS = frozenset({"originator_id", "originator_version", "timestamp", "originator_topic"})
 _WAITING = frozenset({Status.OPEN, Status.REOPENED})
-
-
-def mask_key(key: str) -> str:
-    """The correlation key without the subject or plate it may name."""
-    return _PERSONAL_KEY.sub(r"\1=***", key)
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,11 +84,6 @@ class EventRecord:
     rule: str | None
     fields: dict[str, Any]
 
-    def details(self, personal: bool) -> dict[str, Any]:
-        """The event's own fields as JSON-ready values; personal ones only if `personal`."""
-        return {k: _jsonable(v) for k, v in self.fields.items()
-                if personal or k not in _PERSONAL_EVENT_FIELDS}
-
 
 def record_of(event: Any) -> EventRecord:
     fields = {k: v for k, v in vars(event).items() if k not in _META_FIELDS}
@@ -109,13 +96,14 @@ def record_of(event: Any) -> EventRecord:
     )
 
 
-def _jsonable(value: Any) -> Any:
+def jsonable(value: Any) -> Any:
+    """`value` with datetimes, UUIDs and collections turned into JSON-ready values."""
     if isinstance(value, datetime):
         return value.isoformat()
     if isinstance(value, UUID):
         return str(value)
     if isinstance(value, dict):
-        return {str(k): _jsonable(v) for k, v in value.items()}
+        return {str(k): jsonable(v) for k, v in value.items()}
     if isinstance(value, list | tuple | set | frozenset):
-        return [_jsonable(v) for v in value]
+        return [jsonable(v) for v in value]
     return value

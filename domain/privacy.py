@@ -17,8 +17,26 @@ from typing import Any
 
 from domain.kinds import Agency
 
-__all__ = ["DEFAULT_POLICIES", "FIELD_TAGS", "SEALED", "SHREDDED", "Action", "Tag", "action_for",
-           "is_sealed", "mask", "minimise", "tagged_fields"]
+__all__ = [
+    "AUDITOR",
+    "DEFAULT_POLICIES",
+    "FIELD_TAGS",
+    "IDENTITY_SCOPES",
+    "PERSONAL_TAGS",
+    "READER_POLICIES",
+    "SEALED",
+    "SHREDDED",
+    "STATE_TAGS",
+    "Action",
+    "Tag",
+    "action_for",
+    "is_sealed",
+    "mask",
+    "minimise",
+    "minimise_fields",
+    "split_key",
+    "tagged_fields",
+]
 
 SEALED = "$sealed"
 """The marker key of a sealed value: `{"$sealed": 1, "k": key id, "f": field, "c": ciphertext}`.
@@ -76,6 +94,36 @@ DEFAULT_POLICIES: Mapping[str, Mapping[Tag, Action]] = {
 }
 
 
+AUDITOR = "auditor"
+"""The reading audience of auditors (not an agency): they see every field, read-only."""
+READER_POLICIES: Mapping[str, Mapping[Tag, Action]] = {
+    **DEFAULT_POLICIES, AUDITOR: dict.fromkeys(Tag, Action.KEEP),
+}
+"""Who reads through the API: each agency by its feed's policy, plus auditors. One table:
+the API masks its answers with exactly the policies the agency feeds use."""
+
+STATE_TAGS: Mapping[str, frozenset[Tag]] = {
+    "key": _IDENTITY, "subject": _IDENTITY, "sightings": _IDENTITY,
+    "snapshots": frozenset({Tag.SNAPSHOT}),
+}
+"""Tags of the fields of an incident's state and of read-model rows: the correlation key
+(may name a subject or plate), the subject, where and when it was seen, snapshot references."""
+PERSONAL_TAGS = frozenset({Tag.FACE, Tag.PLATE, Tag.SNAPSHOT})
+"""What identifies a person directly; revealing one in the clear is logged (access log)."""
+IDENTITY_SCOPES = frozenset({"subject", "plate"})
+"""Correlation-key scopes whose value is a person's identity (`face_match:subject=S7`)."""
+
+
+def split_key(key: str) -> tuple[str, str | None]:
+    """A correlation key `kind:scope=value` as (`kind:scope=`, value) when its scope names a
+    person, else (key, None): masking replaces the value as a whole, whatever it contains."""
+    kind, sep, scope = key.partition(":")
+    name, eq, value = scope.partition("=")
+    if not sep or not eq or name not in IDENTITY_SCOPES:
+        return key, None
+    return f"{kind}:{name}=", value
+
+
 def tagged_fields(event_name: str) -> Mapping[str, frozenset[Tag]]:
     return {**FIELD_TAGS["*"], **FIELD_TAGS.get(event_name, {})}
 
@@ -113,7 +161,13 @@ def _pseudonymous(value: Any) -> Any:
 def minimise(event_name: str, data: Mapping[str, Any], agency: str,
              policies: Mapping[str, Mapping[Tag, Action]] = DEFAULT_POLICIES) -> dict[str, Any]:
     """The copy of an event's `data` that `agency` may see."""
-    tags = tagged_fields(event_name)
+    return minimise_fields(data, tagged_fields(event_name), agency, policies)
+
+
+def minimise_fields(data: Mapping[str, Any], tags: Mapping[str, frozenset[Tag]], agency: str,
+                    policies: Mapping[str, Mapping[Tag, Action]] = DEFAULT_POLICIES
+                    ) -> dict[str, Any]:
+    """The copy of `data` that `agency` may see, each field by its `tags` (untagged: kept)."""
     out: dict[str, Any] = {}
     for name, value in data.items():
         action = action_for(agency, tags[name], policies) if name in tags else Action.KEEP

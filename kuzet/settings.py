@@ -78,7 +78,28 @@ class Settings:
     this long is not served: `incidents` folds the event store, agency views say why."""
     # --- api / auth -------------------------------------------------------------------
     token_secret: str = field(default="", repr=False)
-    """HMAC secret for bearer tokens. Required by the API; never printed."""
+    """Secret an Ed25519 token key is derived from (development), unless
+    KUZET_TOKEN_SIGNING_KEY_PATH is set; never printed."""
+    token_signing_key_path: Path | None = None
+    """PEM (PKCS#8) Ed25519 or EC P-256 private key that signs tokens (EdDSA / ES256)."""
+    token_public_keys_path: Path | None = None
+    """PEM file of further public keys accepted (key rotation: several keys, one signer)."""
+    token_issuer: str = "urn:kuzet"  # noqa: S105 - a name, not a secret
+    token_audience: str = "kuzet-api"  # noqa: S105 - a name, not a secret
+    token_max_ttl_s: int = 24 * 3600
+    """Tokens living longer (exp - iat) are refused; `kuzet token create` refuses them too."""
+    oidc_issuer: str = ""
+    """The city's identity provider (OIDC issuer); empty: only Kuzet's own tokens."""
+    oidc_jwks_url: str = ""
+    oidc_audience: str = "kuzet-api"
+    oidc_role_claim: str = "groups"
+    oidc_roles: str = ""
+    """Claim value -> role[:agency], e.g. `kuzet-police=police,duty-zhkkh=operator:zhkkh`."""
+    api_introspection_for_admin: bool = False
+    """Outside dev mode GraphQL introspection is off; this allows it for admins."""
+    api_max_ws_per_principal: int = 8
+    api_max_ws_per_address: int = 64
+    api_max_subscriptions_per_principal: int = 40
     signing_key: str = field(default="", repr=False)
     api_host: str = "127.0.0.1"
     api_port: int = 8000

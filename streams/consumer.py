@@ -380,6 +380,13 @@ class CorrelateHop:
         settled += await self._dead_letter_rejected()
         self.tracker.settle(settled, since=epoch)
 
+    async def drain(self) -> None:
+        """Write every coalescing buffer now (before a clean stop: then commit `due`)."""
+        epoch = self.tracker.epoch
+        settled = await self.engine.drain(self.clock())
+        settled += await self._dead_letter_rejected()
+        self.tracker.settle(settled, since=epoch)
+
     def revoke(self, partitions: Sequence[int]) -> None:
         self.engine.revoke(partitions)
         self.tracker.forget(partitions)

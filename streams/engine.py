@@ -189,10 +189,10 @@ class CorrelationEngine(Generic[T]):
                      ) -> list[tuple[Detection, T]]:
         """Record each detection's content digest; reject ids reused with other content."""
         digests = [(d.detection_id, content_digest(d), d.observed_at) for d, _ in items]
-        conflicts: set[str] = await self._store(self.ledger.admit, digests)
+        conflicts: set[tuple[str, str]] = await self._store(self.ledger.admit, digests)
         ok = []
-        for det, token in items:
-            if det.detection_id in conflicts:
+        for (det, token), (_, digest, _) in zip(items, digests, strict=True):
+            if (det.detection_id, digest) in conflicts:
                 self._reject(token, det, Conflict(det.detection_id))
             else:
                 ok.append((det, token))
@@ -345,6 +345,7 @@ class CorrelationEngine(Generic[T]):
         for (decision, tokens), applied in zip(immediate, results, strict=True):
             if isinstance(applied, BaseException):
                 self._reject_decision(decision, tokens, applied)
+                self._invalidate(shard, decision)
                 continue
             if isinstance(decision, OpenIncident) and applied is not None and applied.changed:
                 shard.last_flush[decision.incident_id] = now
@@ -366,6 +367,15 @@ class CorrelationEngine(Generic[T]):
                     raise
                 out.append(exc)
         return out
+
+    def _invalidate(self, shard: _Shard[T], decision: Decision) -> None:
+        """The cache assumed a decision the store never carried out: forget the key, so the
+        next detection rebuilds it from the store (those already decided on it in this batch
+        fail as their own evidence and are dead-lettered too, never lost)."""
+        key = getattr(decision, "key", "")
+        state = shard.states.pop(key, None)
+        if state is not None and state.episode is not None:
+            shard.last_flush.pop(state.episode.incident_id, None)
 
     def _reject_decision(self, decision: Decision, tokens: list[T],
                          exc: BaseException) -> None:

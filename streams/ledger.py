@@ -58,8 +58,9 @@ Hit = tuple[str, str, bytes, datetime]
 
 
 class Ledger(Protocol):
-    def admit(self, digests: Sequence[Digest]) -> set[str]:
-        """Record digests; return the ids already stored with another digest (conflicts)."""
+    def admit(self, digests: Sequence[Digest]) -> set[tuple[str, str]]:
+        """Record digests; return the (id, digest) pairs whose id is stored with another
+        digest (conflicts)."""
 
     def write_hits(self, hold: Sequence[Hit], drop: Sequence[tuple[str, str]]) -> None:
         """Persist new candidate hits, then delete dropped (key, detection_id) pairs."""
@@ -78,10 +79,10 @@ class MemoryLedger:
         self._digests: dict[str, tuple[str, str]] = {}
         self._hits: dict[str, dict[str, tuple[bytes, str]]] = {}
 
-    def admit(self, digests: Sequence[Digest]) -> set[str]:
+    def admit(self, digests: Sequence[Digest]) -> set[tuple[str, str]]:
         for det_id, digest, at in digests:
             self._digests.setdefault(det_id, (digest, stamp(at)))
-        return {d for d, digest, _ in digests if self._digests[d][0] != digest}
+        return {(d, digest) for d, digest, _ in digests if self._digests[d][0] != digest}
 
     def write_hits(self, hold: Sequence[Hit], drop: Sequence[tuple[str, str]]) -> None:
         for key, det_id, record, at in hold:
@@ -129,8 +130,8 @@ class SqlLedger:
     def _in(self, n: int) -> str:
         return ",".join(["?"] * n)
 
-    def admit(self, digests: Sequence[Digest]) -> set[str]:
-        conflicts: set[str] = set()
+    def admit(self, digests: Sequence[Digest]) -> set[tuple[str, str]]:
+        conflicts: set[tuple[str, str]] = set()
         insert = self._sql("INSERT INTO kuzet_detection_digests VALUES (?, ?, ?) "
                            "ON CONFLICT (detection_id) DO NOTHING")
         for start in range(0, len(digests), _CHUNK):
@@ -141,7 +142,8 @@ class SqlLedger:
                 query = _SELECT_DIGESTS.format(marks=self._in(len(ours)))
                 c.execute(self._sql(query), list(ours))
                 stored = {str(r[0]): str(r[1]) for r in _rows(c)}
-            conflicts |= {d for d, digest, _ in chunk if stored.get(d, digest) != digest}
+            conflicts |= {(d, digest) for d, digest, _ in chunk
+                          if stored.get(d, digest) != digest}
         return conflicts
 
     def write_hits(self, hold: Sequence[Hit], drop: Sequence[tuple[str, str]]) -> None:

@@ -1,9 +1,11 @@
 """Agency views as queries: the operator board, the police view, ZhKKh work orders, and
 education's canteen attendance and school-safety incidents, read from the projection store.
 
-Who reads which view is `api.auth.VIEWS` (a forbidden view is a `ViewForbidden` error naming
-role and view); personal fields of the police view (subject, sightings, snapshots) resolve
-only for police and auditors; board rows are scoped to the caller's agency like `incidents`.
+Who reads which view is `Principal.may_read_view` (`api.auth.VIEWS` narrowed by agency: a
+principal scoped to one agency reads the board and that agency's view only; a forbidden view
+is a `ViewForbidden` error naming role and view); personal fields of the police view (subject,
+sightings, snapshots) follow the privacy policy (`api.policy`); board rows are scoped to the
+caller's agency like `incidents`.
 Every list is cursor-paginated and bounded by `max_page_size`.
 """
 
@@ -33,6 +35,7 @@ from api.schema.agency_types import (
     school_safety,
     work_order,
 )
+from api.schema.audit import note_rows
 from api.schema.context import Context, principal_of
 from api.schema.fields import described
 from api.schema.filters import IncidentFilter, check_first, filter_spec, statuses
@@ -187,9 +190,13 @@ class AgencyViews:
         f = filter or PoliceFilter()
         match = _matcher({"status": statuses(f.status), "kind": _kinds(f.kinds),
                           "site_id": _one(f.site)})
-        personal = principal_of(info).sees_personal
-        return await _list(info, POLICE, match, first, after,
-                           lambda doc: police_row(doc, personal), at)
+        reveal = info.context.reveal
+
+        def node(doc: Doc) -> PoliceRow:
+            note_rows(info, [doc])
+            return police_row(doc, reveal)
+
+        return await _list(info, POLICE, match, first, after, node, at)
 
     @described("ZhKKh work orders: waste and road incidents per district and contractor.")
     async def work_orders(self, info: Info[Context, None],

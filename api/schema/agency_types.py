@@ -1,7 +1,7 @@
 """GraphQL types of the agency views and their builders from projection documents.
 
-Masking happens here: `police_row` leaves subject, sightings and snapshots out (null) unless
-the caller may see personal data.
+Masking happens here, by field, through the caller's `api.policy.Reveal`: `police_row` shows
+subject, sightings and snapshots in the clear, as a pseudonym, or not at all (null).
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ from typing import Any, Generic, TypeVar
 import strawberry
 from strawberry.scalars import JSON
 
+from api.policy import Reveal
 from api.schema.types import PageInfo, json_value
 from projections.views import Doc
 from projections.views.board import sla_breached
@@ -86,8 +87,9 @@ class Sighting:
     last_seen_at: datetime
 
 
-@strawberry.type(description="A police-view row; personal fields are null unless the caller "
-                             "may see personal data (police, auditors).")
+@strawberry.type(description="A police-view row; personal fields follow the privacy policy: "
+                             "in the clear (police, auditors), a pseudonym subject (situation "
+                             "centre), or null.")
 class PoliceRow(ViewIncident):
     subject: JSON | None
     sightings: list[Sighting] | None
@@ -130,15 +132,14 @@ def board_row(doc: Doc, now: datetime) -> BoardRow:
                     sla_breached=sla_breached(doc, now))
 
 
-def police_row(doc: Doc, personal: bool) -> PoliceRow:
-    if not personal:
-        return PoliceRow(**_lifecycle(doc), subject=None, sightings=None, snapshots=None,
-                         personal_masked=True)
+def police_row(doc: Doc, reveal: Reveal) -> PoliceRow:
     seen = [Sighting(source_id=k, first_seen_at=datetime.fromisoformat(v["first_seen_at"]),
                      last_seen_at=datetime.fromisoformat(v["last_seen_at"]))
             for k, v in sorted(doc["sightings"].items())]
-    return PoliceRow(**_lifecycle(doc), subject=json_value(doc["subject"]), sightings=seen,
-                     snapshots=list(doc["snapshots"]), personal_masked=False)
+    return PoliceRow(**_lifecycle(doc), subject=json_value(reveal.subject(doc["subject"])),
+                     sightings=reveal.listed("sightings", seen),
+                     snapshots=reveal.listed("snapshots", list(doc["snapshots"])),
+                     personal_masked=not reveal.sees_personal)
 
 
 def work_order(doc: Doc) -> WorkOrder:

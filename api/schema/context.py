@@ -2,17 +2,24 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from strawberry.types import Info
 
+from api.access import AccessLog
 from api.auth import Principal
+from api.caps import Caps
 from api.config import ApiConfig
-from api.errors import AuthError, MissingToken
+from api.errors import AuthError, ExpiredToken, MissingToken, RevokedToken
 from api.fanout import LogFollower
+from api.policy import Reveal, reveal_for
 from api.reader import IncidentReader
+from api.replay import ReplayPages
+from api.revocations import RevocationList
+from api.tokens import TokenVerifier
 from api.views import ViewReader
 from domain.application import IncidentApp
 from projections.asof import RecordedLog
@@ -29,6 +36,11 @@ class Services:
     app: IncidentApp
     reader: IncidentReader
     follower: LogFollower
+    verifier: TokenVerifier
+    revocations: RevocationList
+    access: AccessLog
+    caps: Caps
+    replay: ReplayPages
     views: ViewReader | None = None
     """The projection store's agency views; None where no read model is configured."""
     history: RecordedLog | None = None
@@ -48,10 +60,24 @@ class Context:
     auth_error: AuthError | None = None
     connection_params: dict[str, Any] | None = field(default=None)
 
+    def check(self) -> Principal:
+        """The caller, still valid now: expired or revoked since it connected raises."""
+        who = self.principal
+        if who is None:
+            raise self.auth_error or MissingToken()
+        if who.expires_at <= time.time():
+            raise ExpiredToken(who.expires_at)
+        if self.services.revocations.is_revoked(who.token_id):
+            raise RevokedToken
+        return who
+
+    @property
+    def reveal(self) -> Reveal:
+        """How personal fields read for this caller (its privacy policy)."""
+        return reveal_for(self.check().policy)
+
 
 def principal_of(info: Info[Context, None]) -> Principal:
-    """The verified caller; raises the auth error (a GraphQL error) if there is none."""
-    ctx = info.context
-    if ctx.principal is None:
-        raise ctx.auth_error or MissingToken()
-    return ctx.principal
+    """The verified caller, re-checked (expiry, revocation) on every call: every resolver of
+    every operation, HTTP or WebSocket; raises the auth error (a GraphQL error) otherwise."""
+    return info.context.check()

@@ -9,13 +9,15 @@ from __future__ import annotations
 import asyncio
 from datetime import UTC, datetime
 from functools import partial
-from typing import Any
+from typing import Annotated, Any
 from uuid import UUID
 
 import strawberry
 from strawberry.types import Info
 
 from api.auth import Principal, Role
+from api.revocations import revoke
+from api.schema.audit import note_states
 from api.schema.context import Context, principal_of
 from api.schema.query import parse_incident_id
 from api.schema.types import (
@@ -30,10 +32,11 @@ from api.schema.types import (
 )
 from api.state import state_of
 from domain import errors
+from domain.access import InvalidAccessRecord
 from domain.application import IncidentApp
 from domain.incident import Incident
 
-__all__ = ["Mutation"]
+__all__ = ["Mutation", "RevokeResult", "Revoked"]
 
 ROUTERS = frozenset({Role.SUPERVISOR, Role.ADMIN})
 """Who may widen an incident's routing to more agencies."""
@@ -70,7 +73,17 @@ async def _run(info: Info[Context, None], name: str, incident_id: strawberry.ID,
         return VersionConflict(message=str(exc), current_version=exc.current)
     except (errors.InvalidCommand, ValueError) as exc:
         return InvalidInput(message=str(exc))
-    return Success(incident=incident_type(state_of(incident), who.sees_personal))
+    state = state_of(incident)
+    note_states(info, [state])
+    return Success(incident=incident_type(state, info.context.reveal))
+
+
+@strawberry.type
+class Revoked:
+    token_id: str
+
+
+RevokeResult = Annotated[Revoked | Forbidden | InvalidInput, strawberry.union("RevokeResult")]
 
 
 @strawberry.type
@@ -118,3 +131,23 @@ class Mutation:
     async def add_note(self, info: Info[Context, None], id: strawberry.ID,
                        expected_version: int, text: str) -> MutationResult:
         return await _run(info, "add_note", id, expected_version, text=text)
+
+    @strawberry.mutation
+    async def revoke_token(self, info: Info[Context, None], token_id: str | None = None,
+                           reason: str = "") -> RevokeResult:
+        """Revokes a token by its id (`jti`): admins any token, anyone their own (no
+        `tokenId`: the token in use); refused on every request and socket from then on."""
+        who = principal_of(info)
+        jti = token_id or who.token_id
+        if jti != who.token_id and who.role is not Role.ADMIN:
+            return Forbidden(message=f"role {who.role.value} may revoke its own token only")
+        services = info.context.services
+        try:
+            await asyncio.to_thread(partial(
+                revoke, services.app, jti=jti, by=f"{who.role.value}:{who.subject}",
+                reason=reason, expires_at=who.expires_at if jti == who.token_id else 0,
+                at=datetime.now(UTC)))
+        except InvalidAccessRecord as exc:
+            return InvalidInput(message=str(exc))
+        await services.revocations.refresh(force=True)
+        return Revoked(token_id=jti)

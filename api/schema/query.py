@@ -15,6 +15,7 @@ from api.auth import Principal
 from api.errors import ViewUnavailable
 from api.reader import IncidentFilterSpec, Page, encode_cursor
 from api.schema.agency import AgencyViews
+from api.schema.audit import AuditQueries, note_records, note_states
 from api.schema.context import Context, principal_of
 from api.schema.fields import described
 from api.schema.filters import IncidentFilter, check_first, filter_spec
@@ -76,7 +77,8 @@ async def _visible(info: Info[Context, None], incident_id: strawberry.ID,
         return who, None
     if state is None or not who.may_see(state.agencies):
         return who, None
-    return who, incident_type(state, who.sees_personal, as_of)
+    note_states(info, [state])
+    return who, incident_type(state, info.context.reveal, as_of)
 
 
 def parse_incident_id(value: str) -> UUID:
@@ -87,7 +89,7 @@ def parse_incident_id(value: str) -> UUID:
 
 
 @strawberry.type
-class Query(AgencyViews):
+class Query(AgencyViews, AuditQueries):
     @described("Incidents the caller may see, by opening time. Without a `status` filter "
                "CLOSED incidents are left out; served from the operator board when the "
                "projections keep it, else folded from the event store.")
@@ -96,9 +98,10 @@ class Query(AgencyViews):
         who = principal_of(info)
         check_first(info, first)
         page = await _page(info, filter_spec(filter, who), first, after)
-        now = datetime.now(UTC)
-        edges = [IncidentEdge(cursor=encode_cursor(s),
-                              node=incident_type(s, who.sees_personal, now)) for s in page.items]
+        now, reveal = datetime.now(UTC), info.context.reveal
+        note_states(info, page.items)
+        edges = [IncidentEdge(cursor=encode_cursor(s), node=incident_type(s, reveal, now))
+                 for s in page.items]
         return IncidentConnection(
             edges=edges, total_count=page.total, log_position=str(page.log_position),
             page_info=PageInfo(has_next_page=page.has_next,
@@ -120,8 +123,10 @@ class Query(AgencyViews):
             return None
         if not who.may_see(state.agencies):
             return None
-        return IncidentHistory(incident=incident_type(state, who.sees_personal),
-                               events=[history_entry(r, who.sees_personal) for r in records])
+        reveal = info.context.reveal
+        note_records(info, state, records)
+        return IncidentHistory(incident=incident_type(state, reveal),
+                               events=[history_entry(r, reveal) for r in records])
 
     @described("The caller's identity and what it may see and do.")
     def me(self, info: Info[Context, None]) -> Me:

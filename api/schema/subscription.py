@@ -1,14 +1,15 @@
 """Subscription `incidentUpdates`: replay from a log cursor, then tail live, gap-free.
 
 The subscriber registers with the process's `LogFollower` first (so live updates after the
-follower's position queue up), then replays `(after, position]` straight from the log, then
-drains its queue, skipping anything at or before the last position it delivered. Every exit
-path — client gone, slow consumer, error — unsubscribes in `finally`.
+follower's position queue up), then replays `(after, position]` from the log in shared,
+bounded pages delivered in turns (`api.replay`), then drains its queue, skipping anything at
+or before the last position it delivered. Each subscription counts against its principal's
+cap (`api.caps`); the caller is re-checked (expiry, revocation) before every delivery. Every
+exit path — client gone, slow consumer, cap, error — unsubscribes in `finally`.
 """
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncGenerator, Callable
 
 import strawberry
@@ -16,7 +17,8 @@ from strawberry.types import Info
 
 from api.auth import Principal
 from api.errors import BadCursor, SlowConsumer
-from api.fanout import StateFolder, Update, read_updates
+from api.fanout import Update
+from api.schema.audit import state_noter
 from api.schema.context import Context, principal_of
 from api.schema.fields import described_subscription
 from api.schema.types import IncidentUpdate, build_update
@@ -47,21 +49,6 @@ def _position(after: str | None) -> int | None:
     return value
 
 
-async def _replay(info: Info[Context, None], start: int, stop: int,
-                  accepts: Callable[[Update], bool]) -> AsyncGenerator[Update, None]:
-    services = info.context.services
-    folder = StateFolder(services.app)
-    while start <= stop:
-        batch, last = await asyncio.to_thread(read_updates, services.app, folder, start,
-                                              services.config.poll_batch, stop)
-        for update in batch:
-            if accepts(update):
-                yield update
-        if last < start:
-            return
-        start = last + 1
-
-
 @strawberry.type
 class Subscription:
     @described_subscription("Incident events the caller may see: replayed from `after` "
@@ -71,23 +58,32 @@ class Subscription:
         agency: str | None = None, after: str | None = None,
     ) -> AsyncGenerator[IncidentUpdate, None]:
         who = principal_of(info)
-        follower = info.context.services.follower
-        await follower.ensure_started()
-        accepts = _accepts(who, kinds, agency)
-        requested = _position(after)
-        sub = follower.subscribe(accepts)  # from here on, live updates queue up
-        audience = who.audience
-        last = follower.position if requested is None else requested
-        try:
-            async for update in _replay(info, last + 1, follower.position, accepts):
-                yield update.payload(audience, build_update)
-                last = update.position
-            while True:
-                live = await sub.queue.get()
-                if live is None:
-                    raise SlowConsumer(str(last))
-                if live.position > last:
-                    last = live.position
-                    yield live.payload(audience, build_update)
-        finally:
-            follower.unsubscribe(sub)
+        ctx, services = info.context, info.context.services
+        with services.caps.subscription(who):
+            follower = services.follower
+            await follower.ensure_started()
+            accepts = _accepts(who, kinds, agency)
+            requested = _position(after)
+            sub = follower.subscribe(accepts)  # from here on, live updates queue up
+            audience, note = who.audience, state_noter(info)
+            last = follower.position if requested is None else requested
+            try:
+                async for update in services.replay.replay(last + 1, follower.position,
+                                                           accepts):
+                    ctx.check()
+                    if note is not None:
+                        note(update.state)
+                    yield update.payload(audience, build_update)
+                    last = update.position
+                while True:
+                    live = await sub.queue.get()
+                    if live is None:
+                        raise SlowConsumer(str(last))
+                    if live.position > last:
+                        last = live.position
+                        ctx.check()
+                        if note is not None:
+                            note(live.state)
+                        yield live.payload(audience, build_update)
+            finally:
+                follower.unsubscribe(sub)

@@ -10,8 +10,9 @@ from strawberry.scalars import JSON
 
 from api.auth import Audience
 from api.fanout import Update
+from api.policy import Reveal, reveal_for
 from api.schema.broadcast import Shared
-from api.state import EventRecord, IncidentState, mask_key
+from api.state import EventRecord, IncidentState
 
 __all__ = [
     "Forbidden", "HistoryEntry", "IllegalTransition", "Incident", "IncidentConnection",
@@ -24,8 +25,9 @@ __all__ = [
 @strawberry.type(description="An incident as the caller may see it.")
 class Incident:
     id: strawberry.ID
-    key: str = strawberry.field(description="Correlation key; subject/plate masked unless "
-                                            "the caller may see personal data.")
+    key: str = strawberry.field(description="Correlation key; a subject or plate in it is "
+                                            "masked or withheld unless the caller may see "
+                                            "personal data.")
     kind: str
     status: str
     severity: int
@@ -47,7 +49,8 @@ class Incident:
     rule: str
     version: int
     subject: JSON | None = strawberry.field(
-        description="Face subject / plate: police and auditors only, null for others.")
+        description="Face subject / plate: in the clear for police and auditors, a pseudonym "
+                    "(`masked:...`) for the situation centre, null for other agencies.")
     personal_masked: bool
 
 
@@ -56,9 +59,10 @@ def json_value(value: Any) -> JSON:
     return cast(JSON, value)
 
 
-def incident_type(s: IncidentState, personal: bool, now: datetime | None = None) -> Incident:
+def incident_type(s: IncidentState, reveal: Reveal, now: datetime | None = None) -> Incident:
+    """The incident as `reveal`'s audience may see it (personal fields by the privacy policy)."""
     return Incident(
-        id=strawberry.ID(str(s.id)), key=s.key if personal else mask_key(s.key), kind=s.kind,
+        id=strawberry.ID(str(s.id)), key=reveal.key(s.key), kind=s.kind,
         status=s.status, severity=s.severity, level=s.level, site_id=s.site_id,
         location=json_value(s.location), agencies=list(s.agencies), sources=list(s.sources),
         evidence_count=s.evidence_count, opened_at=s.opened_at, first_seen_at=s.first_seen_at,
@@ -66,7 +70,8 @@ def incident_type(s: IncidentState, personal: bool, now: datetime | None = None)
         sla_breached=s.sla_breached(now or datetime.now(UTC)),
         acknowledged_at=s.acknowledged_at, resolved_at=s.resolved_at,
         assigned_to=s.assigned_to, notes=s.notes, rule=s.rule, version=s.version,
-        subject=json_value(s.subject) if personal else None, personal_masked=not personal,
+        subject=json_value(reveal.subject(s.subject)),
+        personal_masked=not reveal.sees_personal,
     )
 
 
@@ -81,10 +86,11 @@ class HistoryEntry:
     details: JSON
 
 
-def history_entry(r: EventRecord, personal: bool) -> HistoryEntry:
+def history_entry(r: EventRecord, reveal: Reveal) -> HistoryEntry:
+    """One event with its fields minimised by the event's field tags (free text included)."""
     return HistoryEntry(type=r.type, version=r.version, at=r.at, actor=r.actor,
                         detection_ids=list(r.detection_ids), rule=r.rule,
-                        details=json_value(r.details(personal)))
+                        details=json_value(reveal.details(r)))
 
 
 @strawberry.type
@@ -139,12 +145,12 @@ class IncidentUpdate(Shared):
 
 
 def build_update(update: Update, audience: Audience) -> IncidentUpdate:
-    """The payload for one audience `(scope, personal)`; called once per event and audience."""
-    personal = audience[1]
+    """The payload for one audience (a privacy policy); called once per event and audience."""
     r = update.record
     return IncidentUpdate(cursor=str(update.position), event_type=r.type,
                           incident_id=strawberry.ID(str(r.incident_id)), version=r.version,
-                          at=r.at, actor=r.actor, incident=incident_type(update.state, personal))
+                          at=r.at, actor=r.actor,
+                          incident=incident_type(update.state, reveal_for(audience)))
 
 
 # --- mutation results ---------------------------------------------------------------------

@@ -31,12 +31,17 @@ def api_config(settings: Settings) -> ApiConfig:
     from api.errors import ApiConfigError
     from kuzet.wiring import load_rule_set
 
-    if not settings.token_secret:
-        raise SettingsError("KUZET_TOKEN_SECRET is required by the API (16+ characters)")
+    keys = token_keys(settings)
     try:
         return ApiConfig(
             event_store_env=settings.event_store_env(), rules=load_rule_set(settings),
-            token_secret=settings.token_secret, dev_mode=settings.dev_mode,
+            token_keys=keys, token_issuer=settings.token_issuer,
+            token_audience=settings.token_audience, token_max_ttl_s=settings.token_max_ttl_s,
+            oidc=_oidc(settings), introspection_for_admin=settings.api_introspection_for_admin,
+            max_ws_per_principal=settings.api_max_ws_per_principal,
+            max_ws_per_address=settings.api_max_ws_per_address,
+            max_subscriptions_per_principal=settings.api_max_subscriptions_per_principal,
+            dev_mode=settings.dev_mode,
             max_page_size=settings.api_max_page_size,
             max_body_bytes=settings.api_max_body_bytes,
             poll_interval_s=settings.api_poll_interval_s, read_model=read_model_location(settings),
@@ -44,6 +49,54 @@ def api_config(settings: Settings) -> ApiConfig:
             connect_timeout_s=settings.connect_timeout_s)
     except ApiConfigError as exc:  # names the setting; never echoes the secret
         raise SettingsError(f"API settings: {exc}") from None
+
+
+def token_keys(settings: Settings) -> Any:
+    """The token key ring: the PEM signing key (and further public keys) when configured,
+    else one derived from KUZET_TOKEN_SECRET; a missing or unreadable key names its setting."""
+    from api.errors import InvalidToken
+    from api.tokens import KeyRing
+
+    def read(path: Path, key: str) -> bytes:
+        try:
+            return path.read_bytes()
+        except OSError as exc:
+            raise SettingsError(f"{key}={str(path)!r}: {exc.strerror}") from None
+
+    public = ([read(settings.token_public_keys_path, "KUZET_TOKEN_PUBLIC_KEYS_PATH")]
+              if settings.token_public_keys_path else [])
+    try:
+        if settings.token_signing_key_path is not None:
+            private = read(settings.token_signing_key_path, "KUZET_TOKEN_SIGNING_KEY_PATH")
+            return KeyRing.from_pem(private, public)
+        if len(settings.token_secret) < 16:
+            raise SettingsError("KUZET_TOKEN_SIGNING_KEY_PATH or KUZET_TOKEN_SECRET (16+ "
+                                "characters) is required to sign and verify tokens")
+        ring = KeyRing.from_secret(settings.token_secret)
+        return KeyRing.of(ring.signing, list(KeyRing.from_pem(None, public).public.values()))
+    except InvalidToken as exc:
+        raise SettingsError(f"token keys: {exc}") from None
+
+
+def _oidc(settings: Settings) -> Any:
+    """The identity provider's verifier, when KUZET_OIDC_ISSUER is set."""
+    if not settings.oidc_issuer:
+        return None
+    from api.tokens import OidcVerifier
+
+    if not settings.oidc_jwks_url or not settings.oidc_roles:
+        raise SettingsError("KUZET_OIDC_ISSUER needs KUZET_OIDC_JWKS_URL and KUZET_OIDC_ROLES")
+    roles = {}
+    for pair in settings.oidc_roles.split(","):
+        value, sep, role = pair.strip().partition("=")
+        if not sep or not value or not role:
+            raise SettingsError(f"KUZET_OIDC_ROLES={settings.oidc_roles!r}: expected "
+                                "claim-value=role[:agency],...")
+        roles[value] = role
+    return OidcVerifier(issuer=settings.oidc_issuer, jwks_url=settings.oidc_jwks_url,
+                        audience=settings.oidc_audience, roles=roles,
+                        role_claim=settings.oidc_role_claim,
+                        max_ttl_s=settings.token_max_ttl_s)
 
 
 def read_model_location(settings: Settings) -> str:
@@ -72,21 +125,28 @@ def serve(config: ConfigOpt = None, host: str | None = None, port: int | None = 
     # subscriber costs more CPU than the bandwidth it saves (bench/api_fanout.py --deflate).
     uvicorn.run(app, host=settings.api_host, port=settings.api_port,
                 log_level="warning" if level == "warn" else level, ws="websockets-sansio",
-                ws_per_message_deflate=False)
+                ws_per_message_deflate=False, ws_max_size=settings.api_max_body_bytes)
 
 
 def dev_token(settings: Settings, role: str = "operator", subject: str = "dev-operator",
               agency: str | None = None, ttl_s: int | None = None) -> str:
-    from api.auth import Role, issue_token
+    """A signed token; a role acting for an agency it cannot, or a lifetime over
+    KUZET_TOKEN_MAX_TTL_S, is refused with a `SettingsError` that says why."""
+    from api.auth import Role
+    from api.errors import InvalidToken
+    from api.tokens import issue_token
 
-    if not settings.token_secret:
-        raise SettingsError("KUZET_TOKEN_SECRET is required to sign tokens")
     try:
         parsed = Role(role)
     except ValueError:
         raise SettingsError(f"role={role!r}: one of {', '.join(r.value for r in Role)}") from None
-    return issue_token(settings.token_secret, subject=subject, role=parsed, agency=agency,
-                       ttl_s=ttl_s or settings.token_ttl_s)
+    try:
+        return issue_token(token_keys(settings), subject=subject, role=parsed, agency=agency,
+                           ttl_s=ttl_s if ttl_s is not None else settings.token_ttl_s,
+                           issuer=settings.token_issuer, audience=settings.token_audience,
+                           max_ttl_s=settings.token_max_ttl_s)
+    except InvalidToken as exc:
+        raise SettingsError(f"token refused: {exc}") from None
 
 
 @token_app.command("create")
@@ -98,8 +158,41 @@ def token_create(
     ttl: Annotated[int | None, typer.Option(help="Lifetime in seconds.")] = None,
     config: ConfigOpt = None,
 ) -> None:
-    """Print a signed bearer token."""
-    typer.echo(dev_token(load_settings(config), role, subject, agency, ttl))
+    """Print a signed bearer token (JWT; its `jti` names it for `kuzet token revoke`)."""
+    if ttl is not None and ttl < 1:
+        raise typer.BadParameter(f"--ttl {ttl}: a token lives at least 1 second")
+    try:
+        typer.echo(dev_token(load_settings(config), role, subject, agency, ttl))
+    except SettingsError as exc:
+        raise typer.BadParameter(str(exc)) from None
+
+
+@token_app.command("revoke")
+def token_revoke(
+    token: Annotated[str, typer.Argument(help="The token, or its id (jti).")],
+    reason: Annotated[str, typer.Option(help="Why (kept in the event store).")] = "",
+    by: Annotated[str, typer.Option(help="Who revokes.")] = "cli-admin",
+    config: ConfigOpt = None,
+) -> None:
+    """Revoke a token: every API process refuses it within a second, sockets included."""
+    from datetime import UTC, datetime
+
+    from api.errors import InvalidToken
+    from api.revocations import revoke
+    from api.tokens import unverified_claims
+    from kuzet.wiring import build_incident_app
+
+    settings = load_settings(config)
+    jti, expires = token, 0
+    if token.count(".") == 2:
+        try:
+            claims = unverified_claims(token)
+        except InvalidToken as exc:
+            raise typer.BadParameter(str(exc)) from None
+        jti, expires = str(claims.get("jti", "")), int(claims.get("exp", 0))
+    app = build_incident_app(settings)
+    done = revoke(app, jti=jti, by=by, reason=reason, expires_at=expires, at=datetime.now(UTC))
+    typer.echo(f"revoked {jti}" if done else f"{jti} was revoked already")
 
 
 def with_dev_secret(stack: Any) -> None:
