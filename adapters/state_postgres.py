@@ -19,6 +19,8 @@ from adapters.state import DDL, SQL, Outcome, Parked, Receipt, numbered
 
 __all__ = ["PostgresState"]
 
+SCHEMA_LOCK = "SELECT pg_advisory_xact_lock(hashtext('kuzet.schema'))"
+"""The same lock as `audit.store_postgres.SCHEMA_LOCK` (`kuzet db migrate`)."""
 _PG = {name: numbered(sql.replace("{greatest}", "GREATEST")) for name, sql in SQL.items()}
 
 
@@ -28,12 +30,13 @@ class PostgresState:
         self._claims: dict[str, Any] = {}
 
     @classmethod
-    async def connect(cls, url: str) -> PostgresState:
+    async def connect(cls, url: str, *, timeout_s: float = 5.0) -> PostgresState:
+        """A pool whose first connection opens within `timeout_s`, or `StateStoreError`."""
         import asyncpg
 
         try:
-            return cls(await asyncpg.create_pool(url, min_size=1, max_size=4, timeout=10))
-        except (OSError, asyncpg.PostgresError) as exc:
+            return cls(await asyncpg.create_pool(url, min_size=1, max_size=4, timeout=timeout_s))
+        except (OSError, TimeoutError, asyncpg.PostgresError) as exc:
             where = url.rsplit("@", maxsplit=1)[-1]  # never print credentials
             raise StateStoreError(f"adapter state store at {where}: {exc}") from None
 
@@ -67,7 +70,7 @@ class PostgresState:
 
     async def setup(self) -> None:
         async with self._pool.acquire() as conn, conn.transaction():
-            await conn.execute("SELECT pg_advisory_xact_lock(hashtext('kuzet_adapter_ddl'))")
+            await conn.execute(SCHEMA_LOCK)  # the lock every Kuzet store's DDL takes
             for statement in DDL("BIGINT", "BYTEA"):
                 await conn.execute(statement)
 
