@@ -4,9 +4,37 @@ names the field, nothing is written, and the endpoint keeps answering."""
 
 from __future__ import annotations
 
-from adapters.inbound import REJECTED
-from tests.integration.adapters.test_inbound import World, post, report
-from tests.integration.adapters.test_inbound import world as _world  # noqa: F401 (fixture)
+from collections.abc import AsyncIterator
+
+import httpx
+import pytest
+
+from adapters.inbound import REJECTED, InboundConfig, create_inbound_app
+from adapters.signing import Signer, generate, load_private_key
+from domain.application import IncidentApp
+from domain.correlation import OpenIncident
+from domain.incident import incident_id_for
+from domain.kinds import Kind
+from tests.helpers import T0, default_rules, det
+from tests.integration.adapters.test_inbound import NOW, World, post, report
+
+
+@pytest.fixture
+async def world(store_env: dict[str, str]) -> AsyncIterator[World]:
+    """An incident routed to the police, and the endpoint in process (as test_inbound's)."""
+    app = IncidentApp(store_env, default_rules())
+    key = "fight:site=s1"
+    dets = tuple(det("fight", site="s1", seconds=i) for i in range(3))
+    app.open_incident(OpenIncident(key, Kind.FIGHT, 0, incident_id_for(key, 0), dets, None, T0),
+                      T0)
+    police, zhkkh = (Signer(load_private_key(generate().private_b64)) for _ in range(2))
+    config = InboundConfig({"police": police.public_key, "zhkkh": zhkkh.public_key},
+                           max_body_bytes=2048)
+    inbound = create_inbound_app(config, app, clock=lambda: NOW)
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=inbound),
+                                 base_url="http://kuzet") as client:
+        yield World(app, client, police, zhkkh, incident_id_for(key, 0))
+    app.close()
 
 
 def _rejected(stage: str, reason: str) -> float:
