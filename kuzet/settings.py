@@ -45,6 +45,10 @@ class Settings:
     """Correlation rules TOML; empty uses the rules shipped in `domain/rules.toml`."""
     evidence_interval_s: float = 5.0
     """At most one EvidenceAdded per incident per this many seconds (coalescing)."""
+    detection_skew_ahead_s: float = 300.0
+    """A detection observed more than this ahead of the worker's clock goes to the DLQ."""
+    detection_skew_behind_s: float = 604800.0
+    """A detection observed more than this (default 7 days) behind it goes to the DLQ."""
     tick_interval_s: float = 1.0
     """How often the correlator runs its timers (auto-resolve, SLA escalation)."""
     batch_size: int = 2000
@@ -316,6 +320,9 @@ def load_settings(
         raise SettingsError(f"KUZET_OFFSET_RESET={settings.offset_reset!r}: earliest or latest")
     if settings.connect_timeout_s <= 0:
         raise SettingsError(f"KUZET_CONNECT_TIMEOUT_S={settings.connect_timeout_s}: must be > 0")
+    if settings.detection_skew_ahead_s <= 0 or settings.detection_skew_behind_s <= 0:
+        raise SettingsError("KUZET_DETECTION_SKEW_AHEAD_S and KUZET_DETECTION_SKEW_BEHIND_S "
+                            "must be > 0")
     if settings.kafka_partitions < 1:
         raise SettingsError(f"KUZET_KAFKA_PARTITIONS={settings.kafka_partitions}: must be >= 1")
     _check_privacy(settings)

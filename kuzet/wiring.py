@@ -104,6 +104,9 @@ def build_recorded_log(app: IncidentApp) -> RecordedLog:
 
 
 def stream_config(settings: Settings) -> Any:
+    from datetime import timedelta
+
+    from domain.detection import Skew
     from streams.app import StreamConfig
 
     return StreamConfig(
@@ -115,6 +118,8 @@ def stream_config(settings: Settings) -> Any:
         tick_interval_s=settings.tick_interval_s,
         data_dir=str(settings.data_dir),
         offset_reset=settings.offset_reset,
+        skew=Skew(ahead=timedelta(seconds=settings.detection_skew_ahead_s),
+                  behind=timedelta(seconds=settings.detection_skew_behind_s)),
     )
 
 
@@ -127,5 +132,6 @@ def build_worker_app(settings: Settings, on_correlator: Any = None) -> faust.App
     rules = load_rule_set(settings)
     incident_app = build_incident_app(settings, rules, cache_aggregates=True)
     engine: CorrelationEngine[Any] = CorrelationEngine(
-        incident_app, rules, evidence_interval=timedelta(seconds=settings.evidence_interval_s))
+        incident_app, rules, evidence_interval=timedelta(seconds=settings.evidence_interval_s),
+        ledger_retention=timedelta(seconds=settings.detection_skew_behind_s, days=1))
     return create_app(stream_config(settings), engine, rules, on_correlator=on_correlator)

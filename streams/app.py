@@ -20,7 +20,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -30,6 +30,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListen
 from aiokafka.errors import CommitFailedError, IllegalStateError, KafkaError
 from aiokafka.structs import TopicPartition
 
+from domain.detection import Skew
 from domain.rules import RuleSet
 from domain.topics import CORRELATION, DETECTIONS
 from streams.consumer import CorrelateHop, OffsetTracker, Record, RouteHop, dlq_record
@@ -62,6 +63,9 @@ class StreamConfig:
     """An offset commit that takes longer is a broker fault: the hop restarts its consumer."""
     restart_backoff_cap_s: float = 10.0
     """A hop whose consumer failed waits 0.5 s, doubling up to this, before starting again."""
+    skew: Skew = field(default_factory=Skew)
+    """How far `observed_at` may lie from the worker's clock (the route hop dead-letters the
+    rest: `domain.detection.check_skew`)."""
 
 
 def _consumer(config: StreamConfig, topic: str, group: str) -> AIOKafkaConsumer:
@@ -127,7 +131,7 @@ class Correlator:
                  clock: Callable[[], datetime]) -> None:
         self.config = config
         self.producer: AIOKafkaProducer | None = None
-        self.route = RouteHop(rules)
+        self.route = RouteHop(rules, config.skew, clock)
         self.correlate = CorrelateHop(engine, self._send, clock, OffsetTracker())
         self._committer: _Committer | None = None
         self.health: dict[str, HopHealth] = {}
