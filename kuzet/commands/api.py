@@ -142,7 +142,8 @@ def dev_token(settings: Settings, role: str = "operator", subject: str = "dev-op
         raise SettingsError(f"role={role!r}: one of {', '.join(r.value for r in Role)}") from None
     try:
         return issue_token(token_keys(settings), subject=subject, role=parsed, agency=agency,
-                           ttl_s=ttl_s if ttl_s is not None else settings.token_ttl_s,
+                           ttl_s=ttl_s if ttl_s is not None
+                           else min(settings.token_ttl_s, settings.token_max_ttl_s),
                            issuer=settings.token_issuer, audience=settings.token_audience,
                            max_ttl_s=settings.token_max_ttl_s)
     except InvalidToken as exc:
