@@ -40,6 +40,15 @@ class SqliteStore:
             raise
         self._db.execute("COMMIT")
 
+    @contextmanager
+    def _read(self) -> Iterator[sqlite3.Connection]:
+        """A read transaction (one snapshot; no write lock, so the runner is never held up)."""
+        self._db.execute("BEGIN")
+        try:
+            yield self._db
+        finally:
+            self._db.execute("COMMIT")
+
     async def setup(self, views: Collection[str]) -> None:
         with self._tx() as db:  # BEGIN IMMEDIATE: one process at a time creates tables
             for statement in schema_statements(views, big="INTEGER"):
@@ -53,7 +62,7 @@ class SqliteStore:
 
     async def freshness(self, view: str) -> Freshness:
         table = table_for(view)
-        with self._tx() as db:
+        with self._read() as db:
             exists = db.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?",
                                 (table,)).fetchone()
             row = db.execute("SELECT position FROM proj_tracking WHERE view = ?",
