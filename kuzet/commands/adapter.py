@@ -106,7 +106,7 @@ async def open_state(settings: Settings) -> AdapterState:
     try:
         if url:
             postgres_env(url)  # the same URL check (and message) as the event store's
-            state = await PostgresState.connect(url)
+            state = await PostgresState.connect(url, timeout_s=settings.connect_timeout_s)
         else:
             state = SqliteState(settings.data_dir / "adapters.sqlite")
         await state.setup()
