@@ -37,7 +37,7 @@ from domain.correlation import (
 )
 from domain.detection import Detection
 from domain.errors import IllegalTransition
-from domain.incident import Incident, incident_id_for
+from domain.incident import Incident, Origin, incident_id_for
 from domain.kinds import TERMINALISH_STATUSES, Kind, Status
 from domain.legal import ErasureRecords
 from domain.observations import (
@@ -54,7 +54,7 @@ from domain.routing import RoutingPolicy
 from domain.rules import RuleSet, Schedule
 from domain.track import CorrelationTrack, track_id_for
 
-__all__ = ["Applied", "Guard", "IncidentApp", "snapshot_of"]
+__all__ = ["Applied", "Guard", "IncidentApp", "origin_of", "snapshot_of"]
 
 PERSONAL_ATTRIBUTES = ("subject_id", "plate")
 OBSERVATION_ATTEMPTS = 5
@@ -98,6 +98,19 @@ def _keyed(applied: Applied, key: str) -> Applied:
     if snap is None or snap.key != SHREDDED or not key:
         return applied
     return replace(applied, snapshot=replace(snap, key=key))
+
+
+def _earliest_first(dets: Sequence[Detection]) -> list[Detection]:
+    """`dets` by (observed_at, detection_id): the first is the origin, whatever the arrival."""
+    return sorted(dets, key=lambda d: (d.observed_at, d.detection_id))
+
+
+def origin_of(dets: Sequence[Detection]) -> Origin:
+    """The earliest of `dets` as an incident's origin (site, location, primary source)."""
+    first = _earliest_first(dets)[0]
+    location = {"lat": first.location.lat, "lon": first.location.lon} if first.location else None
+    return Origin(first.observed_at, first.detection_id, first.source_id, first.site_id,
+                  location)
 
 
 def _evidence_fields(dets: Sequence[Detection]) -> dict[str, Any]:
@@ -181,7 +194,7 @@ class IncidentApp(OperatorCommands, ErasureRecords, IncidentQueries):
 
     def _new_incident(self, d: OpenIncident, now: datetime) -> Incident:
         group = self.rules.groups[d.group]
-        dets = d.detections
+        dets = _earliest_first(d.detections)  # the origin first: its site, its source
         site = next((x.site_id for x in dets if x.site_id), None)
         location = next((x.location for x in dets if x.location), None)
         subject = {a: x.attributes[a] for x in dets for a in PERSONAL_ATTRIBUTES
@@ -245,16 +258,27 @@ class IncidentApp(OperatorCommands, ErasureRecords, IncidentQueries):
 
     def _stage(self, incident: Incident, dets: Sequence[Detection], now: datetime, *,
                suppressed: bool) -> Applied:
-        """Trigger EvidenceAdded for the new, in-time detections (unsaved); say what changed."""
+        """Trigger EvidenceAdded for the new detections (unsaved); say what changed.
+
+        A resolved (closed, false-alarm) incident takes the detections observed before its
+        resolution as late evidence; those observed after are refused (the correlator decides
+        again: reopen, or a new incident)."""
         fresh = set(incident.new_evidence(d.detection_id for d in dets))
         keep = [d for d in dets if d.detection_id in fresh]
         if not keep:
             return _result(incident)
-        if not incident.is_active:
-            return _result(incident, keep)
-        incident.add_evidence(**_evidence_fields(keep), suppressed=suppressed,
-                              actor=self.rules.rule_ref(Kind(incident.kind)), at=now)
-        return _result(incident, changed=True)
+        actor = self.rules.rule_ref(Kind(incident.kind))
+        if incident.is_active:
+            incident.add_evidence(**_evidence_fields(keep), suppressed=suppressed, actor=actor,
+                                  at=now, origin=origin_of(keep))
+            return _result(incident, changed=True)
+        resolved = incident.resolved_at
+        late = [d for d in keep if resolved is not None and d.observed_at <= resolved]
+        refused = [d for d in keep if d not in late]
+        if late:
+            incident.add_late_evidence(**_evidence_fields(late), actor=actor, at=now,
+                                       origin=origin_of(late))
+        return _result(incident, refused, changed=bool(late))
 
     def reopen_by_rule(self, d: ReopenIncident, now: datetime) -> Applied:
         incident = self.incident(d.incident_id)

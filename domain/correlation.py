@@ -289,7 +289,11 @@ def correlate(view: Mapping[str, KeyState], det: Detection, rules: RuleSet,
     linked = None
     if episode is not None and episode.resolved_at is not None:
         if det.observed_at <= episode.resolved_at:
-            return Outcome(decisions=[Skipped(det, "observed before its incident was resolved")])
+            if now - episode.resolved_at <= rules.late_evidence:  # the record stays complete
+                return Outcome(decisions=[AddEvidence(key, episode.incident_id, (det,))])
+            reason = ("observed before its incident was resolved, arrived past late_evidence_s "
+                      f"({int(rules.late_evidence.total_seconds())})")
+            return Outcome(decisions=[Skipped(det, reason)])
         if (episode.status in TERMINALISH_STATUSES
                 and det.observed_at - episode.resolved_at <= group.reopen_within):
             reopened = replace(episode, status=Status.REOPENED, resolved_at=None,

@@ -9,7 +9,14 @@ a clock, so replay is stable.
 
 Event history (all version 1):
     Opened, EvidenceAdded, Escalated, Acknowledged, Assigned, Dispatched, Resolved,
-    AutoResolved, MarkedFalseAlarm, Reopened, Closed, NoteAdded, RoutedTo, AgencyResponded.
+    AutoResolved, MarkedFalseAlarm, Reopened, Closed, NoteAdded, RoutedTo, AgencyResponded,
+    OriginAmended, LateEvidenceAdded.
+
+Facts about what was seen do not depend on the order detections arrive in: first and last seen
+are the minimum and maximum observed times over all evidence, and the incident's site and
+primary source are those of its earliest observation (`Origin`, ties broken by detection id);
+when older evidence arrives later, `OriginAmended` moves them. Detections observed before the
+incident was resolved that arrive after it are kept as `LateEvidenceAdded` (no status change).
 
 `AgencyResponded` records an agency's report-back (accepted, declined with a reason, done) as
 a fact about the incident; it changes no lifecycle status (DESIGN.md names no rule that would).
@@ -23,6 +30,7 @@ retention skips the keys it references and a shred that would touch it is refuse
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 from uuid import NAMESPACE_URL, UUID, uuid5
@@ -33,7 +41,7 @@ from domain.erasure import redact_key, redact_subject
 from domain.errors import IllegalTransition, InvalidCommand
 from domain.kinds import ACTIVE_STATUSES, TERMINALISH_STATUSES, Agency, Status
 
-__all__ = ["AGENCY_RESPONSES", "MAX_LEVEL", "NAMESPACE", "Incident", "agency_actor",
+__all__ = ["AGENCY_RESPONSES", "MAX_LEVEL", "NAMESPACE", "Incident", "Origin", "agency_actor",
            "incident_id_for", "operator", "rule_actor"]
 
 NAMESPACE = uuid5(NAMESPACE_URL, "https://kuzet.dev/ns/incident")
@@ -43,6 +51,21 @@ AGENCY_RESPONSES = frozenset({"accepted", "declined", "done"})
 """What an agency may report back about an incident routed to it."""
 MAX_REASON = 2000
 MAX_REPORT_ID = 200
+
+
+@dataclass(frozen=True, slots=True)
+class Origin:
+    """The earliest observation among some evidence: it gives an incident its site, primary
+    source and first-seen time. Earlier means (observed_at, detection_id) is smaller."""
+
+    observed_at: datetime
+    detection_id: str
+    source_id: str
+    site_id: str | None
+    location: Mapping[str, float] | None
+
+    def precedes(self, at: datetime, detection_id: str) -> bool:
+        return (self.observed_at, self.detection_id) < (at, detection_id)
 
 
 def incident_id_for(key: str, episode: int) -> UUID:
@@ -112,6 +135,11 @@ class Incident(Aggregate):
         self.opening_detection_ids = list(detection_ids)
         self.first_seen_at = first_seen_at
         self.last_seen_at = last_seen_at
+        self.origin_at = first_seen_at
+        self.origin_detection_id = detection_ids[0] if detection_ids else ""
+        """The earliest observation's detection id (Opened lists it first)."""
+        self.late_evidence = 0
+        """Detections recorded after the incident was resolved (observed before that)."""
         self.opened_at = timestamp
         self.sla_due_at = sla_due_at
         self.acknowledged_at: datetime | None = None
@@ -148,8 +176,10 @@ class Incident(Aggregate):
         self, *, detection_ids: Sequence[str], source_ids: Sequence[str], count: int,
         first_seen_at: datetime, last_seen_at: datetime, max_confidence: float,
         snapshots: Sequence[str], suppressed: bool, actor: str, at: datetime,
+        origin: Origin | None = None,
     ) -> bool:
-        """Record new detections; ids already recorded are dropped. False if nothing new."""
+        """Record new detections; ids already recorded are dropped. False if nothing new.
+        `origin` (the earliest of them) amends the incident's origin if it precedes it."""
         self._require("add evidence to", ACTIVE_STATUSES)
         fresh = self.new_evidence(detection_ids)
         if not fresh:
@@ -160,7 +190,36 @@ class Incident(Aggregate):
             max_confidence=max_confidence, snapshots=list(snapshots)[:5],
             suppressed=suppressed, actor=actor, timestamp=at,
         )
+        self._amend_origin(origin, actor, at)
         return True
+
+    def add_late_evidence(
+        self, *, detection_ids: Sequence[str], source_ids: Sequence[str], count: int,
+        first_seen_at: datetime, last_seen_at: datetime, max_confidence: float,
+        snapshots: Sequence[str], actor: str, at: datetime, origin: Origin | None = None,
+    ) -> bool:
+        """Record detections that arrived after the incident was resolved, closed or marked a
+        false alarm (observed before that): flagged late, the status stays. False if none new."""
+        self._require("add late evidence to", set(Status) - ACTIVE_STATUSES)
+        fresh = self.new_evidence(detection_ids)
+        if not fresh:
+            return False
+        self._late_evidence_added(
+            detection_ids=fresh, source_ids=[s for s in source_ids if s not in self.sources],
+            count=count, first_seen_at=first_seen_at, last_seen_at=last_seen_at,
+            max_confidence=max_confidence, snapshots=list(snapshots)[:5], actor=actor,
+            timestamp=at,
+        )
+        self._amend_origin(origin, actor, at)
+        return True
+
+    def _amend_origin(self, origin: Origin | None, actor: str, at: datetime) -> None:
+        if origin is not None and origin.precedes(self.origin_at, self.origin_detection_id):
+            self._origin_amended(
+                observed_at=origin.observed_at, detection_id=origin.detection_id,
+                source_id=origin.source_id, site_id=origin.site_id,
+                location=dict(origin.location) if origin.location else None, actor=actor,
+                timestamp=at)
 
     def escalate(self, *, level: int, severity: int, reason: str, actor: str,
                  at: datetime) -> None:
@@ -288,10 +347,41 @@ class Incident(Aggregate):
         snapshots: list[str], suppressed: bool, actor: str, timestamp: datetime,
     ) -> None:
         """EvidenceAdded: `count` detections (ids listed, deduplicated) since the last one."""
+        self._take_evidence(detection_ids, source_ids, first_seen_at, last_seen_at)
+
+    def _take_evidence(self, detection_ids: list[str], source_ids: list[str],
+                       first_seen_at: datetime, last_seen_at: datetime) -> None:
         self.evidence_ids.update(detection_ids)
         self.evidence_count = len(self.evidence_ids)
-        self.sources.extend(source_ids)
+        self.sources.extend(s for s in source_ids if s not in self.sources)
+        self.first_seen_at = min(self.first_seen_at, first_seen_at)
         self.last_seen_at = max(self.last_seen_at, last_seen_at)
+
+    @event("LateEvidenceAdded")
+    def _late_evidence_added(
+        self, detection_ids: list[str], source_ids: list[str], count: int,
+        first_seen_at: datetime, last_seen_at: datetime, max_confidence: float,
+        snapshots: list[str], actor: str, timestamp: datetime,
+    ) -> None:
+        """LateEvidenceAdded: `count` detections observed before the incident was resolved
+        arrived after it (a camera's backlog, a delayed upload); the status stays."""
+        self._take_evidence(detection_ids, source_ids, first_seen_at, last_seen_at)
+        self.late_evidence += len(detection_ids)
+
+    @event("OriginAmended")
+    def _origin_amended(self, observed_at: datetime, detection_id: str, source_id: str,
+                        site_id: str | None, location: dict[str, float] | None, actor: str,
+                        timestamp: datetime) -> None:
+        """OriginAmended: evidence observed before the incident's earliest known observation
+        arrived; the site (when the observation has one), location and primary source are now
+        those of observation `detection_id`."""
+        self.origin_at, self.origin_detection_id = observed_at, detection_id
+        self.first_seen_at = min(self.first_seen_at, observed_at)
+        if site_id is not None:
+            self.site_id = site_id
+        if location:
+            self.location = dict(location)
+        self.sources = [source_id, *(s for s in self.sources if s != source_id)]
 
     @event("Escalated")
     def _escalated(self, level: int, severity: int, reason: str, actor: str,

@@ -89,6 +89,9 @@ class RuleSet:
     kinds: Mapping[Kind, KindRule]
     groups: Mapping[Kind, GroupRule]
     schedules: tuple[Schedule, ...] = field(default=())
+    late_evidence: timedelta = timedelta(days=1)
+    """How long after an incident's resolution detections observed before it still join it
+    as late evidence (later ones are skipped, counted as such)."""
 
     def group_of(self, kind: Kind) -> GroupRule:
         return self.groups[self.kinds[kind].group]
@@ -204,6 +207,8 @@ def load_rules(text: str, source: str = "<rules>") -> RuleSet:
     p = _Problems()
     version = int(p.number(doc, "rules", "version", 1, 1_000_000, None, integer=True))
     lateness = p.number(doc, "rules", "allowed_lateness_s", 0, 3600, 30, integer=True)
+    late_evidence = p.number(doc, "rules", "late_evidence_s", 0, 30 * 86400, 86400,
+                             integer=True)
     kinds: dict[Kind, KindRule] = {}
     tables: dict[Kind, Mapping[str, Any]] = {}
     for name, table in dict(doc.get("kinds", {})).items():
@@ -228,4 +233,5 @@ def load_rules(text: str, source: str = "<rules>") -> RuleSet:
     )
     if p.items:
         raise InvalidRules(tuple(p.items), source)
-    return RuleSet(version, timedelta(seconds=lateness), kinds, groups, schedules)
+    return RuleSet(version, timedelta(seconds=lateness), kinds, groups, schedules,
+                   timedelta(seconds=late_evidence))

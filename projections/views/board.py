@@ -35,10 +35,14 @@ class OperatorBoard:
         if doc is None or event.name == "Closed":
             return None
         new = lifecycle(doc, event)
-        if event.name == "EvidenceAdded":
+        if event.name in {"EvidenceAdded", "LateEvidenceAdded"}:
             new["sources"] = [*doc["sources"], *(s for s in d["source_ids"]
                                                  if s not in doc["sources"])]
             new["evidence_count"] = doc["evidence_count"] + len(d["detection_ids"])
+            if event.name == "LateEvidenceAdded":
+                new["late_evidence"] = doc.get("late_evidence", 0) + len(d["detection_ids"])
+        elif event.name == "OriginAmended":  # the earliest sighting's source comes first
+            new["sources"] = [d["source_id"], *(s for s in doc["sources"] if s != d["source_id"])]
         elif event.name == "Reopened":
             new["evidence_count"] = doc["evidence_count"] + len(d["detection_ids"])
         elif event.name == "Assigned":

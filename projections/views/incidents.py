@@ -35,6 +35,9 @@ def lifecycle(doc: Doc, event: LogEvent) -> Doc:
     elif event.name == "Escalated":
         new["level"] = event.data["level"]
         new["severity"] = event.data["severity"]
+    elif event.name == "OriginAmended" and event.data["site_id"] is not None \
+            and "site_id" in new:  # earlier evidence arrived: the site of the earliest sighting
+        new["site_id"] = event.data["site_id"]
     return new
 
 

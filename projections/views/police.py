@@ -46,7 +46,7 @@ class PoliceView:
         if doc is None:
             return None
         new = lifecycle(doc, event)
-        if event.name == "EvidenceAdded":
+        if event.name in {"EvidenceAdded", "LateEvidenceAdded"}:
             new["sightings"] = _seen(doc["sightings"], d["source_ids"] or [],
                                      d["first_seen_at"], d["last_seen_at"])
             new["snapshots"] = [*doc["snapshots"], *d["snapshots"]]

@@ -35,6 +35,11 @@ class ZhkkhView:
         if doc is None:
             return None
         new = lifecycle(doc, event)
+        if event.name == "OriginAmended" and event.data["site_id"] is not None:
+            site = self.sites.get(event.data["site_id"])
+            new["district"] = site.district if site else None
+            new["contractor"] = site.contractor if site else None
+            new["location"] = event.data["location"] or doc["location"]
         first_response = new["acknowledged_at"] or new["cleared_at"]
         new["sla_met"] = None if first_response is None else first_response <= new["sla_due_at"]
         new["time_to_clear_s"] = (seconds_between(new["opened_at"], new["cleared_at"])
