@@ -141,7 +141,7 @@ def test_random_websocket_messages_never_crash_the_server(server: Server,
                         return
             except websockets.ConnectionClosed as closed:
                 code = closed.rcvd.code if closed.rcvd is not None else None
-                assert code is not None and 4400 <= code < 4500 or code == 1009, code
+                assert (code is not None and 4400 <= code < 4500) or code == 1009, code
 
     asyncio.run(run())
     assert httpx.get(f"{server.url}/healthz", timeout=BOUND_S).status_code == 200
