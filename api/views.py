@@ -10,7 +10,8 @@ page boundary survives rows appearing or leaving between requests.
 Honest reads: given the event store's log head (`head`), `ViewReader` checks each view's
 freshness (`projections.store.Freshness`: its position, and the age of the projections
 runner's heartbeat) before serving it, and raises `ViewUnavailable` saying why when the view
-is absent (never set up), behind the log while no runner reports (stopped, killed, or silent
+is absent (never set up), ahead of the log (built from another store), behind the log
+while no runner reports (stopped, killed, or silent
 for more than `max_staleness_s`), or more than `max_lag` positions behind. A view at the head
 is current whoever keeps it, so it is served even while the runner is down. The reader never
 creates tables: a store nobody set up reads as absent, not as empty.
@@ -164,7 +165,11 @@ def judge(view: str, fresh: Freshness, head: int, *, max_lag: int,
         return (f"the {view} view has not been set up: run `kuzet db migrate` and "
                 "`kuzet projections run`")
     behind = head - fresh.position
-    if behind <= 0:
+    if behind < 0:  # the head is read after the position, so this is no race
+        return (f"the {view} view is at log position {fresh.position}, ahead of the event "
+                f"store ({head}): it was built from another store; run `kuzet projections "
+                f"rebuild {view}`")
+    if behind == 0:
         return None
     where = (f"the {view} view is at log position {fresh.position}, {behind} behind the "
              f"event store ({head})")

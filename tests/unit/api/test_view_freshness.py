@@ -29,6 +29,7 @@ def test_a_little_behind_with_a_live_runner_is_served() -> None:
     (Freshness(40, 3.0, True), 50, "projections process stopped 3 s ago"),
     (Freshness(40, 16.0, False), 50, "last reported 16 s ago"),
     (Freshness(40, 1.0, False), 141, "lagging by more than 100 positions"),
+    (Freshness(60, 1.0, False), 50, "ahead of the event store (50)"),
 ])
 def test_absent_abandoned_and_lagging_views_say_why(fresh: Freshness, head: int,
                                                     why: str) -> None:
