@@ -29,15 +29,21 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from audit.store_postgres import SCHEMA_LOCK
 from kuzet.connect import check_postgres, describe, where
 from kuzet.errors import KuzetError
 from kuzet.settings import Settings
 
-__all__ = ["SCHEMA_LOCK", "Target", "ensure_schema", "migrate", "schema_lock", "targets"]
+__all__ = ["SCHEMA_LOCK", "SchemaError", "Target", "ensure_schema", "migrate", "schema_lock",
+           "targets", "view_names"]
 
-SCHEMA_LOCK = "SELECT pg_advisory_xact_lock(hashtext('kuzet.schema'))"
-VIEWS = ("board", "police", "zhkkh", "education")
-"""The read models' names (`projections.all_views`; the same whatever the sites)."""
+
+def view_names() -> list[str]:
+    """The read models `kuzet projections run` keeps (their names do not depend on sites)."""
+    from domain.routing import SiteDirectory
+    from projections import all_views
+
+    return [v.name for v in all_views(SiteDirectory({}), 1)]
 
 
 class SchemaError(KuzetError):
@@ -88,7 +94,7 @@ def _statements(target: Target) -> list[str]:
 
     big = "BIGINT" if target.postgres else "INTEGER"
     if target.what == "read models":
-        return schema_statements(VIEWS, big=big)
+        return schema_statements(view_names(), big=big)
     return DDL(big, "BYTEA" if target.postgres else "BLOB")
 
 

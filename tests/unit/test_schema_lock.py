@@ -1,0 +1,24 @@
+"""Every package that creates tables on PostgreSQL takes the same advisory lock (packages may
+not import each other, so each spells it; this keeps the spellings equal), and `kuzet db
+migrate` covers every read model the runner keeps."""
+
+from __future__ import annotations
+
+from adapters.state_postgres import SCHEMA_LOCK as ADAPTERS
+from audit.keystore import _SCHEMA_LOCK as KEYS
+from audit.store_postgres import SCHEMA_LOCK as EVENTS
+from domain.routing import SiteDirectory
+from kuzet.schema import SCHEMA_LOCK as MIGRATE
+from kuzet.schema import view_names
+from projections import all_views
+from projections.store import SCHEMA_LOCK as VIEWS
+
+
+def test_one_lock_for_every_store() -> None:
+    assert {ADAPTERS, KEYS, EVENTS, MIGRATE, VIEWS} == {
+        "SELECT pg_advisory_xact_lock(hashtext('kuzet.schema'))"}
+
+
+def test_migrate_covers_every_view() -> None:
+    assert sorted(view_names()) == sorted(v.name for v in all_views(SiteDirectory({}), 5))
+    assert {"board", "police", "zhkkh", "education"} <= set(view_names())
