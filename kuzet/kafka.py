@@ -21,7 +21,8 @@ from aiokafka.errors import KafkaConnectionError, KafkaError, TopicAlreadyExists
 from domain.topics import CORRELATION, DETECTIONS, DETECTIONS_DLQ, HEALTH
 
 __all__ = ["MIN_INSYNC_REPLICAS", "TRANSIENT_RETENTION_MS", "KafkaUnreachable", "ensure_topics",
-           "read_topic", "replication_for", "supports_idempotence"]
+           "read_topic", "replication_for", "supports_idempotence",
+           "topic_partitions"]
 
 _DAY_MS = 24 * 3600 * 1000
 TRANSIENT_RETENTION_MS = {
@@ -107,7 +108,7 @@ async def supports_idempotence(bootstrap: str, timeout_s: float = 10.0) -> bool:
     try:
         await asyncio.wait_for(client.bootstrap(), timeout=timeout_s)
         while True:
-            request = InitProducerIdRequest(transactional_id=None,  # type: ignore[arg-type]
+            request = InitProducerIdRequest(transactional_id=None,
                                             transaction_timeout_ms=60_000)
             response = await asyncio.wait_for(client.send(client.get_random_node(), request),
                                               timeout=timeout_s)
@@ -123,6 +124,22 @@ async def supports_idempotence(bootstrap: str, timeout_s: float = 10.0) -> bool:
             await client.close()
 
 
+async def topic_partitions(bootstrap: str, topic: str) -> list[int]:
+    """The partition ids of `topic` (empty if it does not exist), from the cluster's metadata.
+
+    (A consumer's `partitions_for_topic` knows only topics it tracks; on Apache Kafka a bare
+    consumer tracks none.)"""
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=10000)
+    await admin.start()
+    try:
+        [described] = await admin.describe_topics([topic])
+        if described["error_code"]:
+            return []
+        return sorted(int(p["partition"]) for p in described["partitions"])
+    finally:
+        await admin.close()
+
+
 async def read_topic(bootstrap: str, topic: str) -> list[bytes]:
     """Every record value of `topic`, partition by partition, read up to its end offsets.
 
@@ -135,11 +152,7 @@ async def read_topic(bootstrap: str, topic: str) -> list[bytes]:
                                 auto_offset_reset="earliest", group_id=None)
     await consumer.start()
     try:
-        parts = consumer.partitions_for_topic(topic) or set()
-        if not parts:
-            await consumer.topics()
-            parts = consumer.partitions_for_topic(topic) or set()
-        tps = [TopicPartition(topic, p) for p in sorted(parts)]
+        tps = [TopicPartition(topic, p) for p in await topic_partitions(bootstrap, topic)]
         if not tps:
             return []
         ends = await consumer.end_offsets(tps)
