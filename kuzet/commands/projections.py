@@ -163,13 +163,19 @@ def relay(config: ConfigOpt = None) -> None:
 
 def event_schemas(out: Annotated[Path, typer.Option(help="Folder to write into.")] =
                   Path("docs/schemas")) -> None:
-    """Write a JSON Schema per relayed event type (generated from the event classes)."""
-    from streams.schemas import event_schemas as schemas
+    """Write a JSON Schema per relayed event type (generated from the event classes) and for
+    the records Kuzet reads: detections, source health, dead letters (from the contract)."""
+    from domain.record_schemas import record_schemas
+    from streams.asyncapi import asyncapi_yaml
+    from streams.schemas import event_schemas
 
     out.mkdir(parents=True, exist_ok=True)
-    for kind, schema in schemas().items():
+    schemas = {**event_schemas(), **record_schemas()}
+    for kind, schema in schemas.items():
         (out / f"{kind}.json").write_text(json.dumps(schema, indent=2) + "\n")
-    console.print(f"wrote {len(schemas())} schemas to {out}")
+    document = out.parent / "asyncapi.yaml"
+    document.write_text(asyncapi_yaml())
+    console.print(f"wrote {len(schemas)} schemas to {out} and {document}")
 
 
 def print_views(settings: Settings, out: Console) -> None:
