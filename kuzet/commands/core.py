@@ -158,12 +158,19 @@ def read_jsonl(path: Path) -> list[tuple[bytes | None, bytes]]:
 def publish(
     file: Annotated[Path, typer.Argument(help="JSONL file, one detection record per line.")],
     config: ConfigOpt = None,
+    now: Annotated[bool, typer.Option("--now", help="Shift every observed_at so that the "
+                                      "latest is now (replay a sample or a recording).")] = False,
 ) -> None:
     """Send detection records to kuzet.detections.v1 (keyed by source_id)."""
+    from datetime import UTC, datetime
+
     from domain.topics import DETECTIONS
+    from kuzet.restamp import restamp
 
     settings = load_settings(config)
     records = read_jsonl(file)
+    if now:
+        records = restamp(records, datetime.now(UTC))
     sent = asyncio.run(publish_records(settings.bootstrap_servers, records, DETECTIONS))
     console.print(f"published {sent} record(s) to {DETECTIONS} at {settings.bootstrap_servers}")
 
