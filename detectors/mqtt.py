@@ -69,7 +69,7 @@ def rejection_record(topic: str, payload: bytes, problems: Sequence[str], *,
     """The DLQ value for a rejected message (the same keys the correlator's DLQ uses)."""
     return json.dumps({
         "reason": "invalid sensor signal: " + "; ".join(problems),
-        "errors": [{"reason": p} for p in problems],
+        "errors": [{"field": "<signal>", "value": "", "reason": p} for p in problems],
         "source": {"transport": "mqtt", "topic": topic},
         "stage": "mqtt",
         "error_type": error_type,
