@@ -2,23 +2,50 @@
 
 from __future__ import annotations
 
+import logging
+
 import strawberry
+from graphql import GraphQLError
+from strawberry.extensions import ParserCache, ValidationCache
+from strawberry.types import ExecutionContext
 
 from api.config import ApiConfig
+from api.errors import ApiError
 from api.schema.broadcast import SharedEventExecutor
-from api.schema.limits import RequestLimits
+from api.schema.limits import RequestLimits, limit_rules
 from api.schema.mutation import Mutation
 from api.schema.query import Query
 from api.schema.subscription import Subscription
 
-__all__ = ["build_schema"]
+__all__ = ["KuzetSchema", "build_schema"]
+
+log = logging.getLogger("kuzet.api")
+
+
+class KuzetSchema(strawberry.Schema):
+    """Strawberry's schema, logging the API's own refusals (`ApiError`: caps, bad cursors,
+    forbidden views, expired tokens) in one line at INFO instead of a traceback at ERROR."""
+
+    def process_errors(self, errors: list[GraphQLError],
+                       execution_context: ExecutionContext | None = None) -> None:
+        unexpected = []
+        for error in errors:
+            if isinstance(error.original_error, ApiError):
+                log.info("refused: %s", error.message)
+            else:
+                unexpected.append(error)
+        super().process_errors(unexpected, execution_context)
 
 
 def build_schema(config: ApiConfig) -> strawberry.Schema:
     """The schema with depth, token and alias limits from `config`; subscription events are
-    executed once per payload and selection (`api.schema.broadcast`)."""
-    return strawberry.Schema(
+    executed once per payload and selection (`api.schema.broadcast`). Documents are parsed
+    and validated once per text and rule set (bounded LRU caches): a flood of identical
+    subscriptions costs one validation, not one each."""
+    rules = limit_rules(config)
+    return KuzetSchema(
         query=Query, mutation=Mutation, subscription=Subscription,
         execution_context_class=SharedEventExecutor,
-        extensions=[lambda: RequestLimits(config)],
+        extensions=[lambda: RequestLimits(config, rules), lambda: ParserCache(maxsize=256),
+                    lambda: ValidationCache(maxsize=256)],
     )
