@@ -35,6 +35,7 @@ from domain.rules import RuleSet
 from domain.topics import CORRELATION, DETECTIONS
 from streams.consumer import CorrelateHop, OffsetTracker, Record, RouteHop, dlq_record
 from streams.engine import CorrelationEngine
+from streams.producer import start_producer
 from streams.relay import keyed_partition
 from streams.session import BrokerFault, HopHealth, batch_lag, check_positions, commit_within
 
@@ -139,9 +140,8 @@ class Correlator:
 
     async def start(self) -> None:
         """Start the producer (aiokafka objects must be made inside the running loop)."""
-        self.producer = AIOKafkaProducer(bootstrap_servers=self.config.bootstrap_servers,
-                                         acks="all", linger_ms=20, max_batch_size=1 << 20)
-        await self.producer.start()
+        self.producer = await start_producer(self.config.bootstrap_servers, linger_ms=20,
+                                             max_batch_size=1 << 20)
 
     async def stop(self) -> None:
         if self.producer is not None:

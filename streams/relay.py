@@ -271,20 +271,23 @@ def keyed_partition(key: bytes | None, all_partitions: list[int], available: lis
 
 
 class AiokafkaPublisher:
-    """`Publisher` over an aiokafka producer (acks=all; no idempotence: Tansu lacks it)."""
+    """`Publisher` over an aiokafka producer (acks=all; idempotent where the broker allows:
+    `streams.producer`)."""
 
     def __init__(self, bootstrap_servers: str) -> None:
-        from aiokafka import AIOKafkaProducer
-
-        self._producer = AIOKafkaProducer(bootstrap_servers=bootstrap_servers, acks="all",
-                                          linger_ms=5, max_batch_size=1 << 20,
-                                          partitioner=keyed_partition)
+        self._bootstrap = bootstrap_servers
+        self._producer: Any = None
 
     async def start(self) -> None:
-        await self._producer.start()
+        from streams.producer import start_producer
+
+        self._producer = await start_producer(self._bootstrap, linger_ms=5,
+                                              max_batch_size=1 << 20,
+                                              partitioner=keyed_partition)
 
     async def stop(self) -> None:
-        await self._producer.stop()
+        if self._producer is not None:
+            await self._producer.stop()
 
     async def publish(self, messages: Sequence[Message]) -> None:
         from aiokafka.errors import KafkaError

@@ -52,3 +52,23 @@ def test_idempotence_is_detected_per_broker(cluster: KafkaCluster,
                                             broker: EmbeddedBroker) -> None:
     assert asyncio.run(supports_idempotence(cluster.bootstrap_servers)) is True
     assert asyncio.run(supports_idempotence(broker.bootstrap_servers)) is False
+
+
+async def _produce_once(bootstrap: str, topic: str) -> bool:
+    """Start Kuzet's producer, send one record; whether it runs idempotent."""
+    from streams.producer import start_producer
+
+    await ensure_topics(bootstrap, [topic], 1)
+    producer = await start_producer(bootstrap)
+    try:
+        await producer.send_and_wait(topic, b"x")
+        return producer._txn_manager is not None  # aiokafka keeps producer ids there
+    finally:
+        await producer.stop()
+
+
+@pytest.mark.broker
+def test_producers_are_idempotent_on_the_cluster_and_still_work_on_tansu(
+        cluster: KafkaCluster, broker: EmbeddedBroker) -> None:
+    assert asyncio.run(_produce_once(cluster.bootstrap_servers, "kuzet.test.idem")) is True
+    assert asyncio.run(_produce_once(broker.bootstrap_servers, "kuzet.test.idem")) is False
