@@ -136,3 +136,18 @@ def test_free_text_tags_and_personal_tags_are_the_feed_policy(tmp_path: Path) ->
     """The API reads `domain.privacy`'s one table: a masked field for the feed is masked here."""
     from domain.privacy import DEFAULT_POLICIES, READER_POLICIES
     assert all(READER_POLICIES[a] == p for a, p in DEFAULT_POLICIES.items())
+
+
+@pytest.mark.parametrize(("role", "agency"), [("operator", None), ("supervisor", "police"),
+                                              ("zhkkh", None), ("education", None)])
+def test_no_part_of_a_subject_id_leaks_through_the_key(
+        logged: tuple[Server, dict[str, str]], role: str, agency: str | None) -> None:
+    """Issue 12: `W:LEAKED-TAIL#X` showed operators `subject=***:LEAKED-TAIL#X` (a regex
+    stopped at `:`); the key is now split structurally and its whole value masked."""
+    server, ids = logged
+    body = server.gql("{ incidents(first: 200) { edges { node { id key subject } } } "
+                      f'h: incidentHistory(id: "{ids["face"]}") {{ events {{ details }} }} }}',
+                      token=server.token(role, agency))
+    text = json.dumps(body)
+    personal = agency == "police"  # a police duty operator reads under the police policy
+    assert ("LEAKED" in text, "TAIL" in text) == (personal, personal), text[:400]
