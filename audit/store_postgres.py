@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import contextlib
 import re
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any, cast
 
 import eventsourcing.postgres as es_pg
@@ -183,29 +183,54 @@ class ChainedPostgresApplicationRecorder(es_pg.PostgresApplicationRecorder):
 
 
 class _CheckedConnection:
-    """Connects once right after the datastore is configured, before any table is created."""
+    """Connects once right after the datastore is configured, before any table is created,
+    and later turns the pool's "couldn't get a connection after N sec" (the server went away
+    while the process ran) into `StoreUnreachable` naming host and cause too."""
 
     datastore: es_pg.PostgresDatastore
 
     def __init__(self, env: Any) -> None:
         super().__init__(env)  # type: ignore[call-arg]
         self._check_reachable()
+        self._name_pool_failures()
+
+    def _where(self) -> str:
+        kwargs = cast(dict[str, Any], self.datastore.pool.kwargs)
+        return f"{kwargs.get('host')}:{kwargs.get('port')}/{kwargs.get('dbname')}"
 
     def _check_reachable(self) -> None:
         """One connection within the pool's timeout, or `StoreUnreachable` saying why."""
         kwargs = cast(dict[str, Any], self.datastore.pool.kwargs)
         timeout = float(self.datastore.pool.timeout)
-        where = f"{kwargs.get('host')}:{kwargs.get('port')}/{kwargs.get('dbname')}"
         try:
             conn = psycopg.connect(host=kwargs.get("host"), port=kwargs.get("port"),
                                    dbname=kwargs.get("dbname"), user=kwargs.get("user"),
                                    password=kwargs.get("password"),
                                    connect_timeout=max(1, round(timeout)))
         except psycopg.Error as exc:
-            raise StoreUnreachable(f"event store PostgreSQL at {where}: "
-                                   f"{describe_connect_error(exc, timeout)}"
-                                   ) from None
+            raise StoreUnreachable(f"event store PostgreSQL at {self._where()}: "
+                                   f"{describe_connect_error(exc, timeout)}") from None
         conn.close()
+
+    def _name_pool_failures(self) -> None:
+        """Wrap the datastore's `get_connection` (which `transaction` and every recorder go
+        through): only a failure to get a connection is translated, never the body's errors."""
+        plain = self.datastore.get_connection
+
+        @contextlib.contextmanager
+        def get_connection() -> Iterator[Any]:
+            with contextlib.ExitStack() as stack:
+                try:
+                    conn = stack.enter_context(plain())
+                except OperationalError as exc:
+                    if "couldn't get a connection" not in str(exc):
+                        raise
+                    self._check_reachable()  # names the cause, if the server says one
+                    raise StoreUnreachable(f"event store PostgreSQL at {self._where()}: "
+                                           f"{exc}") from None
+                yield conn
+
+        self.datastore.get_connection = get_connection  # type: ignore[method-assign]
 
 
 class ChainedPostgresFactory(SealingFactoryMixin, _CheckedConnection, es_pg.PostgresFactory):

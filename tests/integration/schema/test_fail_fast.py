@@ -107,3 +107,28 @@ def test_a_data_dir_that_cannot_be_created_is_one_line(tmp_path: Path) -> None:
     assert done.returncode == 2
     assert "Traceback" not in done.stderr
     assert done.stderr.strip().count("\n") == 0 and "KUZET_DATA_DIR" in done.stderr, done.stderr
+
+
+@pytest.mark.postgres
+def test_a_database_gone_mid_run_is_named_with_its_cause() -> None:
+    """The pool's own "couldn't get a connection after N sec" once the server stops serving
+    the database (dropped here, with its sessions) names host and cause as well."""
+    import uuid
+
+    from tests.conftest import _pg_connect
+
+    name = f"kuzet_gone_{uuid.uuid4().hex[:8]}"
+    with _pg_connect(PG_ADMIN_URL) as admin:
+        admin.execute(f'CREATE DATABASE "{name}"')
+    url = f"{PG_ADMIN_URL.rsplit('/', 1)[0]}/{name}"
+    factory = ChainedPostgresFactory({**postgres_env(url, 1.0), "PRIVACY_PEPPER": PEPPER})
+    recorder = factory.application_recorder()
+    recorder.create_table()
+    assert not recorder.max_notification_id()
+    with _pg_connect(PG_ADMIN_URL) as admin:
+        admin.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
+    began = time.monotonic()
+    with pytest.raises(StoreUnreachable, match=f'{name}: no such database "{name}"'):
+        recorder.max_notification_id()
+    assert time.monotonic() - began < 3 * BOUND_S
+    factory.close()
