@@ -42,6 +42,10 @@ _SELECT_DIGESTS = ("SELECT detection_id, digest FROM kuzet_detection_digests "
                    "WHERE detection_id IN ({marks})")
 _SELECT_HITS = ("SELECT key, record, observed_at FROM kuzet_candidate_hits WHERE key IN "
                 "({marks}) ORDER BY observed_at")
+_PG_INSERT_DIGESTS = ("INSERT INTO kuzet_detection_digests SELECT * FROM "
+                      "unnest(%s::text[], %s::text[], %s::text[]) ON CONFLICT DO NOTHING")
+_PG_SELECT_DIGESTS = ("SELECT detection_id, digest FROM kuzet_detection_digests "
+                      "WHERE detection_id = ANY(%s)")
 _PRUNE = ("DELETE FROM kuzet_detection_digests WHERE observed_at < ?",
           "DELETE FROM kuzet_candidate_hits WHERE observed_at < ?")
 
@@ -131,6 +135,8 @@ class SqlLedger:
         return ",".join(["?"] * n)
 
     def admit(self, digests: Sequence[Digest]) -> set[tuple[str, str]]:
+        if not self._sqlite:
+            return self._admit_pg(digests)
         conflicts: set[tuple[str, str]] = set()
         insert = self._sql("INSERT INTO kuzet_detection_digests VALUES (?, ?, ?) "
                            "ON CONFLICT (detection_id) DO NOTHING")
@@ -145,6 +151,16 @@ class SqlLedger:
             conflicts |= {(d, digest) for d, digest, _ in chunk
                           if stored.get(d, digest) != digest}
         return conflicts
+
+    def _admit_pg(self, digests: Sequence[Digest]) -> set[tuple[str, str]]:
+        """PostgreSQL: the whole batch in two statements (arrays), not one per row."""
+        ids = [d for d, _, _ in digests]
+        with self._tx() as c:
+            c.execute(_PG_INSERT_DIGESTS, (ids, [g for _, g, _ in digests],
+                                           [stamp(at) for _, _, at in digests]))
+            c.execute(_PG_SELECT_DIGESTS, (ids,))
+            stored = {str(r[0]): str(r[1]) for r in _rows(c)}
+        return {(d, g) for d, g, _ in digests if stored.get(d, g) != g}
 
     def write_hits(self, hold: Sequence[Hit], drop: Sequence[tuple[str, str]]) -> None:
         if not hold and not drop:
