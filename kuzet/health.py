@@ -13,15 +13,25 @@ worker's Faust web server, uvicorn and the broker supervisor all get the same tw
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
 import logging
 import os
+import socket
 import threading
-from collections.abc import Callable
+import time
+from collections.abc import Awaitable, Callable, Mapping
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-__all__ = ["HealthServer", "Ready", "serve_health"]
+__all__ = ["FOLLOWER_READY_MAX_LAG", "HealthServer", "Ready", "following", "port_answers",
+           "report_lag", "serve_health"]
+
+FOLLOWER_READY_MAX_LAG = 1000
+"""Projections and the relay are ready while at most this many log positions behind."""
+FOLLOWER_REPORT_WITHIN_S = 30.0
+"""... and while they reported their lag within this many seconds."""
 
 log = logging.getLogger("kuzet.health")
 
@@ -96,3 +106,47 @@ def serve_health(name: str, port: int, ready: Ready = _always_ready) -> HealthSe
     server = HealthServer(name, port, ready).start()
     log.info("%s: /healthz and /readyz on 127.0.0.1:%d", name, server.port)
     return server
+
+
+def port_answers(host: str, port: int) -> tuple[bool, dict[str, Any]]:
+    """Readiness of a process whose real work is a server on `host:port` (the API)."""
+    try:
+        with socket.create_connection((host, port), timeout=0.5):
+            return True, {"serving": f"{host}:{port}"}
+    except OSError as exc:
+        return False, {"serving": f"{host}:{port}", "error": str(exc)}
+
+
+def following(name: str, port: int,
+              chained: Callable[[Mapping[str, int]], None] | None = None
+              ) -> tuple[HealthServer | None, Callable[[Mapping[str, int]], None]]:
+    """Health for a log follower (projections, relay): the server and an `on_lag` callback.
+
+    Ready while its last lag report is recent and no view (or the relay) is more than
+    `FOLLOWER_READY_MAX_LAG` positions behind the log head.
+    """
+    seen: dict[str, Any] = {"lag": None, "at": 0.0}
+
+    def on_lag(lag: Mapping[str, int]) -> None:
+        seen.update(lag=dict(lag), at=time.monotonic())
+        if chained is not None:
+            chained(lag)
+
+    def ready() -> tuple[bool, dict[str, Any]]:
+        lag, age = seen["lag"], time.monotonic() - seen["at"]
+        ok = (lag is not None and age < FOLLOWER_REPORT_WITHIN_S
+              and max(lag.values(), default=0) <= FOLLOWER_READY_MAX_LAG)
+        return ok, {"lag": lag, "reported_s_ago": round(age, 3) if lag is not None else None}
+
+    return serve_health(name, port, ready), on_lag
+
+
+async def report_lag(lag: Callable[[], Awaitable[int]],
+                     on_lag: Callable[[Mapping[str, int]], None], stop: asyncio.Event,
+                     every_s: float = 1.0) -> None:
+    """Hand `lag()` to `on_lag` every `every_s` until `stop` (the relay's health)."""
+    while not stop.is_set():
+        with contextlib.suppress(Exception):  # a failed probe reads as "not reported"
+            on_lag({"log": await lag()})
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), every_s)

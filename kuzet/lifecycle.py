@@ -23,8 +23,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-__all__ = ["STOP_BOUND_S", "Stopping", "ignoring_signals", "log_warnings", "raise_on_signals",
-           "stop_event"]
+__all__ = ["STOP_BOUND_S", "Stopping", "blocked_until_handled", "ignoring_signals",
+           "log_warnings", "raise_on_signals", "stop_event"]
 
 STOP_BOUND_S = 10.0
 """A process asked to stop exits within this many seconds (`kuzet up` escalates to SIGKILL of
@@ -48,6 +48,15 @@ def raise_on_signals() -> None:
 
     for sig in SIGNALS:
         signal.signal(sig, handler)
+    # `kuzet up` starts children with both signals blocked (`blocked_until_handled`): one
+    # sent while the child was still starting is pending, and is delivered here
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, SIGNALS)
+
+
+def blocked_until_handled() -> None:
+    """`preexec_fn` part for `kuzet` children: SIGTERM/SIGINT stay pending until the child's
+    `raise_on_signals` is in place (a stop during interpreter start-up is not lost)."""
+    signal.pthread_sigmask(signal.SIG_BLOCK, SIGNALS)
 
 
 @contextmanager

@@ -38,7 +38,7 @@ from typing import Any
 from kuzet.broker import SupervisedBroker, die_with_parent, free_port, kuzet_topics, port_free
 from kuzet.errors import KuzetError
 from kuzet.kafka import ensure_topics
-from kuzet.lifecycle import STOP_BOUND_S
+from kuzet.lifecycle import STOP_BOUND_S, blocked_until_handled
 from kuzet.settings import Settings
 
 __all__ = ["RESTART_BACKOFF_CAP_S", "LocalStack", "settings_env"]
@@ -144,7 +144,7 @@ class LocalStack:
         try:
             return subprocess.Popen(  # noqa: S603
                 [sys.executable, "-m", "kuzet", *args], env=env, stdout=log, stderr=log,
-                process_group=0, preexec_fn=die_with_parent,  # noqa: PLW1509
+                process_group=0, preexec_fn=_child_preexec,  # noqa: PLW1509
             )
         finally:
             log.close()
@@ -195,6 +195,8 @@ class LocalStack:
                 child.proc = self._popen(child.name, child.args, child.health_port)
                 child.started, child.restart_at = now, None
                 child.restarts += 1
+                report(f"{child.name} restarted (pid {child.proc.pid}, restart "
+                       f"{child.restarts})")
 
     def watch(self, console: Any) -> None:
         """Supervise the children until SIGTERM/SIGINT (`lifecycle.Stopping`) ends it."""
@@ -202,7 +204,9 @@ class LocalStack:
             self.supervise_once(lambda line: console.print(line, highlight=False))
             time.sleep(0.5)
 
-    def stop(self) -> None:
+    def stop(self) -> dict[str, int | None]:
+        """Stop every child (bounded), then the broker; each child's exit status by name
+        (0: a clean stop; negative: killed by that signal once the bound had passed)."""
         children = list(self.children.values())
         for child in reversed(children):
             _signal_group(child.proc, signal.SIGTERM)
@@ -210,6 +214,7 @@ class LocalStack:
         for child in children:
             with contextlib.suppress(subprocess.TimeoutExpired):
                 child.proc.wait(timeout=max(0.0, deadline - time.monotonic()))
+        statuses = {child.name: child.proc.poll() for child in children}
         for child in children:  # what is left of each group: the bound has passed
             _signal_group(child.proc, signal.SIGKILL)
             with contextlib.suppress(subprocess.TimeoutExpired):
@@ -218,6 +223,7 @@ class LocalStack:
         if self.broker is not None:
             self.broker.stop()
             self.broker = None
+        return statuses
 
     def __enter__(self) -> LocalStack:
         return self.start()
@@ -225,6 +231,11 @@ class LocalStack:
     def __exit__(self, et: type[BaseException] | None, ev: BaseException | None,
                  tb: TracebackType | None) -> None:
         self.stop()
+
+
+def _child_preexec() -> None:
+    die_with_parent()
+    blocked_until_handled()
 
 
 def _signal_group(proc: subprocess.Popen[bytes], sig: int) -> None:

@@ -247,6 +247,9 @@ def webhook(agency: AgencyOpt, url: Annotated[str, typer.Option(help="The agency
             asyncio.get_running_loop().add_signal_handler(sig, stop.set)
         console.print(f"adapter {name or agency}: {feed_topic} → {url} "
                       f"(key {sender.signer.key_id})", highlight=False)
+        from kuzet.health import serve_health
+
+        health = serve_health(f"adapter {name or agency}", settings.health_port)
         try:
             with unsealing(settings, agency) as unseal:
                 adapter = WebhookAdapter(name or agency, state, sender, unseal=unseal)
@@ -254,6 +257,8 @@ def webhook(agency: AgencyOpt, url: Annotated[str, typer.Option(help="The agency
         finally:
             await sender.close()
             await state.close()
+            if health is not None:
+                health.stop()
     _run(main())
 
 

@@ -6,6 +6,7 @@ environment. `announce` prints the API URL and a dev operator token for `kuzet u
 
 from __future__ import annotations
 
+import contextlib
 import secrets
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -120,6 +121,20 @@ def serve(config: ConfigOpt = None, host: str | None = None, port: int | None = 
     app = create_app(api, incidents, _recorded_log(incidents), views)
     console.print(f"Kuzet API on http://{settings.api_host}:{settings.api_port}/graphql "
                   f"(console: /console)")
+    from kuzet.health import port_answers, serve_health
+
+    serve_health("api", settings.health_port,  # ready once uvicorn answers on the API port
+                 lambda: port_answers(settings.api_host, settings.api_port))
+    from kuzet.lifecycle import Stopping, raise_on_signals
+
+    # uvicorn stops gracefully on SIGTERM/SIGINT, then re-raises the signal to the handler
+    # that was there before it: ours, so a requested stop exits 0 (`kuzet.lifecycle`)
+    raise_on_signals()
+    with contextlib.suppress(Stopping):
+        _serve(uvicorn, app, settings)
+
+
+def _serve(uvicorn: Any, app: Any, settings: Settings) -> None:
     level = settings.log_level
     # No permessage-deflate: live frames are ~150 bytes, and compressing each one per
     # subscriber costs more CPU than the bandwidth it saves (bench/api_fanout.py --deflate).

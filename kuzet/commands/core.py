@@ -242,7 +242,10 @@ def up(
         console.print("stopping…")
     finally:
         with ignoring_signals():
-            stack.stop()
+            statuses = stack.stop()
+        if statuses:
+            console.print("stopped (exit status): " + ", ".join(
+                f"{name} {status}" for name, status in statuses.items()), highlight=False)
 
 
 def demo(

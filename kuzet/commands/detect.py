@@ -151,14 +151,21 @@ def _run(settings: Settings, config: DetectConfig, duration: float | None,
     from detectors.pipeline import Pipeline
     from detectors.publisher import KafkaPublisher, PublisherOptions
     from domain.topics import DETECTIONS, DETECTIONS_DLQ, HEALTH
+    from kuzet.health import serve_health
     from kuzet.kafka import ensure_topics
+    from kuzet.lifecycle import STOP_BOUND_S, Stopping, raise_on_signals
 
+    raise_on_signals()  # SIGTERM like SIGINT: stop capturing, flush the queue, exit 0
     bootstrap = settings.bootstrap_servers
     topics = [DETECTIONS, HEALTH] + ([DETECTIONS_DLQ] if config.mqtt else [])
     asyncio.run(ensure_topics(bootstrap, topics, settings.kafka_partitions))
     publisher = KafkaPublisher(bootstrap, PublisherOptions(max_queue=config.queue_size,
                                                             client_id=config.node)).start()
     ingress = None
+    serve_health("detect", settings.health_port, lambda: (
+        publisher.pending < publisher.options.max_queue, {"pending": publisher.pending,
+                                                          "sent": publisher.sent}))
+    stats = None
     try:
         if sensors:
             _start_sensors(sensors, publisher, sensors_token)
@@ -170,10 +177,14 @@ def _run(settings: Settings, config: DetectConfig, duration: float | None,
             stats = pipeline.stats
         else:
             stats = pipeline.run(max_seconds=duration)
+    except Stopping:
+        err.print("stopping…")
     finally:
         if ingress is not None:
             ingress.stop()
-        publisher.close(timeout=30)
+        publisher.close(timeout=STOP_BOUND_S - 2)
+    if stats is None:
+        return
     if ingress is not None:
         err.print(f"mqtt signals accepted {ingress.stats.accepted}, "
                   f"rejected {ingress.stats.rejected} (dead-lettered)")

@@ -70,7 +70,10 @@ def run(config: ConfigOpt = None,
         ) -> None:
     """Follow the notification log into every view until stopped."""
     async def main() -> None:
-        runner = await build_runner(load_settings(config))
+        from kuzet.health import following
+
+        settings = load_settings(config)
+        runner = await build_runner(settings)
         on_lag = None
         if metrics_port:
             from prometheus_client import start_http_server
@@ -79,10 +82,13 @@ def run(config: ConfigOpt = None,
 
             start_http_server(metrics_port)
             on_lag = LagMetrics().update
+        health, report = following("projections", settings.health_port, on_lag)
         try:
-            await runner.run(_stop_on_signals(), on_lag=on_lag)
+            await runner.run(_stop_on_signals(), on_lag=report)
         finally:
             await runner.store.close()
+            if health is not None:
+                health.stop()
     _run(main())
 
 
@@ -154,10 +160,18 @@ def relay(config: ConfigOpt = None) -> None:
         the_relay = Relay(reader, reader, publisher,
                           FilePosition(settings.data_dir / "relay-position.json"),
                           RelayConfig(source=settings.relay_source))
+        from kuzet.health import following, report_lag
+
+        health, on_lag = following("relay", settings.health_port)
+        stop = _stop_on_signals()
+        lag_task = asyncio.create_task(report_lag(the_relay.lag, on_lag, stop))
         try:
-            await the_relay.run(_stop_on_signals())
+            await the_relay.run(stop)
         finally:
+            lag_task.cancel()
             await publisher.stop()
+            if health is not None:
+                health.stop()
     _run(main())
 
 
