@@ -1,10 +1,21 @@
-"""Correlator benchmark (see kuzet/bench_correlate.py): `python bench/correlate.py [N] [PG_URL]`."""
+"""Correlator benchmark (see kuzet/bench_correlate.py).
 
-import sys
+    python bench/correlate.py [N] [PG_URL] [--kafka HOST:PORT,...] [--runs 3] [--no-sqlite]
+"""
+
+import argparse
 
 from kuzet.bench_correlate import main
 
 if __name__ == "__main__":
-    main(n=int(sys.argv[1]) if len(sys.argv) > 1 else 100000,
-         postgres_url=sys.argv[2] if len(sys.argv) > 2 else
-         "postgresql://postgres@127.0.0.1:5432/test")
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("n", nargs="?", type=int, default=100000)
+    parser.add_argument("postgres_url", nargs="?",
+                        default="postgresql://postgres@127.0.0.1:5432/test")
+    parser.add_argument("--kafka", help="bootstrap servers of a Kafka cluster (default: the "
+                        "embedded broker)")
+    parser.add_argument("--runs", type=int, default=1, help="runs per figure (median shown)")
+    parser.add_argument("--no-sqlite", action="store_true", help="PostgreSQL store only")
+    args = parser.parse_args()
+    main(n=args.n, postgres_url=args.postgres_url or None, kafka=args.kafka, runs=args.runs,
+         sqlite=not args.no_sqlite)

@@ -6,15 +6,24 @@ Publishes N ~300-byte detections to a fresh embedded broker and measures, side b
       coalesced evidence) into the SQLite store and, if a server is given, PostgreSQL —
       from the first publish until every detection is durable as incident evidence.
 Prints the figures and their ratios. Run: `python bench/correlate.py` or `kuzet bench correlate`.
+
+`--kafka HOST:PORT,...` runs the same bench on an existing Kafka cluster instead (e.g. the
+3-broker test cluster: `python -m tests.cluster.kafka_cluster` prints its bootstrap servers):
+Kuzet's topics there are deleted before each run, then created by the stack (replication 3,
+`min.insync.replicas` 2, idempotent `acks=all` producers). `--runs 3` prints each run and the
+median.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
+import statistics
 import tempfile
 import time
 import uuid
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -80,12 +89,26 @@ class _EvidenceCounter:
         return self.total
 
 
-def _correlator(base: Path, store_url: str, n: int, sites: int) -> float:
-    """A fresh broker and a fresh store per run, so runs never see each other's records."""
+@contextlib.contextmanager
+def _broker(data_dir: Path, kafka: str | None) -> Iterator[str]:
+    """A fresh embedded broker, or the cluster at `kafka` with Kuzet's topics deleted."""
+    if kafka is None:
+        with EmbeddedBroker(free_port(), data_dir / "broker.log") as broker:
+            yield broker.bootstrap_servers
+        return
+    from kuzet.broker import kuzet_topics
+    from kuzet.kafka import delete_topics
+
+    asyncio.run(delete_topics(kafka, [*kuzet_topics(), RAW_TOPIC]))
+    yield kafka
+
+
+def _correlator(base: Path, store_url: str, n: int, sites: int, kafka: str | None) -> float:
+    """A fresh broker (or emptied topics) and a fresh store per run, so runs never see each
+    other's records."""
     data_dir = base / uuid.uuid4().hex[:6]
     data_dir.mkdir()
-    with EmbeddedBroker(free_port(), data_dir / "broker.log") as broker:
-        bootstrap = broker.bootstrap_servers
+    with _broker(data_dir, kafka) as bootstrap:
         settings = load_settings(environ={}, data_dir=str(data_dir), kafka_url=bootstrap,
                                  event_store_url=store_url, evidence_interval_s=1.0,
                                  privacy_pepper="bench-pepper-not-a-secret",
@@ -120,24 +143,38 @@ def _fresh_pg_database(server_url: str) -> str:
     return server_url.rsplit("/", 1)[0] + "/" + name
 
 
-def main(n: int = 100000, sites: int = 200, postgres_url: str | None = None) -> None:
-    print(f"correlate benchmark: {n} detections, {sites} sites, 4 partitions")
-    with tempfile.TemporaryDirectory() as tmp:
-        with EmbeddedBroker(free_port(), Path(tmp) / "broker.log") as broker:
-            from kuzet.kafka import ensure_topics
+def _raw(tmp: Path, n: int, sites: int, kafka: str | None) -> float:
+    with _broker(tmp, kafka) as bootstrap:
+        from kuzet.kafka import ensure_topics
 
-            asyncio.run(ensure_topics(broker.bootstrap_servers, [RAW_TOPIC], 4))
-            asyncio.run(publish_records(broker.bootstrap_servers,
-                                        _records(n, sites, datetime.now(UTC)), RAW_TOPIC))
-            raw = asyncio.run(_raw_consume(broker.bootstrap_servers, n))
-        print(f"  (a) raw aiokafka consume         {raw:>10,.0f} msg/s")
-        results = {"sqlite": _correlator(Path(tmp), "", n, sites)}
+        asyncio.run(ensure_topics(bootstrap, [RAW_TOPIC], 4))
+        asyncio.run(publish_records(bootstrap, _records(n, sites, datetime.now(UTC)),
+                                    RAW_TOPIC))
+        return asyncio.run(_raw_consume(bootstrap, n))
+
+
+def _median(rates: list[float]) -> str:
+    each = ", ".join(f"{r:,.0f}" for r in rates)
+    return f"{statistics.median(rates):>10,.0f}" + (f"  (runs: {each})" if len(rates) > 1 else "")
+
+
+def main(n: int = 100000, sites: int = 200, postgres_url: str | None = None,
+         kafka: str | None = None, runs: int = 1, sqlite: bool = True) -> None:
+    where = f"Kafka cluster at {kafka}" if kafka else "a fresh embedded broker per run"
+    print(f"correlate benchmark: {n} detections, {sites} sites, 4 partitions, one worker, "
+          f"{where}, median of {runs}")
+    with tempfile.TemporaryDirectory() as tmp:
+        raw = [_raw(Path(tmp), n, sites, kafka) for _ in range(runs)]
+        print(f"  (a) raw aiokafka consume         {_median(raw)} msg/s")
+        stores = {"sqlite": ""} if sqlite else {}
         if postgres_url:
-            results["postgresql"] = _correlator(Path(tmp), _fresh_pg_database(postgres_url),
-                                                n, sites)
-        for name, rate in results.items():
-            print(f"  (b) correlator → {name:<12}  {rate:>10,.0f} detections/s"
-                  f"   ratio to raw consume {rate / raw:.3f}")
+            stores["postgresql"] = postgres_url
+        for name, url in stores.items():
+            rates = [_correlator(Path(tmp), _fresh_pg_database(url) if url else "", n, sites,
+                                 kafka) for _ in range(runs)]
+            ratio = statistics.median(rates) / statistics.median(raw)
+            print(f"  (b) correlator → {name:<12}  {_median(rates)} detections/s"
+                  f"   ratio to raw consume {ratio:.3f}")
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -35,6 +35,7 @@ COMMAND_MODULES = (
     "kuzet.commands.adapter",
     "kuzet.commands.cameras",
     "kuzet.commands.db",
+    "kuzet.commands.topics",
 )
 
 for _name in COMMAND_MODULES:
@@ -94,15 +95,12 @@ def main() -> None:
     from kuzet.lifecycle import Stopping, raise_on_signals
 
     interrupted: tuple[type[BaseException], ...] = (*_click_classes("Abort"), KeyboardInterrupt)
-    long_running = _long_running(sys.argv)
-    if long_running:
+    if _long_running(sys.argv):
         raise_on_signals()  # each command may install its own handlers later, same meaning
     try:
         result = app(standalone_mode=False)
     except Stopping:
-        if not long_running:
-            _err.print("interrupted")
-        sys.exit(0 if long_running else 130)
+        sys.exit(0)
     except _click_classes("ClickException") as exc:
         exc.show()  # type: ignore[attr-defined]
         sys.exit(exc.exit_code)  # type: ignore[attr-defined]

@@ -20,9 +20,9 @@ from aiokafka.errors import KafkaConnectionError, KafkaError, TopicAlreadyExists
 
 from domain.topics import CORRELATION, DETECTIONS, DETECTIONS_DLQ, HEALTH
 
-__all__ = ["MIN_INSYNC_REPLICAS", "TRANSIENT_RETENTION_MS", "KafkaUnreachable", "ensure_topics",
-           "read_topic", "replication_for", "supports_idempotence",
-           "topic_partitions"]
+__all__ = ["MIN_INSYNC_REPLICAS", "TRANSIENT_RETENTION_MS", "KafkaUnreachable", "delete_topics",
+           "describe_topics", "ensure_topics", "read_topic", "replication_for",
+           "supports_idempotence", "topic_partitions"]
 
 _DAY_MS = 24 * 3600 * 1000
 TRANSIENT_RETENTION_MS = {
@@ -53,10 +53,11 @@ def replication_for(brokers: int) -> int:
 
 
 async def ensure_topics(bootstrap: str, topics: Iterable[str], partitions: int, *,
-                        timeout_s: float = 5.0) -> None:
+                        timeout_s: float = 5.0, replication: int | None = None) -> list[str]:
     """Create `topics` with `partitions` partitions where they do not exist yet, replicated
-    min(3, brokers) times (module docstring: the durability settings). An unreachable
-    bootstrap fails within `timeout_s` naming each server and why (`kuzet.connect`)."""
+    `replication` times (default min(3, brokers): the module docstring says why); returns
+    the topics it created. An unreachable bootstrap fails within `timeout_s` naming each
+    server and why (`kuzet.connect`)."""
     from kuzet.connect import check_kafka
 
     await check_kafka(bootstrap, timeout_s)
@@ -72,14 +73,15 @@ async def ensure_topics(bootstrap: str, topics: Iterable[str], partitions: int, 
         existing = set(await admin.list_topics())
         missing = [t for t in topics if t not in existing]
         if not missing:
-            return
-        cluster = await admin.describe_cluster()
-        replication = replication_for(len(cluster["brokers"]))
+            return []
+        if replication is None:
+            replication = replication_for(len((await admin.describe_cluster())["brokers"]))
         wanted = [NewTopic(t, num_partitions=partitions, replication_factor=replication,
                            topic_configs=_configs(t, replication))
                   for t in missing]
         with contextlib.suppress(TopicAlreadyExistsError):
             await admin.create_topics(wanted)
+        return missing
     finally:
         await admin.close()
 
@@ -122,6 +124,47 @@ async def supports_idempotence(bootstrap: str, timeout_s: float = 10.0) -> bool:
     finally:
         with contextlib.suppress(Exception):
             await client.close()
+
+
+async def delete_topics(bootstrap: str, topics: Iterable[str], timeout_s: float = 30) -> None:
+    """Delete those of `topics` that exist and wait until the cluster no longer lists them."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=15000)
+    await admin.start()
+    try:
+        doomed = set(topics) & set(await admin.list_topics())
+        if doomed:
+            await admin.delete_topics(sorted(doomed), timeout_ms=int(timeout_s * 1000))
+        deadline = asyncio.get_running_loop().time() + timeout_s
+        while set(await admin.list_topics()) & doomed:
+            if asyncio.get_running_loop().time() > deadline:
+                raise KafkaError(f"topics still listed {timeout_s:.0f} s after deletion")
+            await asyncio.sleep(0.2)
+    finally:
+        await admin.close()
+
+
+async def describe_topics(bootstrap: str, topics: Iterable[str]
+                          ) -> dict[str, tuple[int, int, dict[str, str]]]:
+    """topic -> (partitions, replicas of partition 0, configs) for those of `topics` that
+    exist (what `kuzet topics create` prints)."""
+    from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
+
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=10000)
+    await admin.start()
+    try:
+        out: dict[str, tuple[int, int, dict[str, str]]] = {}
+        for topic in topics:
+            [described] = await admin.describe_topics([topic])
+            parts = sorted(described["partitions"], key=lambda p: int(p["partition"]))
+            if described["error_code"] or not parts:
+                continue
+            [response] = await admin.describe_configs(
+                [ConfigResource(ConfigResourceType.TOPIC, topic)])
+            configs = {str(e[0]): str(e[1]) for e in response.resources[0][4]}
+            out[topic] = (len(parts), len(parts[0]["replicas"]), configs)
+        return out
+    finally:
+        await admin.close()
 
 
 async def topic_partitions(bootstrap: str, topic: str) -> list[int]:

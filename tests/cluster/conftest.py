@@ -10,14 +10,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
-import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from kuzet.kafka import topic_partitions
+from kuzet.kafka import delete_topics, topic_partitions
 from kuzet.settings import Settings, load_settings
 from kuzet.stack import LocalStack
 from tests.cluster.kafka_cluster import ClusterUnavailable, KafkaCluster, fetch_kafka
@@ -46,26 +45,20 @@ def cluster(kafka_cluster: KafkaCluster) -> KafkaCluster:
         if node.proc is None or node.proc.poll() is not None:
             kafka_cluster.restart(node.id)
     kafka_cluster.wait_brokers(len(kafka_cluster.nodes))
-    asyncio.run(_delete_topics(kafka_cluster.bootstrap_servers))
+    asyncio.run(_delete_all_topics(kafka_cluster.bootstrap_servers))
     return kafka_cluster
 
 
-async def _delete_topics(bootstrap: str) -> None:
+async def _delete_all_topics(bootstrap: str) -> None:
     from aiokafka.admin import AIOKafkaAdminClient
 
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=15000)
     await admin.start()
     try:
         topics = [t for t in await admin.list_topics() if not t.startswith("__")]
-        if topics:
-            await admin.delete_topics(topics, timeout_ms=15000)
-        deadline = time.monotonic() + 30
-        while set(await admin.list_topics()) & set(topics):
-            assert time.monotonic() < deadline, "topics not deleted within 30 s"
-            await asyncio.sleep(0.2)
     finally:
-        with contextlib.suppress(Exception):
-            await admin.close()
+        await admin.close()
+    await delete_topics(bootstrap, topics)
 
 
 def cluster_settings(cluster: KafkaCluster, postgres_url: str, tmp_path: Path,

@@ -18,6 +18,7 @@ import contextlib
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -156,11 +157,23 @@ class KafkaCluster:
                 if node.proc is not None and node.proc.poll() is not None:
                     raise ClusterUnavailable(f"node {node.id} exited ({node.proc.returncode}): "
                                              f"see {node.folder / 'server.log'}")
-            if len(self.live_brokers()) >= count:
+            if self._ports_answer() and len(self.live_brokers()) >= count:
                 return
             time.sleep(0.25)
         raise ClusterUnavailable(f"{count} brokers not up within {timeout:.0f} s: see "
                                  f"{self.base}/node-*/server.log")
+
+    def _ports_answer(self) -> bool:
+        """Every started node accepts connections (before asking for metadata: fewer errors
+        logged by clients while the JVMs start)."""
+        for node in self.nodes:
+            if node.proc is None or node.proc.poll() is not None:
+                continue
+            try:
+                socket.create_connection(("127.0.0.1", node.port), timeout=0.5).close()
+            except OSError:
+                return False
+        return True
 
     def live_brokers(self) -> set[int]:
         """Broker ids in the cluster's metadata now (empty when nobody answers)."""

@@ -72,3 +72,30 @@ def test_producers_are_idempotent_on_the_cluster_and_still_work_on_tansu(
         cluster: KafkaCluster, broker: EmbeddedBroker) -> None:
     assert asyncio.run(_produce_once(cluster.bootstrap_servers, "kuzet.test.idem")) is True
     assert asyncio.run(_produce_once(broker.bootstrap_servers, "kuzet.test.idem")) is False
+
+
+def test_kuzet_topics_create_on_an_existing_cluster(cluster: KafkaCluster, tmp_path) -> None:
+    """The operator's command: every topic, partitions from the settings, 3 replicas, 2 in
+    sync; a second run leaves them as they are and says so."""
+    import os
+    import subprocess
+    import sys
+
+    from kuzet.broker import kuzet_topics
+
+    env = {**os.environ, "KUZET_KAFKA_URL": cluster.bootstrap_servers,
+           "KUZET_KAFKA_PARTITIONS": "6", "KUZET_DATA_DIR": str(tmp_path), "COLUMNS": "200"}
+    cli = [sys.executable, "-m", "kuzet", "topics", "create"]
+    first = subprocess.run(cli, env=env, capture_output=True, text=True, timeout=120,
+                           check=False)
+    assert first.returncode == 0, first.stderr
+    for topic in kuzet_topics():
+        replicas, configs = asyncio.run(_describe(cluster.bootstrap_servers, topic))
+        assert (replicas, configs["min.insync.replicas"]) == ([3] * 6, "2"), topic
+        assert f"{topic} " in first.stdout
+    second = subprocess.run(cli, env=env, capture_output=True, text=True, timeout=120,
+                           check=False)
+    assert second.returncode == 0, second.stderr
+    assert "created" in first.stdout
+    assert "created" not in second.stdout
+    assert second.stdout.count("exists") == len(kuzet_topics())
