@@ -95,12 +95,15 @@ def main() -> None:
     from kuzet.lifecycle import Stopping, raise_on_signals
 
     interrupted: tuple[type[BaseException], ...] = (*_click_classes("Abort"), KeyboardInterrupt)
-    if _long_running(sys.argv):
+    long_running = _long_running(sys.argv)
+    if long_running:
         raise_on_signals()  # each command may install its own handlers later, same meaning
     try:
         result = app(standalone_mode=False)
     except Stopping:
-        sys.exit(0)
+        if not long_running:
+            _err.print("interrupted")
+        sys.exit(0 if long_running else 130)
     except _click_classes("ClickException") as exc:
         exc.show()  # type: ignore[attr-defined]
         sys.exit(exc.exit_code)  # type: ignore[attr-defined]
