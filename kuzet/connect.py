@@ -21,7 +21,6 @@ import asyncio
 import socket
 from urllib.parse import unquote, urlsplit
 
-from audit.store_postgres import describe_connect_error as describe
 from kuzet.errors import KuzetError
 
 __all__ = ["DatabaseUnreachable", "check_kafka", "check_postgres", "describe", "where"]
@@ -30,6 +29,14 @@ __all__ = ["DatabaseUnreachable", "check_kafka", "check_postgres", "describe", "
 class DatabaseUnreachable(KuzetError):
     """Raised when a configured PostgreSQL database cannot be connected to within the
     timeout; the message names host, port, database and the cause."""
+
+
+def describe(exc: BaseException, timeout_s: float) -> str:
+    """The cause of a failed connection in a few words
+    (`audit.store_postgres.describe_connect_error`, imported only when needed)."""
+    from audit.store_postgres import describe_connect_error
+
+    return describe_connect_error(exc, timeout_s)
 
 
 def where(url: str) -> str:

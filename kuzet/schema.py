@@ -29,13 +29,17 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from audit.store_postgres import SCHEMA_LOCK
 from kuzet.connect import check_postgres, describe, where
 from kuzet.errors import KuzetError
 from kuzet.settings import Settings
 
 __all__ = ["SCHEMA_LOCK", "SchemaError", "Target", "ensure_schema", "migrate", "schema_lock",
            "targets", "view_names"]
+
+
+SCHEMA_LOCK = "SELECT pg_advisory_xact_lock(hashtext('kuzet.schema'))"
+"""`audit.store_postgres.SCHEMA_LOCK`, spelled here so that a SQLite-only process never
+imports the PostgreSQL driver (tests/unit/test_schema_lock.py keeps the spellings equal)."""
 
 
 def view_names() -> list[str]:
