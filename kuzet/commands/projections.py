@@ -128,15 +128,21 @@ def verify(name: str, config: ConfigOpt = None) -> None:
 
 @projections_app.command("lag")
 def lag(config: ConfigOpt = None) -> None:
-    """Positions each view is behind the log head."""
-    async def main() -> dict[str, int]:
+    """Positions each view is behind the log head, and when `projections run` last reported
+    (what the API judges a view's freshness by: docs/api.md, Freshness)."""
+    async def main() -> tuple[dict[str, int], Any]:
         runner = await build_runner(load_settings(config))
         try:
-            return dict(await runner.lag())
+            return dict(await runner.lag()), await runner.store.freshness("board")
         finally:
             await runner.store.close()
-    for view, behind in _run(main()).items():
-        console.print(f"{view}: {behind}")
+    behind, fresh = _run(main())
+    for view, count in behind.items():
+        console.print(f"{view}: {count}")
+    age = fresh.heartbeat_age_s
+    state = ("never reported" if age is None else
+             f"{'stopped' if fresh.stopped else 'last reported'} {age:.0f} s ago")
+    console.print(f"projections run: {state}", highlight=False)
 
 
 def relay(config: ConfigOpt = None) -> None:
