@@ -259,10 +259,11 @@ def main() -> None:
     import tempfile
 
     base = Path(tempfile.mkdtemp(prefix="kuzet-kafka-"))
+    stop = {signal.SIGINT, signal.SIGTERM}
     with KafkaCluster(fetch_kafka(), base) as cluster:
+        signal.pthread_sigmask(signal.SIG_BLOCK, stop)  # after the JVMs: they inherit masks
         print(cluster.bootstrap_servers, flush=True)
-        with contextlib.suppress(KeyboardInterrupt):
-            signal.sigwait({signal.SIGINT, signal.SIGTERM})
+        signal.sigwait(stop)
     shutil.rmtree(base, ignore_errors=True)
     sys.exit(0)
 
