@@ -10,12 +10,14 @@
     ├── WatchlistError       enrolment found no face, or the watch-list store is unusable
     ├── EvidenceError        a snapshot cannot be encoded or written
     ├── SensorInputError     a sensor signal fails validation (every problem listed)
+    ├── AppealInputError     a citizen's appeal fails validation (every problem listed)
     └── PublisherError       the publisher was used after close, or could not flush in time
 """
 
 from __future__ import annotations
 
 __all__ = [
+    "AppealInputError",
     "ConfigError",
     "DetectorError",
     "EvidenceError",
@@ -73,6 +75,14 @@ class SensorInputError(DetectorError):
     def __init__(self, problems: tuple[str, ...]) -> None:
         self.problems = problems
         super().__init__("invalid sensor signal: " + "; ".join(problems))
+
+
+class AppealInputError(DetectorError):
+    """Raised when a citizen's appeal fails validation; `problems` lists every bad field."""
+
+    def __init__(self, problems: tuple[str, ...]) -> None:
+        self.problems = problems
+        super().__init__("invalid appeal: " + "; ".join(problems))
 
 
 class PublisherError(DetectorError):

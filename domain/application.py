@@ -113,6 +113,18 @@ def origin_of(dets: Sequence[Detection]) -> Origin:
                   location)
 
 
+def _attach_appeals(incident: Incident, dets: Sequence[Detection], actor: str,
+                    now: datetime) -> None:
+    """`AppealAttached` for each citizen's appeal among `dets` (once per appeal id)."""
+    for d in dets:
+        if d.kind is Kind.CITIZEN_REPORT:
+            text = d.attributes.get("text")
+            incident.attach_appeal(appeal_id=str(d.attributes["appeal_id"]),
+                                   category=str(d.attributes["category"]),
+                                   text=text if isinstance(text, str) else None,
+                                   actor=actor, at=now)
+
+
 def _evidence_fields(dets: Sequence[Detection]) -> dict[str, Any]:
     return {
         "detection_ids": [d.detection_id for d in dets],
@@ -185,6 +197,7 @@ class IncidentApp(OperatorCommands, ErasureRecords, IncidentQueries):
         if track.next_episode != d.episode:  # the cache was stale: let the caller re-decide
             return replace(self.key_state(d.key), refused=d.detections)
         incident = self._new_incident(d, now)
+        _attach_appeals(incident, d.detections, self.rules.rule_ref(d.group), now)
         track.start_episode(incident_id=incident.id, at=now)
         try:
             self.save(track, incident)
@@ -271,6 +284,7 @@ class IncidentApp(OperatorCommands, ErasureRecords, IncidentQueries):
         if incident.is_active:
             incident.add_evidence(**_evidence_fields(keep), suppressed=suppressed, actor=actor,
                                   at=now, origin=origin_of(keep))
+            _attach_appeals(incident, keep, actor, now)
             return _result(incident, changed=True)
         resolved = incident.resolved_at
         late = [d for d in keep if resolved is not None and d.observed_at <= resolved]
@@ -278,6 +292,7 @@ class IncidentApp(OperatorCommands, ErasureRecords, IncidentQueries):
         if late:
             incident.add_late_evidence(**_evidence_fields(late), actor=actor, at=now,
                                        origin=origin_of(late))
+            _attach_appeals(incident, late, actor, now)
         return _result(incident, refused, changed=bool(late))
 
     def reopen_by_rule(self, d: ReopenIncident, now: datetime) -> Applied:

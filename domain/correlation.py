@@ -44,6 +44,7 @@ __all__ = [
     "Skipped",
     "correlate",
     "correlation_key",
+    "group_of_detection",
     "reconcile",
     "shard_key",
     "tick",
@@ -186,15 +187,20 @@ def _scope_value(det: Detection, group: GroupRule) -> str:
     return f"source={det.source_id}"
 
 
+def group_of_detection(det: Detection, rules: RuleSet) -> GroupRule:
+    """The group `det` joins (an appeal joins its category's, `RuleSet.group_kind`)."""
+    return rules.groups[rules.group_kind(det.kind, det.attributes)]
+
+
 def correlation_key(det: Detection, rules: RuleSet) -> str:
     """The key that identifies "the same incident" for this detection."""
-    group = rules.group_of(det.kind)
+    group = group_of_detection(det, rules)
     return f"{group.kind.value}:{_scope_value(det, group)}"
 
 
 def shard_key(det: Detection, rules: RuleSet) -> str:
     """What the correlation topic is partitioned by: every key of one shard is co-located."""
-    group = rules.group_of(det.kind)
+    group = group_of_detection(det, rules)
     if group.key in {"subject", "plate", "cell"}:
         return correlation_key(det, rules)
     return f"site={det.site_id}" if det.site_id else f"source={det.source_id}"
@@ -235,7 +241,7 @@ def _inhibitor(view: Mapping[str, KeyState], det: Detection,
     """The active incident at the detection's site whose group inhibits this kind, if any."""
     if not det.site_id:
         return None
-    group = rules.kinds[det.kind].group
+    group = rules.group_kind(det.kind, det.attributes)
     for other in rules.groups.values():
         if other.kind is group or not ({det.kind, group} & other.inhibits):
             continue
@@ -279,8 +285,8 @@ def correlate(view: Mapping[str, KeyState], det: Detection, rules: RuleSet,
     if det.confidence < krule.min_score:
         return Outcome(decisions=[Skipped(det, f"confidence below min_score {krule.min_score}")])
     key = correlation_key(det, rules)
-    state = view.get(key) or KeyState(key, krule.group)
-    group = rules.groups[krule.group]
+    group = group_of_detection(det, rules)
+    state = view.get(key) or KeyState(key, group.kind)
     episode = state.episode
     if episode is not None and episode.active:
         seen = max(episode.last_seen_at, det.observed_at)

@@ -25,7 +25,9 @@ from domain.kinds import Kind, SourceKind
 from domain.validation import MAX_YEAR, MIN_YEAR, FieldChecker, short, unsound_values
 
 __all__ = [
+    "MAX_APPEAL_TEXT",
     "MAX_RECORD_BYTES",
+    "REQUIRED_ATTRIBUTES",
     "Detection",
     "DetectionId",
     "Location",
@@ -52,7 +54,7 @@ _SOURCE_KINDS = {k.value: k for k in SourceKind}
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
 _MAX_ATTRIBUTES = 32
 _BOM = "\ufeff"
-_IDENT_ATTRIBUTES = ("subject_id", "plate", "meal")
+_IDENT_ATTRIBUTES = ("subject_id", "plate", "meal", "category", "appeal_id")
 """Attributes that become (part of) a correlation or aggregate key when present."""
 
 
@@ -181,7 +183,7 @@ def _attributes(check: FieldChecker, kind: Kind | None, value: object) -> Mappin
         check.count(attrs["count"], "attributes.count")
     if "similarity" in attrs:
         check.number(attrs["similarity"], "attributes.similarity", 0.0, 1.0)
-    required = _REQUIRED_ATTRIBUTES.get(kind, ()) if kind is not None else ()
+    required = REQUIRED_ATTRIBUTES.get(kind, ()) if kind is not None else ()
     for name in required:
         if name not in attrs:
             kind_name = getattr(kind, "value", kind)
@@ -189,17 +191,25 @@ def _attributes(check: FieldChecker, kind: Kind | None, value: object) -> Mappin
     for name in _IDENT_ATTRIBUTES:
         if name in attrs:
             check.ident(attrs, name, required=name in required, label=f"attributes.{name}")
+    if "text" in attrs and (not isinstance(attrs["text"], str)
+                            or len(attrs["text"]) > MAX_APPEAL_TEXT):
+        check.bad("attributes.text", attrs["text"],
+                  f"expected a string of at most {MAX_APPEAL_TEXT} characters")
     plate = attrs.get("plate")
     if isinstance(plate, str) and plate.strip() and not plate_key(plate):
         check.bad("attributes.plate", plate, "no letter or digit: the plate key would be empty")
     return MappingProxyType(attrs)
 
 
-_REQUIRED_ATTRIBUTES: dict[Kind, tuple[str, ...]] = {
+REQUIRED_ATTRIBUTES: Mapping[Kind, tuple[str, ...]] = MappingProxyType({
     Kind.FACE_MATCH: ("subject_id", "similarity"),
     Kind.PLATE_MATCH: ("plate",),
     Kind.CANTEEN_COUNT: ("count", "meal"),
-}
+    Kind.CITIZEN_REPORT: ("category", "appeal_id"),
+})
+"""Attributes each kind must carry (the published schema says the same)."""
+MAX_APPEAL_TEXT = 4000
+"""Longest appeal text (`attributes.text` of a citizen_report): free text, personal data."""
 
 
 def validate_detection_dict(rec: object) -> Detection:

@@ -10,7 +10,7 @@ a clock, so replay is stable.
 Event history (all version 1):
     Opened, EvidenceAdded, Escalated, Acknowledged, Assigned, Dispatched, Resolved,
     AutoResolved, MarkedFalseAlarm, Reopened, Closed, NoteAdded, RoutedTo, AgencyResponded,
-    OriginAmended, LateEvidenceAdded.
+    OriginAmended, LateEvidenceAdded, AppealAttached.
 
 Facts about what was seen do not depend on the order detections arrive in: first and last seen
 are the minimum and maximum observed times over all evidence, and the incident's site and
@@ -140,6 +140,8 @@ class Incident(Aggregate):
         """The earliest observation's detection id (Opened lists it first)."""
         self.late_evidence = 0
         """Detections recorded after the incident was resolved (observed before that)."""
+        self.appeals: dict[str, str] = {}
+        """Citizens' appeals that are part of this incident: appeal id → category."""
         self.opened_at = timestamp
         self.sla_due_at = sla_due_at
         self.acknowledged_at: datetime | None = None
@@ -211,6 +213,17 @@ class Incident(Aggregate):
             timestamp=at,
         )
         self._amend_origin(origin, actor, at)
+        return True
+
+    def attach_appeal(self, *, appeal_id: str, category: str, text: str | None, actor: str,
+                      at: datetime) -> bool:
+        """A citizen's appeal is part of this incident (any status); False if it already is."""
+        if appeal_id in self.appeals:
+            return False
+        if not appeal_id or not category:
+            raise InvalidCommand(self.id, "an appeal needs its id and category")
+        self._appeal_attached(appeal_id=appeal_id, category=category, text=text or "",
+                              actor=actor, timestamp=at)
         return True
 
     def _amend_origin(self, origin: Origin | None, actor: str, at: datetime) -> None:
@@ -367,6 +380,14 @@ class Incident(Aggregate):
         arrived after it (a camera's backlog, a delayed upload); the status stays."""
         self._take_evidence(detection_ids, source_ids, first_seen_at, last_seen_at)
         self.late_evidence += len(detection_ids)
+
+    @event("AppealAttached")
+    def _appeal_attached(self, appeal_id: str, category: str, text: str, actor: str,
+                         timestamp: datetime) -> None:
+        """AppealAttached: citizen's appeal `appeal_id` (the portal's id) about `category` is
+        part of this incident; `text` is what the citizen wrote (free text: sealed, and shown
+        only to whom the privacy policy lets see free text)."""
+        self.appeals[appeal_id] = category
 
     @event("OriginAmended")
     def _origin_amended(self, observed_at: datetime, detection_id: str, source_id: str,

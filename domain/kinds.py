@@ -26,6 +26,8 @@ class Kind(str, Enum):
     ROAD_DEFECT = "road_defect"
     CANTEEN_COUNT = "canteen_count"
     CAMERA_OFFLINE = "camera_offline"
+    CITIZEN_REPORT = "citizen_report"
+    """A citizen's appeal (`kuzet appeals`); `attributes.category` says what it is about."""
     """Published by `kuzet cameras watch` while a source shows no frames (domain.camera_watch)."""
 
 
@@ -33,6 +35,8 @@ class SourceKind(str, Enum):
     CAMERA = "camera"
     DASHCAM = "dashcam"
     SENSOR = "sensor"
+    CITIZEN = "citizen"
+    """An appeal portal (a person reported it): `kuzet appeals`."""
 
 
 class Agency(str, Enum):

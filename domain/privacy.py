@@ -73,6 +73,7 @@ _IDENTITY = frozenset({Tag.FACE, Tag.PLATE})
 FIELD_TAGS: Mapping[str, Mapping[str, frozenset[Tag]]] = {
     "*": {"subject": _IDENTITY, "incident_key": _IDENTITY, "snapshots": frozenset({Tag.SNAPSHOT})},
     "NoteAdded": {"text": frozenset({Tag.FREE_TEXT})},
+    "AppealAttached": {"text": frozenset({Tag.FREE_TEXT})},
     "AgencyResponded": {"reason": frozenset({Tag.FREE_TEXT})},
     "LegalHoldPlaced": {"reason": frozenset({Tag.FREE_TEXT})},
     "LegalHoldReleased": {"reason": frozenset({Tag.FREE_TEXT})},

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from domain.detection import MAX_RECORD_BYTES
+from domain.detection import MAX_APPEAL_TEXT, MAX_RECORD_BYTES, REQUIRED_ATTRIBUTES
 from domain.health import HealthStatus
 from domain.kinds import Kind, SourceKind
 from domain.validation import MAX_DEPTH, MAX_YEAR, MIN_YEAR
@@ -23,8 +23,6 @@ __all__ = ["dead_letter_schema", "detection_schema", "health_schema", "record_sc
 _BASE = "https://kuzet.dev/schemas"
 _ID = 128
 """Longest id the contract accepts (`FieldChecker.text`'s default)."""
-_REQUIRED_ATTRIBUTES = {Kind.FACE_MATCH: ["subject_id", "similarity"],
-                        Kind.PLATE_MATCH: ["plate"], Kind.CANTEEN_COUNT: ["count", "meal"]}
 
 
 def _ident(description: str) -> dict[str, Any]:
@@ -49,8 +47,8 @@ def detection_schema() -> dict[str, Any]:
     """The detection record (`domain.detection`)."""
     per_kind = [{"if": {"properties": {"kind": {"const": kind.value}}, "required": ["kind"]},
                  "then": {"required": ["attributes"],
-                          "properties": {"attributes": {"required": names}}}}
-                for kind, names in _REQUIRED_ATTRIBUTES.items()]
+                          "properties": {"attributes": {"required": list(names)}}}}
+                for kind, names in REQUIRED_ATTRIBUTES.items()]
     per_kind.append({"if": {"properties": {"kind": {"const": Kind.CANTEEN_COUNT.value}},
                             "required": ["kind"]}, "then": {"required": ["site_id"]}})
     return {
@@ -93,6 +91,11 @@ def detection_schema() -> dict[str, Any]:
                     "plate": {**_ident("a number plate"),
                               "description": "a number plate; at least one letter or digit"},
                     "meal": _ident("a canteen meal (breakfast, lunch...)"),
+                    "category": _ident("what a citizen's appeal is about (illegal_dump, "
+                                       "road_defect, broken_light...)"),
+                    "appeal_id": _ident("the appeal portal's id of the appeal"),
+                    "text": {"type": "string", "maxLength": MAX_APPEAL_TEXT,
+                             "description": "the appeal's text (personal data: sealed at rest)"},
                 }},
             "snapshot": {"type": "object", "required": ["uri", "sha256"], "properties": {
                 "uri": {"type": "string", "minLength": 1, "maxLength": 1024},

@@ -89,12 +89,24 @@ class RuleSet:
     kinds: Mapping[Kind, KindRule]
     groups: Mapping[Kind, GroupRule]
     schedules: tuple[Schedule, ...] = field(default=())
+    appeal_categories: Mapping[str, Kind] = field(default_factory=dict)
+    """A citizen's appeal of category C joins the incidents of kind `appeal_categories[C]`
+    (a reported dump and a detected dump at one site are one incident); other categories
+    make `citizen_report` incidents of their own."""
     late_evidence: timedelta = timedelta(days=1)
     """How long after an incident's resolution detections observed before it still join it
     as late evidence (later ones are skipped, counted as such)."""
 
     def group_of(self, kind: Kind) -> GroupRule:
         return self.groups[self.kinds[kind].group]
+
+    def group_kind(self, kind: Kind, attributes: Mapping[str, Any]) -> Kind:
+        """The group a detection joins: its kind's, or for an appeal its category's."""
+        if kind is Kind.CITIZEN_REPORT:
+            mapped = self.appeal_categories.get(str(attributes.get("category", "")))
+            if mapped is not None:
+                return self.kinds[mapped].group
+        return self.kinds[kind].group
 
     def rule_ref(self, group: Kind) -> str:
         """`rule_id@version`, recorded as the actor of every rule-made decision."""
@@ -198,6 +210,24 @@ def _schedule(p: _Problems, i: int, t: Mapping[str, Any]) -> Schedule | None:
     return Schedule(site, kind, frozenset(days), start, end, tz)
 
 
+def _appeal_categories(p: _Problems, table: object, kinds: Mapping[Kind, KindRule]
+                       ) -> dict[str, Kind]:
+    """`[appeal_categories]`: category = "kind" whose incidents an appeal joins."""
+    if not isinstance(table, dict):
+        p.add("appeal_categories", "expected a table of category = \"kind\"")
+        return {}
+    out = {}
+    for category, name in table.items():
+        kind = _kind(p, f"appeal_categories.{category}", name)
+        if kind is None:
+            continue
+        if kind in kinds and not kinds[kind].incident:
+            p.add(f"appeal_categories.{category}", f"{kind.value} opens no incidents")
+            continue
+        out[str(category)] = kind
+    return out
+
+
 def load_rules(text: str, source: str = "<rules>") -> RuleSet:
     """Parse and validate a rules TOML document; raises `InvalidRules` listing every problem."""
     try:
@@ -231,7 +261,8 @@ def load_rules(text: str, source: str = "<rules>") -> RuleSet:
     schedules = tuple(
         s for i, t in enumerate(doc.get("schedules", [])) if (s := _schedule(p, i, t))
     )
+    categories = _appeal_categories(p, doc.get("appeal_categories", {}), kinds)
     if p.items:
         raise InvalidRules(tuple(p.items), source)
     return RuleSet(version, timedelta(seconds=lateness), kinds, groups, schedules,
-                   timedelta(seconds=late_evidence))
+                   categories, timedelta(seconds=late_evidence))

@@ -34,6 +34,7 @@ COMMAND_MODULES = (
     "kuzet.commands.privacy",
     "kuzet.commands.adapter",
     "kuzet.commands.cameras",
+    "kuzet.commands.appeals",
     "kuzet.commands.db",
     "kuzet.commands.topics",
 )

@@ -22,7 +22,7 @@ CHAINED_POSTGRES = "audit.store_postgres:ChainedPostgresFactory"
 """The event store factories: eventsourcing's, plus the audit hash chain (`audit/`)."""
 
 _SECRET_FIELDS = frozenset({"token_secret", "signing_key", "adapter_signing_key",
-                            "privacy_pepper"})
+                            "privacy_pepper", "appeals_token"})
 
 
 class SettingsError(Exception):
@@ -58,6 +58,8 @@ class Settings:
     """A camera with no frames this long is offline (`kuzet cameras watch`)."""
     camera_repeat_s: float = 60.0
     """While offline, one `camera_offline` record per this many seconds (keeps it open)."""
+    appeals_token: str = field(default="", repr=False)
+    """Bearer token the appeal portal must send to `kuzet appeals serve` (empty: none)."""
     log_level: str = "warn"
     connect_timeout_s: float = 5.0
     """How long connecting to PostgreSQL or Kafka may take before the process gives up with

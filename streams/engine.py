@@ -213,7 +213,7 @@ class CorrelationEngine(Generic[T]):
                 continue
             keyed.append((d, token, key))
             if key is not None and key not in shard.states:
-                cold[key] = self.rules.kinds[d.kind].group
+                cold[key] = self.rules.group_kind(d.kind, d.attributes)
         if not cold:
             return [(d, t) for d, t, _ in keyed]
         found, hits = await self._store(self._load, list(cold))
@@ -400,7 +400,8 @@ class CorrelationEngine(Generic[T]):
         key = snap.key if snap is not None else getattr(decision, "key", "")
         state = shard.states.get(key)
         if state is not None or applied.refused:
-            group = state.group if state else self.rules.kinds[applied.refused[0].kind].group
+            group = state.group if state else self.rules.group_kind(
+                applied.refused[0].kind, applied.refused[0].attributes)
             shard.states[key] = reconcile(state, key, group, snap, applied.next_episode)
         if not applied.refused:
             return []

@@ -49,6 +49,9 @@ def records(draw: st.DrawFn) -> dict[str, Any]:
         attributes["plate"] = draw(_ids.filter(lambda p: any(c.isalnum() for c in p)))
     if kind is Kind.CANTEEN_COUNT:
         attributes |= {"count": draw(st.integers(0, 500)), "meal": "lunch"}
+    if kind is Kind.CITIZEN_REPORT:
+        attributes |= {"category": draw(_ids), "appeal_id": draw(_ids),
+                       "text": draw(st.text(max_size=50).filter(str.isprintable))}
     if attributes:
         rec["attributes"] = attributes
     if kind is Kind.CANTEEN_COUNT or draw(st.booleans()):
