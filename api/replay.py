@@ -6,7 +6,9 @@ the worker threads queries use), shared by every subscriber replaying the same r
 LRU of full pages; a page being read is awaited, not read twice), and each page's updates carry
 their payloads per audience, built once. Delivery goes through a `Turnstile`: at most
 `concurrent` replays deliver at a time, each for at most `lease_s` before it queues again, and
-a subscriber whose socket is not drained (its send blocks) loses its turn when the lease ends.
+a subscriber whose socket is not drained (its send blocks) loses its turn when the lease ends;
+within a turn the event loop runs other tasks every few deliveries (a send to a drained socket
+never suspends, so a turn would otherwise hold the loop for its whole lease).
 Memory is bounded by the cache and the pages in flight, whatever the subscribers x history.
 """
 
@@ -24,6 +26,8 @@ from domain.application import IncidentApp
 __all__ = ["ReplayPages", "Turnstile"]
 
 Page = tuple[list[Update], int]
+_YIELD_EVERY = 8
+"""Deliveries between two turns of the event loop within a replay's turn."""
 
 
 class Turnstile:
@@ -53,7 +57,7 @@ class ReplayPages:
     """Shared, cached replay pages of one incident application's notification log."""
 
     def __init__(self, app: IncidentApp, *, page: int, concurrent: int, cached: int = 16,
-                 lease_s: float = 0.05) -> None:
+                 lease_s: float = 0.01) -> None:
         self.app = app
         self.size = page
         self.cached = cached
@@ -103,7 +107,7 @@ class ReplayPages:
                 updates, last = await self.page(start)
                 if last < start:
                     return
-                ends = time.monotonic() + self.turnstile.lease_s
+                ends, given = time.monotonic() + self.turnstile.lease_s, 0
                 next_start = last + 1
                 for update in updates:
                     if update.position < start:
@@ -112,6 +116,9 @@ class ReplayPages:
                         return
                     if accepts(update):
                         yield update
+                        given += 1
+                        if given % _YIELD_EVERY == 0:  # a send to a drained socket never
+                            await asyncio.sleep(0)  # suspends: let queries run between
                     if time.monotonic() > ends:  # turn over: queue again from the next one
                         next_start = update.position + 1
                         break

@@ -66,9 +66,46 @@ def serve(folder: str, port: int, caps: str) -> None:
     config = ApiConfig(event_store_env=_env(folder), rules=default_rules(),
                        token_secret=SECRET, read_model=str(Path(folder) / "views.sqlite"),
                        **raised)
-    uvicorn.run(create_app(config), host="127.0.0.1", port=port, log_level="error",
+    app = create_app(config)
+    if os.environ.get("KUZET_BENCH_LAG"):
+        app.add_middleware(_LagProbe)
+    uvicorn.run(app, host="127.0.0.1", port=port, log_level="error",
                 ws="websockets-sansio", ws_per_message_deflate=False,
                 ws_max_size=config.max_body_bytes)
+
+
+class _LagProbe:
+    """Diagnostics (KUZET_BENCH_LAG=1): a thread pings the event loop every 50 ms and prints
+    each answer later than 200 ms with the process CPU time used meanwhile: CPU near the lag
+    means the loop was busy, CPU near zero means the process was not scheduled."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+        self.started = False
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if not self.started:
+            self.started = True
+            import threading
+
+            loop = asyncio.get_running_loop()
+            threading.Thread(target=self._watch, args=(loop,), daemon=True).start()
+        await self.app(scope, receive, send)
+
+    @staticmethod
+    def _watch(loop: asyncio.AbstractEventLoop) -> None:
+        import threading
+
+        while True:
+            done = threading.Event()
+            t0, c0 = time.monotonic(), time.process_time()
+            loop.call_soon_threadsafe(done.set)
+            done.wait()
+            lag, cpu = time.monotonic() - t0, time.process_time() - c0
+            if lag > 0.2:
+                print(f"loop lag {lag * 1e3:.0f} ms, process CPU meanwhile {cpu * 1e3:.0f} ms",
+                      file=sys.stderr, flush=True)
+            time.sleep(0.05)
 
 
 def seed(folder: str, count: int) -> int:
@@ -143,10 +180,12 @@ def percentile(values: list[float], q: float) -> float:
 
 def probe(base: str, seconds: float, pid: int, peak: list[float]) -> dict[str, list[float]]:
     token = issue_token(SECRET, subject="officer", role=Role.POLICE, ttl_s=3600)
-    out: dict[str, list[float]] = {"incidents": [], "healthz": []}
+    out: dict[str, list[float]] = {"incidents": [], "healthz": [], "at": []}
     with httpx.Client(timeout=120) as client:
-        end = time.monotonic() + seconds
+        begin = time.monotonic()
+        end = begin + seconds
         while time.monotonic() < end:
+            out["at"].append(time.monotonic() - begin)
             t0 = time.perf_counter()
             r = client.post(f"{base}/graphql", json={"query": POLICE},
                             headers={"Authorization": f"Bearer {token}"})
@@ -215,7 +254,9 @@ def main(args: argparse.Namespace) -> None:
         print(f"run {i + 1}: police incidents p50/p99/max quiet {1e3 * statistics.median(q):.1f}/"
               f"{1e3 * percentile(q, 0.99):.1f}/{1e3 * max(q):.1f} ms, under flood "
               f"{1e3 * statistics.median(lo):.1f}/{1e3 * percentile(lo, 0.99):.1f}/"
-              f"{1e3 * max(lo):.1f} ms ({len(lo)} queries); healthz p99 "
+              f"{1e3 * max(lo):.1f} ms ({len(lo)} queries; slowest "
+              f"{r['loaded']['at'][lo.index(max(lo))] + 1:.1f}s after the flood began); "
+              f"healthz p99 "
               f"{1e3 * percentile(h, 0.99):.1f} ms; API RSS {rss[0]:.0f} -> peak {rss[1]:.0f} "
               f"-> {rss[2]:.0f} MB after; flood got {r['flood']}")
     p99 = [percentile(r["loaded"]["incidents"], 0.99) for r in runs]
