@@ -15,10 +15,11 @@ from typing import Any
 
 from domain.detection import MAX_APPEAL_TEXT, MAX_RECORD_BYTES, REQUIRED_ATTRIBUTES
 from domain.health import HealthStatus
-from domain.kinds import Kind, SourceKind
+from domain.kinds import Kind, SourceKind, Status
 from domain.validation import MAX_DEPTH, MAX_YEAR, MIN_YEAR
 
-__all__ = ["dead_letter_schema", "detection_schema", "health_schema", "record_schemas"]
+__all__ = ["appeal_status_schema", "dead_letter_schema", "detection_schema", "health_schema",
+           "record_schemas"]
 
 _BASE = "https://kuzet.dev/schemas"
 _ID = 128
@@ -163,7 +164,34 @@ def dead_letter_schema() -> dict[str, Any]:
     }
 
 
+def appeal_status_schema() -> dict[str, Any]:
+    """A status update for the appeal portal on kuzet.appeals.status.v1 (streams.appeal_feed)."""
+    return {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "$id": f"{_BASE}/appeal-status.v1.json",
+        "title": "Appeal status on kuzet.appeals.status.v1 (key: appeal_id)",
+        "description": "Sent when an appeal joins an incident (with the incident's status) and "
+                       "on every status change of that incident. At least once: drop "
+                       "duplicates by event_id.",
+        "type": "object",
+        "required": ["appeal_id", "incident_id", "status", "event_type", "event_id", "at",
+                     "sequence"],
+        "properties": {
+            "appeal_id": {"type": "string"},
+            "incident_id": {"type": "string", "format": "uuid"},
+            "status": {"enum": [s.value for s in Status]},
+            "event_type": {"type": "string", "description": "the incident event's name "
+                                                            "(Acknowledged, Resolved...)"},
+            "event_id": {"type": "string", "format": "uuid",
+                         "description": "the incident event's CloudEvents id"},
+            "at": {"type": "string", "format": "date-time"},
+            "sequence": {"type": "string", "pattern": "^[1-9][0-9]*$",
+                         "description": "the notification-log position (order)"},
+        },
+    }
+
+
 def record_schemas() -> dict[str, dict[str, Any]]:
     """File stem → schema, as published in docs/schemas."""
     return {"detection.v1": detection_schema(), "health.v1": health_schema(),
-            "dead-letter.v1": dead_letter_schema()}
+            "dead-letter.v1": dead_letter_schema(), "appeal-status.v1": appeal_status_schema()}

@@ -5,6 +5,7 @@ from __future__ import annotations
 from domain.kinds import Agency
 
 __all__ = [
+    "APPEAL_STATUS",
     "CORRELATION",
     "DETECTIONS",
     "DETECTIONS_DLQ",
@@ -24,6 +25,9 @@ CORRELATION = "kuzet.correlation.v1"
 
 HEALTH = "kuzet.health.v1"
 """Per-source heartbeats and `source_offline` records from detector processes."""
+
+APPEAL_STATUS = "kuzet.appeals.status.v1"
+"""For the appeal portal: each status change of an incident holding an appeal; key = appeal id."""
 
 INCIDENT_EVENTS = "kuzet.incident-events.v1"
 """Every stored incident event as a CloudEvents 1.0 envelope; key = incident id."""

@@ -12,7 +12,14 @@ import json
 from typing import Any
 
 from domain.kinds import Agency
-from domain.topics import CORRELATION, DETECTIONS, DETECTIONS_DLQ, HEALTH, INCIDENT_EVENTS
+from domain.topics import (
+    APPEAL_STATUS,
+    CORRELATION,
+    DETECTIONS,
+    DETECTIONS_DLQ,
+    HEALTH,
+    INCIDENT_EVENTS,
+)
 from domain.topics import agency_topic as topic_of
 from streams.relay import event_type
 from streams.schemas import EVENT_NAMES
@@ -43,7 +50,8 @@ def _channels() -> dict[str, Any]:
     detection = _message("detection", "A detection record", "detection.v1.json", "source_id")
     channels = {
         "detections": _channel(DETECTIONS, "Raw detections from detectors, sensors and "
-                               "appeals; retention 3 days.", {"detection": detection}),
+                               "citizens' appeals; retention 3 days.",
+                               {"detection": detection}),
         "deadLetters": _channel(DETECTIONS_DLQ, "Records a stage refused, with the reason and "
                                 "the original bytes; retention 30 days.", {"deadLetter": _message(
                                     "dead-letter", "A dead letter", "dead-letter.v1.json",
@@ -61,6 +69,10 @@ def _channels() -> dict[str, Any]:
                                    "(personal values sealed); drop duplicates by CloudEvents "
                                    "id.", _incident_messages()),
     }
+    channels["appealStatus"] = _channel(
+        APPEAL_STATUS, "For the appeal portal: an appeal's incident status, when it joins and "
+        "on every change.", {"appealStatus": _message(
+            "appeal-status", "An appeal's status", "appeal-status.v1.json", "appeal_id")})
     for agency in Agency:
         channels[f"agency_{agency.value}"] = _channel(
             topic_of(agency), f"The events of incidents routed to {agency.value}, minimised "

@@ -35,7 +35,8 @@ from uuid import NAMESPACE_URL, uuid5
 from domain.kinds import Agency
 from domain.log import LogEvent, NotificationSource
 from domain.privacy import DEFAULT_POLICIES, Action, Tag, minimise
-from domain.topics import DETECTIONS_DLQ, INCIDENT_EVENTS, agency_topic
+from domain.topics import APPEAL_STATUS, DETECTIONS_DLQ, INCIDENT_EVENTS, agency_topic
+from streams.appeal_feed import AppealFeed
 from streams.consumer import failure_letter
 from streams.errors import is_infrastructure
 
@@ -141,6 +142,8 @@ class Relay:
         self._agencies: dict[str, tuple[int, list[str]]] = {}
         self._careful_until = 0
         """After a page failed to decode: read one event at a time up to this position."""
+        self.appeal_feed = AppealFeed(self.history.events_of,
+                                      APPEAL_STATUS + self.config.topic_suffix)
 
     def _routed(self, event: LogEvent) -> tuple[list[str], list[str]]:
         """The agencies the incident was routed to before `event`, and as of it (inclusive)."""
@@ -175,6 +178,8 @@ class Relay:
             for earlier in history if agency in late else []:
                 out.append(Message(topic, key, self._minimised(earlier, agency)))
             out.append(Message(topic, key, self._minimised(event, agency, full)))
+        out += [Message(topic, appeal, value) for topic, appeal, value
+                in self.appeal_feed.messages(event, full["id"], full["time"])]
         return out
 
     def _minimised(self, event: LogEvent, agency: str,

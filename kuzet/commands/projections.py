@@ -148,7 +148,7 @@ def lag(config: ConfigOpt = None) -> None:
 def relay(config: ConfigOpt = None) -> None:
     """Publish every incident event to Kafka (full stream and minimised per-agency topics)."""
     from domain.kinds import Agency
-    from domain.topics import INCIDENT_EVENTS, agency_topic
+    from domain.topics import APPEAL_STATUS, INCIDENT_EVENTS, agency_topic
     from kuzet.kafka import ensure_topics
     from kuzet.wiring import build_incident_app, build_log_reader
     from streams.relay import AiokafkaPublisher, FilePosition, Relay, RelayConfig
@@ -156,7 +156,7 @@ def relay(config: ConfigOpt = None) -> None:
     settings = load_settings(config)
 
     async def main() -> None:
-        topics = [INCIDENT_EVENTS, *(agency_topic(a) for a in Agency)]
+        topics = [INCIDENT_EVENTS, APPEAL_STATUS, *(agency_topic(a) for a in Agency)]
         await ensure_topics(settings.bootstrap_servers, topics, settings.kafka_partitions,
                             timeout_s=settings.connect_timeout_s)
         publisher = AiokafkaPublisher(settings.bootstrap_servers)

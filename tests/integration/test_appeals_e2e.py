@@ -23,9 +23,10 @@ import pytest
 
 from domain.application import IncidentApp
 from domain.incident import Incident
-from domain.topics import DETECTIONS
+from domain.topics import APPEAL_STATUS, DETECTIONS
 from kuzet.broker import EmbeddedBroker, free_port
 from kuzet.commands.core import publish_records
+from kuzet.kafka import read_topic
 from kuzet.settings import load_settings
 from kuzet.stack import LocalStack, settings_env
 from tests.helpers import default_rules, record
@@ -51,7 +52,8 @@ def _wait(stack: LocalStack, done: Callable[[], bool], what: str) -> None:
     while time.monotonic() < deadline:
         if done():
             return
-        assert stack.procs["worker-0"].poll() is None, "the worker died"
+        for name, proc in stack.procs.items():
+            assert proc.poll() is None, f"{name} exited with {proc.returncode}"
         time.sleep(0.3)
     pytest.fail(f"timed out waiting for {what}")
 
@@ -104,3 +106,19 @@ def test_a_reported_dump_and_a_detected_dump_are_one_incident(stack: LocalStack,
     assert light.appeals == {"A-118790": "broken_light"} and "zhkkh" in light.agencies
     for stored in Path(stack.settings.data_dir).glob("events.sqlite*"):
         assert TEXT.encode() not in stored.read_bytes(), stored  # sealed at rest
+
+    # the portal's feed: the appeal joined an OPEN incident, then an operator acknowledged it
+    stack.spawn("relay", ["relay"])
+    app = IncidentApp(stack.settings.event_store_env(), RULES)
+    try:
+        app.acknowledge(dump.id, by="op-7", at=datetime.now(UTC))
+    finally:
+        app.close()
+
+    def feed() -> list[tuple[str, str]]:
+        values = asyncio.run(read_topic(stack.bootstrap, APPEAL_STATUS))
+        return [(b["appeal_id"], b["status"]) for b in map(json.loads, values)
+                if b["incident_id"] == str(dump.id)]
+
+    _wait(stack, lambda: feed() == [("A-118734", "OPEN"), ("A-118734", "ACKNOWLEDGED")],
+          "the appeal's status on kuzet.appeals.status.v1")

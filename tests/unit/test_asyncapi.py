@@ -8,6 +8,7 @@ import yaml
 
 from domain.kinds import Agency
 from domain.topics import (
+    APPEAL_STATUS,
     CORRELATION,
     DETECTIONS,
     DETECTIONS_DLQ,
@@ -30,6 +31,7 @@ def test_every_topic_has_a_channel_and_every_payload_a_schema_file() -> None:
     assert doc["asyncapi"].startswith("3.")
     addresses = {c["address"] for c in doc["channels"].values()}
     assert addresses == {DETECTIONS, DETECTIONS_DLQ, CORRELATION, HEALTH, INCIDENT_EVENTS,
+                         APPEAL_STATUS,
                          *(agency_topic(a) for a in Agency)}
     refs = {m["payload"]["$ref"] for c in doc["channels"].values()
             for m in c["messages"].values()}
