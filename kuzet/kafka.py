@@ -13,14 +13,20 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaConnectionError, KafkaError, TopicAlreadyExistsError
 
 from domain.topics import CORRELATION, DETECTIONS, DETECTIONS_DLQ, HEALTH
 
-__all__ = ["MIN_INSYNC_REPLICAS", "TRANSIENT_RETENTION_MS", "KafkaUnreachable", "delete_topics",
+if TYPE_CHECKING:
+    from kuzet.settings import Settings
+
+__all__ = ["MIN_INSYNC_REPLICAS", "TRANSIENT_RETENTION_MS", "KafkaUnreachable", "client_options",
+           "delete_topics",
            "describe_topics", "ensure_topics", "read_topic", "replication_for",
            "supports_idempotence", "topic_partitions"]
 
@@ -47,13 +53,37 @@ class KafkaUnreachable(Exception):
     """Raised when no broker answers at the configured bootstrap servers."""
 
 
+def client_options(settings: Settings) -> dict[str, Any]:
+    """aiokafka keyword arguments for the cluster's security settings (KUZET_KAFKA_SECURITY_
+    PROTOCOL, _SASL_*, _SSL_*): empty for PLAINTEXT. Pass them to every client."""
+    protocol = settings.kafka_security_protocol
+    if protocol == "PLAINTEXT":
+        return {}
+    options: dict[str, Any] = {"security_protocol": protocol}
+    if protocol in ("SSL", "SASL_SSL"):
+        from aiokafka.helpers import create_ssl_context
+
+        def path(p: Path | None) -> str | None:
+            return None if p is None else str(p)
+
+        options["ssl_context"] = create_ssl_context(
+            cafile=path(settings.kafka_ssl_cafile), certfile=path(settings.kafka_ssl_certfile),
+            keyfile=path(settings.kafka_ssl_keyfile))
+    if protocol.startswith("SASL"):
+        options.update(sasl_mechanism=settings.kafka_sasl_mechanism,
+                       sasl_plain_username=settings.kafka_sasl_username,
+                       sasl_plain_password=settings.kafka_sasl_password)
+    return options
+
+
 def replication_for(brokers: int) -> int:
     """The replication factor of topics Kuzet creates on a cluster of `brokers` brokers."""
     return max(1, min(3, brokers))
 
 
 async def ensure_topics(bootstrap: str, topics: Iterable[str], partitions: int, *,
-                        timeout_s: float = 5.0, replication: int | None = None) -> list[str]:
+                        timeout_s: float = 5.0, replication: int | None = None,
+                        options: Mapping[str, Any] | None = None) -> list[str]:
     """Create `topics` with `partitions` partitions where they do not exist yet, replicated
     `replication` times (default min(3, brokers): the module docstring says why); returns
     the topics it created. An unreachable bootstrap fails within `timeout_s` naming each
@@ -61,7 +91,8 @@ async def ensure_topics(bootstrap: str, topics: Iterable[str], partitions: int, 
     from kuzet.connect import check_kafka
 
     await check_kafka(bootstrap, timeout_s)
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=10000)
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=10000,
+                                **(options or {}))
     try:
         await asyncio.wait_for(admin.start(), timeout=timeout_s)
     except (TimeoutError, KafkaConnectionError, KafkaError, OSError):
@@ -143,13 +174,15 @@ async def delete_topics(bootstrap: str, topics: Iterable[str], timeout_s: float 
         await admin.close()
 
 
-async def describe_topics(bootstrap: str, topics: Iterable[str]
+async def describe_topics(bootstrap: str, topics: Iterable[str],
+                          options: Mapping[str, Any] | None = None,
                           ) -> dict[str, tuple[int, int, dict[str, str]]]:
     """topic -> (partitions, replicas of partition 0, configs) for those of `topics` that
     exist (what `kuzet topics create` prints)."""
     from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=10000)
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=10000,
+                                **(options or {}))
     await admin.start()
     try:
         out: dict[str, tuple[int, int, dict[str, str]]] = {}

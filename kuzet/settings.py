@@ -22,7 +22,7 @@ CHAINED_POSTGRES = "audit.store_postgres:ChainedPostgresFactory"
 """The event store factories: eventsourcing's, plus the audit hash chain (`audit/`)."""
 
 _SECRET_FIELDS = frozenset({"token_secret", "signing_key", "adapter_signing_key",
-                            "privacy_pepper", "appeals_token"})
+                            "privacy_pepper", "appeals_token", "kafka_sasl_password"})
 
 
 class SettingsError(Exception):
@@ -41,6 +41,18 @@ class Settings:
     embedded_broker_port: int = 9092
     kafka_partitions: int = 4
     """Partitions for topics Kuzet creates itself (detections, correlation)."""
+    kafka_security_protocol: str = "PLAINTEXT"
+    """PLAINTEXT, SSL, SASL_PLAINTEXT or SASL_SSL (docs/deployment.md says which processes
+    pass it and the other kafka_* options below to their Kafka clients)."""
+    kafka_sasl_mechanism: str = "PLAIN"
+    """With SASL_*: PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512."""
+    kafka_sasl_username: str = ""
+    kafka_sasl_password: str = field(default="", repr=False)
+    kafka_ssl_cafile: Path | None = None
+    """With SSL / SASL_SSL: CA bundle of the brokers' certificates (empty: the system's)."""
+    kafka_ssl_certfile: Path | None = None
+    kafka_ssl_keyfile: Path | None = None
+    """Client certificate and key for mutual TLS (optional)."""
     rules_path: Path | None = None
     """Correlation rules TOML; empty uses the rules shipped in `domain/rules.toml`."""
     evidence_interval_s: float = 5.0
@@ -256,6 +268,20 @@ def postgres_env(url: str, connect_timeout_s: float = 5.0) -> dict[str, str]:
     }
 
 
+def _check_kafka_security(settings: Settings) -> None:
+    protocol, mechanism = settings.kafka_security_protocol, settings.kafka_sasl_mechanism
+    if protocol not in ("PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"):
+        raise SettingsError(f"KUZET_KAFKA_SECURITY_PROTOCOL={protocol!r}: PLAINTEXT, SSL, "
+                            "SASL_PLAINTEXT or SASL_SSL")
+    if mechanism not in ("PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"):
+        raise SettingsError(f"KUZET_KAFKA_SASL_MECHANISM={mechanism!r}: PLAIN, SCRAM-SHA-256 "
+                            "or SCRAM-SHA-512")
+    if protocol.startswith("SASL") and not (settings.kafka_sasl_username
+                                            and settings.kafka_sasl_password):
+        raise SettingsError(f"KUZET_KAFKA_SECURITY_PROTOCOL={protocol}: needs "
+                            "KUZET_KAFKA_SASL_USERNAME and KUZET_KAFKA_SASL_PASSWORD")
+
+
 def _redact(url: str) -> str:
     from urllib.parse import urlsplit
 
@@ -327,6 +353,7 @@ def load_settings(
                             "must be > 0")
     if settings.kafka_partitions < 1:
         raise SettingsError(f"KUZET_KAFKA_PARTITIONS={settings.kafka_partitions}: must be >= 1")
+    _check_kafka_security(settings)
     _check_privacy(settings)
     return settings
 

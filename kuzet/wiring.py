@@ -107,10 +107,12 @@ def stream_config(settings: Settings) -> Any:
     from datetime import timedelta
 
     from domain.detection import Skew
+    from kuzet.kafka import client_options
     from streams.app import StreamConfig
 
     return StreamConfig(
         bootstrap_servers=settings.bootstrap_servers,
+        client_options=client_options(settings),
         group_id=settings.consumer_group,
         partitions=settings.kafka_partitions,
         batch_size=settings.batch_size,

@@ -19,7 +19,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -64,6 +64,8 @@ class StreamConfig:
     """An offset commit that takes longer is a broker fault: the hop restarts its consumer."""
     restart_backoff_cap_s: float = 10.0
     """A hop whose consumer failed waits 0.5 s, doubling up to this, before starting again."""
+    client_options: Mapping[str, Any] = field(default_factory=dict)
+    """aiokafka security options (security_protocol, ssl_context, sasl_*) for every client."""
     skew: Skew = field(default_factory=Skew)
     """How far `observed_at` may lie from the worker's clock (the route hop dead-letters the
     rest: `domain.detection.check_skew`)."""
@@ -76,7 +78,7 @@ def _consumer(config: StreamConfig, topic: str, group: str) -> AIOKafkaConsumer:
         session_timeout_ms=int(config.session_timeout_s * 1000), heartbeat_interval_ms=1000,
         rebalance_timeout_ms=int(config.session_timeout_s * 1000),
         max_poll_interval_ms=300_000, fetch_max_bytes=16 << 20,
-        max_partition_fetch_bytes=4 << 20,
+        max_partition_fetch_bytes=4 << 20, **config.client_options,
     )
 
 
@@ -141,7 +143,7 @@ class Correlator:
     async def start(self) -> None:
         """Start the producer (aiokafka objects must be made inside the running loop)."""
         self.producer = await start_producer(self.config.bootstrap_servers, linger_ms=20,
-                                             max_batch_size=1 << 20)
+                                             max_batch_size=1 << 20, **self.config.client_options)
 
     async def stop(self) -> None:
         if self.producer is not None:
@@ -264,6 +266,16 @@ class Correlator:
         return ok, {"hops": hops}
 
 
+def _faust_credentials(options: Mapping[str, Any]) -> Any:
+    """Faust's own connections (its consumer and producer) with the same security options."""
+    protocol = options.get("security_protocol", "PLAINTEXT")
+    if protocol.startswith("SASL"):
+        return faust.SASLCredentials(
+            username=options["sasl_plain_username"], password=options["sasl_plain_password"],
+            mechanism=options["sasl_mechanism"], ssl_context=options.get("ssl_context"))
+    return options.get("ssl_context")
+
+
 def create_app(config: StreamConfig, engine: CorrelationEngine[Any], rules: RuleSet,
                clock: Callable[[], datetime] = lambda: datetime.now(UTC),
                on_correlator: Callable[[Correlator], None] | None = None) -> faust.App:
@@ -272,6 +284,7 @@ def create_app(config: StreamConfig, engine: CorrelationEngine[Any], rules: Rule
     app = faust.App(
         config.group_id,
         broker=[f"kafka://{h}" for h in config.bootstrap_servers.split(",")],
+        broker_credentials=_faust_credentials(config.client_options),
         store="memory://",
         topic_partitions=config.partitions,
         broker_session_timeout=config.session_timeout_s,

@@ -279,8 +279,10 @@ class AiokafkaPublisher:
     """`Publisher` over an aiokafka producer (acks=all; idempotent where the broker allows:
     `streams.producer`)."""
 
-    def __init__(self, bootstrap_servers: str) -> None:
+    def __init__(self, bootstrap_servers: str,
+                 client_options: Mapping[str, Any] | None = None) -> None:
         self._bootstrap = bootstrap_servers
+        self._options = dict(client_options or {})
         self._producer: Any = None
 
     async def start(self) -> None:
@@ -288,7 +290,7 @@ class AiokafkaPublisher:
 
         self._producer = await start_producer(self._bootstrap, linger_ms=5,
                                               max_batch_size=1 << 20,
-                                              partitioner=keyed_partition)
+                                              partitioner=keyed_partition, **self._options)
 
     async def stop(self) -> None:
         if self._producer is not None:

@@ -63,13 +63,14 @@ def worker(config: ConfigOpt = None) -> None:
     """Run a correlation worker (Faust): detections in, incidents out. Scale out by running more."""
     from domain.topics import CORRELATION, DETECTIONS, DETECTIONS_DLQ
     from kuzet.health import serve_health
-    from kuzet.kafka import ensure_topics
+    from kuzet.kafka import client_options, ensure_topics
     from kuzet.wiring import build_worker_app
 
     settings = load_settings(config)
     asyncio.run(ensure_topics(settings.bootstrap_servers,
                               [DETECTIONS, CORRELATION, DETECTIONS_DLQ],
-                              settings.kafka_partitions, timeout_s=settings.connect_timeout_s))
+                              settings.kafka_partitions, timeout_s=settings.connect_timeout_s,
+                              options=client_options(settings)))
     hops: list[Any] = []
     app = build_worker_app(settings, on_correlator=hops.append)
     serve_health("worker", settings.health_port, lambda: hops[0].ready(WORKER_READY_MAX_LAG))

@@ -149,7 +149,7 @@ def relay(config: ConfigOpt = None) -> None:
     """Publish every incident event to Kafka (full stream and minimised per-agency topics)."""
     from domain.kinds import Agency
     from domain.topics import APPEAL_STATUS, INCIDENT_EVENTS, agency_topic
-    from kuzet.kafka import ensure_topics
+    from kuzet.kafka import client_options, ensure_topics
     from kuzet.wiring import build_incident_app, build_log_reader
     from streams.relay import AiokafkaPublisher, FilePosition, Relay, RelayConfig
 
@@ -158,8 +158,9 @@ def relay(config: ConfigOpt = None) -> None:
     async def main() -> None:
         topics = [INCIDENT_EVENTS, APPEAL_STATUS, *(agency_topic(a) for a in Agency)]
         await ensure_topics(settings.bootstrap_servers, topics, settings.kafka_partitions,
-                            timeout_s=settings.connect_timeout_s)
-        publisher = AiokafkaPublisher(settings.bootstrap_servers)
+                            timeout_s=settings.connect_timeout_s,
+                            options=client_options(settings))
+        publisher = AiokafkaPublisher(settings.bootstrap_servers, client_options(settings))
         await publisher.start()
         # personal values stay sealed (the stored form)
         reader = build_log_reader(build_incident_app(settings), stored_form=True)

@@ -35,7 +35,7 @@ def create(
 ) -> None:
     """Create every topic Kuzet uses where missing, at KUZET_KAFKA_URL."""
     from kuzet.broker import kuzet_topics
-    from kuzet.kafka import TRANSIENT_RETENTION_MS, describe_topics, ensure_topics
+    from kuzet.kafka import TRANSIENT_RETENTION_MS, client_options, describe_topics, ensure_topics
 
     settings = load_settings(config)
     bootstrap = settings.bootstrap_servers
@@ -43,8 +43,9 @@ def create(
     created = asyncio.run(ensure_topics(bootstrap, wanted,
                                         partitions or settings.kafka_partitions,
                                         timeout_s=settings.connect_timeout_s,
-                                        replication=replication))
-    described = asyncio.run(describe_topics(bootstrap, wanted))
+                                        replication=replication,
+                                        options=client_options(settings)))
+    described = asyncio.run(describe_topics(bootstrap, wanted, client_options(settings)))
     table = Table("topic", "", "partitions", "replicas", "min.insync", "retention")
     for topic in wanted:
         parts, replicas, configs = described[topic]
