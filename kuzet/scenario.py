@@ -1,4 +1,4 @@
-"""The built-in demo scenario: ~20 cameras and sensors, every correlation case once.
+"""The built-in demo scenario: ~20 cameras, sensors and a citizen's appeal, every case once.
 
 `demo_records(now)` returns the raw records to publish (bytes, some deliberately malformed) and
 `EXPECTED` names the incidents the default rules must make of them: one per case, none for the
@@ -23,6 +23,7 @@ EXPECTED: dict[str, dict[str, Any]] = {
     "crowd:source=cam-08": {"kind": "crowd", "sources": 1, "status": "AUTO_RESOLVED"},
     "face_match:subject=W-1042": {"kind": "face_match", "sources": 3, "status": "OPEN"},
     "plate_match:plate=A123BC02": {"kind": "plate_match", "sources": 1, "status": "OPEN"},
+    "illegal_dump:site=yard-3": {"kind": "illegal_dump", "sources": 2, "status": "OPEN"},
 }
 EXPECTED_DLQ = 3
 
@@ -32,7 +33,8 @@ def _det(case: str, n: int, source: str, kind: str, conf: float, at: datetime,
     rec: dict[str, Any] = {
         "detection_id": str(uuid.uuid5(_NS, f"{case}:{n}")),
         "source_id": source,
-        "source_kind": "sensor" if source.startswith("alarm") else "camera",
+        "source_kind": ("sensor" if source.startswith("alarm") else
+                        "citizen" if source.startswith("appeal") else "camera"),
         "kind": kind,
         "confidence": conf,
         "observed_at": at.isoformat(),
@@ -59,6 +61,13 @@ def _cases(now: datetime) -> Iterator[dict[str, Any]]:
                    site_id=f"metro-{i}", attributes={"subject_id": "W-1042", "similarity": 0.82})
     yield _det("plate", 0, "cam-14", "plate_match", 0.88, now - 5 * s, site_id="ring-road-3",
                attributes={"plate": "A 123 BC 02"})
+    yield _det("appeal", 0, "appeal-A-118734", "citizen_report", 1.0, now - 40 * s,
+               site_id="yard-3", attributes={"appeal_id": "A-118734",
+                                             "category": "illegal_dump",
+                                             "text": "Dump behind house 12 for a week"})
+    for i in range(3):  # ...and a camera sees the dump: the appeal joins its incident
+        yield _det("dump", i, "cam-21", "illegal_dump", 0.8, now - 25 * s + i * 5 * s,
+                   site_id="yard-3")
     yield from _noise(now)
     for i in range(3):  # canteen head-counts at a school: an observation, not an incident
         yield _det("canteen", i, "cam-18", "canteen_count", 0.9, now - 60 * s + i * 20 * s,
