@@ -393,8 +393,8 @@ class CorrelationEngine(Generic[T]):
 
         The store refuses when the cache was stale (an operator resolved the incident, or
         another worker opened the key's next episode). The refused detections' tokens settle
-        only once everything re-correlated from them is durable — or stay held with a
-        candidate hit that still waits for its window.
+        only once everything re-correlated from them is durable — or, where one became a
+        candidate hit again, once that hit is written to the ledger.
         """
         snap = applied.snapshot
         key = snap.key if snap is not None else getattr(decision, "key", "")
@@ -409,7 +409,8 @@ class CorrelationEngine(Generic[T]):
             log.warning("dropping %d detection(s) for %s: store keeps refusing",
                         len(applied.refused), key)
             return tokens
-        pending, held = list(tokens), None
+        pending: list[T] = list(tokens)
+        held: Detection | None = None
         decisions: list[Decision] = []
         for det in applied.refused:
             out = correlate(shard.states, det, self.rules, now)
@@ -418,9 +419,9 @@ class CorrelationEngine(Generic[T]):
                 decisions.append(out.decisions[0])  # written now, not buffered
             elif not out.decisions and det.detection_id in {h.detection_id for h in
                                                             shard.states[key].hits}:
-                held = det.detection_id
-        if held is not None:
-            shard.held[held] += pending
+                held = det
+        if held is not None:  # a candidate again: persisted, its tokens settle once written
+            shard.hold += [(key, held, token) for token in pending]
             pending = []
         if not decisions:
             return pending
@@ -534,6 +535,7 @@ class CorrelationEngine(Generic[T]):
         settled: list[T] = []
         for shard in list(self.shards.values()):
             settled += await self._flush(shard, now, force=True)
+            settled += await self._write_hits(shard)
         return settled
 
     async def _check_schedules(self, now: datetime) -> None:

@@ -70,7 +70,8 @@ def _set(rec: dict[str, Any], path: str, value: Any) -> None:
     inner[rest] = value
 
 
-def _base(kind: str, now: datetime, seconds: float, site: int, source: int) -> dict[str, Any]:
+def _base(kind: str, now: datetime, seconds: float, site: int, source: int,
+          det_id: uuid.UUID) -> dict[str, Any]:
     extra: dict[str, Any] = {}
     if kind == "face_match":
         extra["attributes"] = {"subject_id": f"W-{site}", "similarity": 0.9}
@@ -81,14 +82,14 @@ def _base(kind: str, now: datetime, seconds: float, site: int, source: int) -> d
     elif kind == "road_defect":
         extra["location"] = {"lat": 43.2 + site * 0.01, "lon": 76.9}
     return record(kind, source=f"cam-{source}", site=f"site-{site}", conf=0.9, at=now,
-                  seconds=-seconds, det_id=str(uuid.uuid4()), **extra)
+                  seconds=-seconds, det_id=str(det_id), **extra)
 
 
 @st.composite
 def hostile_record(draw: st.DrawFn, now: datetime) -> dict[str, Any]:
     """One record as a dict (maybe valid, maybe hostile in up to three places)."""
     rec = _base(draw(st.sampled_from(KINDS)), now, draw(st.floats(0, 60)),
-                draw(st.integers(0, 3)), draw(st.integers(0, 3)))
+                draw(st.integers(0, 3)), draw(st.integers(0, 3)), draw(st.uuids(version=4)))
     for _ in range(draw(st.integers(0, 3))):
         _set(rec, draw(st.sampled_from(FIELDS)), draw(hostile_values(now)))
     return rec

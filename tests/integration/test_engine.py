@@ -104,8 +104,8 @@ async def test_a_restarted_engine_resumes_from_the_store(store_env) -> None:
 
 async def test_detections_the_store_refuses_are_recorrelated_and_stay_held(store_env) -> None:
     """An operator closed the incident behind the cache's back: the next detection is refused
-    as evidence, re-correlated as a new candidate, and its token stays held until the new
-    (linked) incident is durable."""
+    as evidence, re-correlated as a new candidate hit, which is persisted (its token settles
+    once written, issue 10 item 8); the next hits open the new (linked) incident with it."""
     app = IncidentApp(store_env, RULES)
     engine = CorrelationEngine(app, RULES, evidence_interval=timedelta(seconds=5))
     t = datetime.now(UTC)
@@ -117,13 +117,14 @@ async def test_detections_the_store_refuses_are_recorrelated_and_stay_held(store
         getattr(app, step)(first.id, by="alice", at=t + timedelta(seconds=1), **kwargs)
     later = [det("fire", at=t, seconds=4000 + i) for i in range(3)]
     settled = await engine.process(0, [(later[0], "late-0")], t + timedelta(seconds=6))
-    assert settled == []  # refused as evidence, now a candidate hit: held
+    assert settled == ["late-0"]  # refused as evidence, now a persisted candidate hit
     settled = await engine.process(0, [(d, f"late-{i}") for i, d in enumerate(later[1:], 1)],
                                    t + timedelta(seconds=7))
-    assert sorted(settled) == ["late-0", "late-1", "late-2"]
+    assert sorted(settled) == ["late-1", "late-2"]
     second = [i for i in app.incidents() if i.id != first.id]
     assert len(second) == 1
     assert second[0].linked_to == str(first.id) and second[0].episode == 1
+    assert later[0].detection_id in second[0].evidence_ids
     engine.close()
     app.close()
 
