@@ -16,9 +16,11 @@ import signal
 import subprocess
 import sys
 import time
+import urllib.request
 import uuid
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 from aiokafka import AIOKafkaConsumer, TopicPartition
@@ -53,7 +55,7 @@ async def _commit_stale(bootstrap: str, group: str) -> None:
     try:
         tps = [TopicPartition(DETECTIONS, p) for p in range(PARTITIONS)]
         consumer.assign(tps)
-        await consumer.commit({tp: STALE for tp in tps})
+        await consumer.commit(dict.fromkeys(tps, STALE))
     finally:
         await consumer.stop()
 
@@ -65,6 +67,11 @@ def _sites(data_dir: Path, tag: str) -> set[str]:
         return {i.site_id for i in app.incidents() if i.site_id and i.site_id.startswith(tag)}
     finally:
         app.close()
+
+
+def _readyz(port: int) -> dict[str, Any]:
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=2) as response:
+        return dict(json.loads(response.read()))
 
 
 def _wait(what: str, predicate, proc: subprocess.Popen[bytes], timeout: float = 90) -> None:  # type: ignore[no-untyped-def]
@@ -80,7 +87,7 @@ def _wait(what: str, predicate, proc: subprocess.Popen[bytes], timeout: float = 
 @pytest.mark.parametrize("policy", ["earliest", "latest"])
 def test_committed_offsets_beyond_the_end_are_reset_by_policy(tmp_path: Path,
                                                               policy: str) -> None:
-    group = f"g-{uuid.uuid4().hex[:8]}"
+    group, health_port = f"g-{uuid.uuid4().hex[:8]}", free_port()
     log = tmp_path / "worker.log"
     with EmbeddedBroker(free_port(), tmp_path / "broker.log") as broker:
         bootstrap = broker.bootstrap_servers
@@ -93,7 +100,7 @@ def test_committed_offsets_beyond_the_end_are_reset_by_policy(tmp_path: Path,
         env.update({"KUZET_KAFKA_URL": bootstrap, "KUZET_DATA_DIR": str(tmp_path / "data"),
                     "KUZET_CONSUMER_GROUP": group, "KUZET_KAFKA_PARTITIONS": str(PARTITIONS),
                     "KUZET_OFFSET_RESET": policy, "KUZET_EVIDENCE_INTERVAL_S": "0.5",
-                    "KUZET_TICK_INTERVAL_S": "0.5"})
+                    "KUZET_TICK_INTERVAL_S": "0.5", "KUZET_HEALTH_PORT": str(health_port)})
         with open(log, "wb") as out:
             proc = subprocess.Popen([sys.executable, "-m", "kuzet", "worker"], env=env,
                                     stdout=out, stderr=out)
@@ -109,6 +116,11 @@ def test_committed_offsets_beyond_the_end_are_reset_by_policy(tmp_path: Path,
                       lambda: len(_sites(tmp_path / "data", "before")) == 4, proc)
             else:  # latest: what was there is skipped, and only that
                 assert _sites(tmp_path / "data", "before") == set()
+            ready = _readyz(health_port)
+            assert ready["status"] == "ready", ready
+            hops = {h["topic"]: h for h in ready["hops"]}
+            assert hops[DETECTIONS]["offset_resets"] == PARTITIONS
+            assert hops[CORRELATION]["offset_resets"] == 0
         finally:
             proc.send_signal(signal.SIGTERM)
             code = proc.wait(timeout=20)
