@@ -4,7 +4,8 @@
 (`kuzet.wiring.build_incident_app` calls `ensure_schema`, once per process and store set):
 
 - the event store: the event and chain tables and the privacy key tables (built by the
-  incident application's factory, `audit.store_*`);
+  incident application's factory, `audit.store_*`), and the correlator's ledger beside them
+  (`streams.ledger`: detection digests, pending candidate hits);
 - the read models: `proj_tracking`, `proj_heartbeat` and one table per view
   (`projections.store.schema_statements`);
 - the webhook adapters' state: checkpoints, receipts, parked events (`adapters.state.DDL`).
@@ -144,7 +145,13 @@ def migrate(settings: Settings) -> list[Target]:
 
     check_reachable(settings)
     with schema_lock(settings):
-        open_incident_app(settings).close()  # its factory creates the event store's tables
+        app = open_incident_app(settings)  # its factory creates the event store's tables
+        try:
+            from streams.ledger import ledger_for
+
+            ledger_for(app)  # and the correlator's ledger beside them (streams.ledger)
+        finally:
+            app.close()
         _create_others(settings)
     return targets(settings)
 

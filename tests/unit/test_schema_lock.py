@@ -12,10 +12,11 @@ from kuzet.schema import SCHEMA_LOCK as MIGRATE
 from kuzet.schema import view_names
 from projections import all_views
 from projections.store import SCHEMA_LOCK as VIEWS
+from streams.ledger import _SCHEMA_LOCK as LEDGER
 
 
 def test_one_lock_for_every_store() -> None:
-    assert {ADAPTERS, KEYS, EVENTS, MIGRATE, VIEWS} == {
+    assert {ADAPTERS, KEYS, EVENTS, LEDGER, MIGRATE, VIEWS} == {
         "SELECT pg_advisory_xact_lock(hashtext('kuzet.schema'))"}
 
 
