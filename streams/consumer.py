@@ -14,6 +14,7 @@ de-duplicates it.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
 import json
@@ -321,28 +322,31 @@ class CorrelateHop:
             except Exception as exc:
                 if is_infrastructure(exc):
                     raise
-                await self._letter(item[1], item[0], exc, "exception")
+                await (await self._letter(item[1], item[0], exc, "exception"))
                 settled.append(item[1])
         return settled
 
     async def _dead_letter_rejected(self) -> list[Token]:
-        """Dead-letter what the engine rejected; returns their (now settled) tokens."""
-        tokens = []
+        """Dead-letter what the engine rejected (all sent, then all acknowledged); returns
+        their tokens, to settle."""
+        tokens, acks = [], []
         for rejected in self.engine.take_rejected():
-            await self._letter(rejected.token, rejected.detection, rejected.error,
-                               rejected.reason)
+            acks.append(await self._letter(rejected.token, rejected.detection, rejected.error,
+                                           rejected.reason))
             tokens.append(rejected.token)
+        await asyncio.gather(*acks)
         return tokens
 
     async def _letter(self, token: Token, det: Detection, exc: BaseException,
-                      reason: str) -> None:
+                      reason: str) -> Awaitable[Any]:
+        """Send one dead letter; returns its acknowledgement to await."""
         topic, key, raw = self._raw.get(token, ("", det.source_id.encode(), None))
         source: dict[str, Any] = {"topic": topic, "partition": token.partition,
                                   "offset": token.offset}
         if raw is None:  # from an earlier fetch (a coalescing buffer): the parsed content
             raw, source["reencoded"] = encode_detection(det), True
         value = failure_letter(raw, exc, source, stage="correlate", reason=reason)
-        await (await self.send(DETECTIONS_DLQ, key, value))
+        return await self.send(DETECTIONS_DLQ, key, value)
 
     async def _take(self, tp: Any, msgs: Sequence[Any], epoch: int
                     ) -> list[tuple[Detection, Token]]:
