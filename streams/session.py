@@ -22,6 +22,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from aiokafka.errors import IllegalStateError
 from aiokafka.structs import TopicPartition
 
 __all__ = ["OFFSET_RESET_POLICIES", "BrokerFault", "HopHealth", "check_positions",
@@ -86,7 +87,10 @@ async def check_positions(consumer: Any, policy: str,
         end = consumer.highwater(tp)
         if end is None:
             continue  # no fetch answered yet for this assignment
-        position = await consumer.position(tp)
+        try:
+            position = await consumer.position(tp)
+        except IllegalStateError:  # revoked meanwhile (a rebalance): its next owner checks
+            continue
         if position <= end:
             continue
         log.warning("offset reset: topic %s partition %d: committed/next offset %d is beyond "
