@@ -449,6 +449,10 @@ def inbound(host: Annotated[str | None, typer.Option(help="Listen address.")] = 
     console.print(f"agency reports on http://{settings.adapter_inbound_host}:"
                   f"{settings.adapter_inbound_port}/agencies/<agency>/reports "
                   f"({', '.join(sorted(keys))})", highlight=False)
+    from kuzet.health import port_answers, serve_health
+
+    serve_health("adapter inbound", settings.health_port, lambda: port_answers(
+        settings.adapter_inbound_host, settings.adapter_inbound_port))
     level = settings.log_level
     uvicorn.run(app, host=settings.adapter_inbound_host, port=settings.adapter_inbound_port,
                 log_level="warning" if level == "warn" else level)
