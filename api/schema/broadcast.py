@@ -48,6 +48,11 @@ def _variables_in(nodes: Iterable[Node]) -> set[str]:
     return found.names
 
 
+_SELECTIONS: OrderedDict[int, tuple[Any, str, list[str]]] = OrderedDict()
+"""Per parsed operation (by identity, the node kept so the id is not reused): its text and
+the variables its selection reads."""
+
+
 class SharedEventExecutor(StrawberryGraphQLCoreExecutionContext):
     """Strawberry's execution context, reusing one result per `Shared` payload and selection.
 
@@ -59,15 +64,24 @@ class SharedEventExecutor(StrawberryGraphQLCoreExecutionContext):
 
     def selection_key(self) -> Hashable:
         """What a per-event result depends on besides the payload (not the root field's
-        arguments: the subscription's resolver consumed them, events resolve to themselves)."""
+        arguments: the subscription's resolver consumed them, events resolve to themselves).
+        The text and the variables read are computed once per parsed document (documents
+        are parsed once per text: `ParserCache`), not once per subscription."""
         op = self.operation
-        root = op.selection_set.selections[0]
-        below = ([*(root.directives or ()), root.selection_set] if isinstance(root, FieldNode)
-                 and root.selection_set is not None else [op.selection_set])
-        used = _variables_in([*below, *self.fragment_definitions.values()])
+        found = _SELECTIONS.get(id(op))
+        if found is None or found[0] is not op:
+            root = op.selection_set.selections[0]
+            below = ([*(root.directives or ()), root.selection_set]
+                     if isinstance(root, FieldNode) and root.selection_set is not None
+                     else [op.selection_set])
+            fragments = list(self.fragment_definitions.values())
+            found = (op, "\n".join(map(print_ast, [op, *fragments])),
+                     sorted(_variables_in([*below, *fragments])))
+            _SELECTIONS[id(op)] = found
+            if len(_SELECTIONS) > 256:
+                _SELECTIONS.popitem(last=False)
         values = self.variable_values.coerced
-        text = "\n".join(map(print_ast, [op, *self.fragment_definitions.values()]))
-        return text, repr(sorted((name, values.get(name)) for name in used))
+        return found[1], repr([(name, values.get(name)) for name in found[2]])
 
     def build_per_event_executor(self, payload: Any) -> Any:
         if not isinstance(payload, Shared):
