@@ -35,6 +35,7 @@ COMMAND_MODULES = (
     "kuzet.commands.adapter",
     "kuzet.commands.cameras",
     "kuzet.commands.appeals",
+    "kuzet.commands.incident",
     "kuzet.commands.db",
     "kuzet.commands.topics",
 )

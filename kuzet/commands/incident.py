@@ -1,0 +1,165 @@
+"""`kuzet incident ack|dispatch|resolve|false-alarm|reopen|close|escalate|note|assign ID`.
+
+The operator commands from a terminal (a supervisor's close and escalate included), each a
+typed command (`domain.commands`) carried out by `IncidentApp.execute` with the operator's id
+(`--by`, default the OS user) and, optionally, the version the operator saw
+(`--expected-version`: a concurrent change then refuses the command). A refusal (illegal
+transition, version conflict, unknown incident, bad input) prints one line and exits 2.
+"""
+
+from __future__ import annotations
+
+import getpass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+from uuid import UUID
+
+import typer
+from rich.console import Console
+
+from kuzet.errors import KuzetError
+from kuzet.settings import load_settings
+
+if TYPE_CHECKING:
+    from domain.commands import OperatorCommand
+
+__all__ = ["register"]
+
+console = Console()
+incident_app = typer.Typer(help="Act on one incident as an operator or supervisor.",
+                           no_args_is_help=True)
+ConfigOpt = Annotated[Path | None, typer.Option("--config", "-c", help="Settings TOML file.")]
+IdArg = Annotated[str, typer.Argument(help="The incident id.")]
+ByOpt = Annotated[str | None, typer.Option("--by", help="Operator id (default: the OS user).")]
+VersionOpt = Annotated[int | None, typer.Option("--expected-version",
+                                                help="Refuse if the incident changed since.")]
+
+
+def _id(incident_id: str) -> UUID:
+    try:
+        return UUID(incident_id)
+    except ValueError:
+        raise KuzetError(f"{incident_id!r} is not an incident id (a UUID)") from None
+
+
+def _run(incident_id: str, command: OperatorCommand, by: str | None, expected: int | None,
+         config: Path | None) -> None:
+    from domain.errors import DomainError
+    from kuzet.wiring import build_incident_app
+
+    iid = _id(incident_id)
+    app = build_incident_app(load_settings(config))
+    try:
+        incident = app.execute(iid, command, by=by or getpass.getuser(),
+                               at=datetime.now(UTC), expected_version=expected)
+    except (DomainError, ValueError) as exc:
+        raise KuzetError(str(exc)) from None
+    finally:
+        app.close()
+    console.print(f"{incident.id} {incident.status.value} level {incident.level} "
+                  f"v{incident.version}", highlight=False)
+
+
+@incident_app.command("ack")
+def ack(incident_id: IdArg, by: ByOpt = None, expected_version: VersionOpt = None,
+        config: ConfigOpt = None) -> None:
+    """Acknowledge an open or reopened incident."""
+    from domain.commands import Acknowledge
+
+    _run(incident_id, Acknowledge(), by, expected_version, config)
+
+
+@incident_app.command("assign")
+def assign(incident_id: IdArg, assignee: Annotated[str, typer.Option(help="Who handles it.")],
+           by: ByOpt = None, expected_version: VersionOpt = None,
+           config: ConfigOpt = None) -> None:
+    """Assign the incident to an operator."""
+    from domain.commands import Assign
+
+    _run(incident_id, Assign(assignee), by, expected_version, config)
+
+
+@incident_app.command("dispatch")
+def dispatch(incident_id: IdArg, unit: Annotated[str, typer.Option(help="The unit sent.")],
+             by: ByOpt = None, expected_version: VersionOpt = None,
+             config: ConfigOpt = None) -> None:
+    """Dispatch a unit to an acknowledged incident."""
+    from domain.commands import Dispatch
+
+    _run(incident_id, Dispatch(unit), by, expected_version, config)
+
+
+@incident_app.command("resolve")
+def resolve(incident_id: IdArg, resolution: Annotated[str, typer.Option(help="What was done.")],
+            by: ByOpt = None, expected_version: VersionOpt = None,
+            config: ConfigOpt = None) -> None:
+    """Resolve an acknowledged or dispatched incident."""
+    from domain.commands import Resolve
+
+    _run(incident_id, Resolve(resolution), by, expected_version, config)
+
+
+@incident_app.command("false-alarm")
+def false_alarm(incident_id: IdArg, reason: Annotated[str, typer.Option(help="Why.")],
+                by: ByOpt = None, expected_version: VersionOpt = None,
+                config: ConfigOpt = None) -> None:
+    """Mark an active incident a false alarm."""
+    from domain.commands import MarkFalseAlarm
+
+    _run(incident_id, MarkFalseAlarm(reason), by, expected_version, config)
+
+
+@incident_app.command("reopen")
+def reopen(incident_id: IdArg, reason: Annotated[str, typer.Option(help="Why.")],
+           by: ByOpt = None, expected_version: VersionOpt = None,
+           config: ConfigOpt = None) -> None:
+    """Reopen a resolved, auto-resolved or false-alarm incident."""
+    from domain.commands import Reopen
+
+    _run(incident_id, Reopen(reason), by, expected_version, config)
+
+
+@incident_app.command("close")
+def close(incident_id: IdArg, by: ByOpt = None, expected_version: VersionOpt = None,
+          config: ConfigOpt = None) -> None:
+    """Close a resolved, auto-resolved or false-alarm incident (it leaves the board)."""
+    from domain.commands import Close
+
+    _run(incident_id, Close(), by, expected_version, config)
+
+
+@incident_app.command("escalate")
+def escalate(incident_id: IdArg, reason: Annotated[str, typer.Option(help="Why.")],
+             level: Annotated[int | None, typer.Option(help="Target level (default: one up, "
+                                                             "at most 3).")] = None,
+             by: ByOpt = None, expected_version: VersionOpt = None,
+             config: ConfigOpt = None) -> None:
+    """A supervisor's manual escalation: level and severity up, status unchanged."""
+    from domain.commands import Escalate
+    from domain.errors import DomainError
+    from kuzet.wiring import build_incident_app
+
+    if level is None:
+        app = build_incident_app(load_settings(config))
+        try:
+            level = app.incident(_id(incident_id)).level + 1
+        except DomainError as exc:
+            raise KuzetError(str(exc)) from None
+        finally:
+            app.close()
+    _run(incident_id, Escalate(level, reason), by, expected_version, config)
+
+
+@incident_app.command("note")
+def note(incident_id: IdArg, text: Annotated[str, typer.Argument(help="The note.")],
+         by: ByOpt = None, expected_version: VersionOpt = None,
+         config: ConfigOpt = None) -> None:
+    """Add an operator's note (stored sealed: it may name people)."""
+    from domain.commands import AddNote
+
+    _run(incident_id, AddNote(text), by, expected_version, config)
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(incident_app, name="incident")
