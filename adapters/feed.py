@@ -34,11 +34,13 @@ def _record(message: Any) -> Record:
 class Feed:
     """All partitions of `topic`, each read from its checkpoint (or from the beginning)."""
 
-    def __init__(self, bootstrap_servers: str, topic: str) -> None:
+    def __init__(self, bootstrap_servers: str, topic: str,
+                 client_options: Mapping[str, Any] | None = None) -> None:
         self.topic = topic
         self._consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap_servers, group_id=None,
                                           enable_auto_commit=False,
-                                          auto_offset_reset="earliest")
+                                          auto_offset_reset="earliest",
+                                          **(client_options or {}))
         self._partitions: list[TopicPartition] = []
 
     async def start(self, checkpoints: Mapping[int, int]) -> list[int]:

@@ -19,7 +19,9 @@ import logging
 import threading
 import time
 from collections import deque
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
 
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
@@ -48,6 +50,9 @@ class PublisherOptions:
     detections_topic: str = DETECTIONS
     health_topic: str = HEALTH
     client_id: str = "kuzet-detector"
+    client_options: Mapping[str, Any] = field(default_factory=dict)
+    """aiokafka security options (security_protocol, ssl_context, sasl_*): see
+    docs/deployment.md."""
 
 
 class KafkaPublisher:
@@ -149,10 +154,10 @@ class KafkaPublisher:
     def _producer(self) -> AIOKafkaProducer:
         o = self.options
         return AIOKafkaProducer(
-            bootstrap_servers=self.bootstrap, client_id=o.client_id, acks=1,
+            bootstrap_servers=self.bootstrap, client_id=o.client_id, acks="all",
             linger_ms=o.linger_ms, max_batch_size=o.max_batch_bytes,
             compression_type=o.compression, request_timeout_ms=o.request_timeout_ms,
-            retry_backoff_ms=200, enable_idempotence=False,
+            retry_backoff_ms=200, enable_idempotence=False, **o.client_options,
         )
 
     async def _send_forever(self) -> None:

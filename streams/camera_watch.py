@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -71,8 +71,9 @@ class CameraWatcher:
 
     def __init__(self, bootstrap_servers: str, make_watch: Callable[[], CameraWatch],
                  clock: Callable[[], datetime], *, group_id: str = "kuzet-cameras",
-                 tick_s: float = 1.0) -> None:
+                 tick_s: float = 1.0, client_options: Mapping[str, Any] | None = None) -> None:
         self.bootstrap, self.group_id, self.tick_s = bootstrap_servers, group_id, tick_s
+        self.client_options = dict(client_options or {})
         self.make_watch, self.clock = make_watch, clock
         self.watch = make_watch()
         self.stats = WatchStats()
@@ -131,8 +132,10 @@ class CameraWatcher:
         """Until `stop` is set: read health records, publish what is due every tick."""
         consumer = AIOKafkaConsumer(bootstrap_servers=self.bootstrap, group_id=self.group_id,
                                     enable_auto_commit=False, auto_offset_reset="earliest",
-                                    session_timeout_ms=10_000, heartbeat_interval_ms=1000)
-        producer = AIOKafkaProducer(bootstrap_servers=self.bootstrap, acks="all", linger_ms=5)
+                                    session_timeout_ms=10_000, heartbeat_interval_ms=1000,
+                                    **self.client_options)
+        producer = AIOKafkaProducer(bootstrap_servers=self.bootstrap, acks="all", linger_ms=5,
+                                    **self.client_options)
         self._consumer = consumer
         consumer.subscribe([HEALTH], listener=_Rewind(self))
         await producer.start()

@@ -239,8 +239,11 @@ def webhook(agency: AgencyOpt, url: Annotated[str, typer.Option(help="The agency
     url, feed_topic = _url(url), _topic(agency, topic)
     signer_from(settings)  # fail fast on the key, before connecting to anything
 
+    from kuzet.kafka import client_options
+
     async def main() -> None:
-        await ensure_topics(settings.bootstrap_servers, [feed_topic], settings.kafka_partitions)
+        await ensure_topics(settings.bootstrap_servers, [feed_topic], settings.kafka_partitions,
+                            options=client_options(settings))
         state, sender = await open_state(settings), _sender(settings, url)
         stop = asyncio.Event()
         for sig in (signal.SIGINT, signal.SIGTERM):
@@ -253,7 +256,8 @@ def webhook(agency: AgencyOpt, url: Annotated[str, typer.Option(help="The agency
         try:
             with unsealing(settings, agency) as unseal:
                 adapter = WebhookAdapter(name or agency, state, sender, unseal=unseal)
-                await adapter.run(Feed(settings.bootstrap_servers, feed_topic), stop)
+                await adapter.run(Feed(settings.bootstrap_servers, feed_topic,
+                                       client_options(settings)), stop)
         finally:
             await sender.close()
             await state.close()

@@ -43,9 +43,13 @@ def serve(config: ConfigOpt = None,
     host, _, port = listen.rpartition(":")
     if not port.isdigit():
         raise KuzetError(f"--listen {listen!r}: expected HOST:PORT")
+    from detectors.publisher import PublisherOptions
+    from kuzet.kafka import client_options
+
     asyncio.run(ensure_topics(settings.bootstrap_servers, [DETECTIONS],
-                              settings.kafka_partitions))
-    publisher = KafkaPublisher(settings.bootstrap_servers).start()
+                              settings.kafka_partitions, options=client_options(settings)))
+    publisher = KafkaPublisher(settings.bootstrap_servers, PublisherOptions(
+        client_options=client_options(settings))).start()
     try:
         app = create_appeal_app(publisher.publish_detection,
                                 token=settings.appeals_token or None)
@@ -79,7 +83,10 @@ def import_(file: Annotated[Path, typer.Argument(help="JSON lines, or .csv with 
             records.append((d.source_id.encode(), encode_detection(d)))
     except (OSError, UnicodeDecodeError) as exc:
         raise KuzetError(f"cannot read {file}: {exc}") from None
-    sent = asyncio.run(publish_records(settings.bootstrap_servers, records, DETECTIONS))
+    from kuzet.kafka import client_options
+
+    sent = asyncio.run(publish_records(settings.bootstrap_servers, records, DETECTIONS,
+                                       client_options(settings)))
     console.print(f"published {sent} appeal(s) to {DETECTIONS}; {bad} refused")
     if bad:
         raise typer.Exit(1)

@@ -40,16 +40,19 @@ def watch(config: ConfigOpt = None) -> None:
         return CameraWatch(silent_after=timedelta(seconds=settings.camera_silent_after_s),
                            repeat_every=timedelta(seconds=settings.camera_repeat_s))
 
+    from kuzet.kafka import client_options
+
     async def main() -> None:
         await ensure_topics(settings.bootstrap_servers, [HEALTH, DETECTIONS],
-                            settings.kafka_partitions)
+                            settings.kafka_partitions, options=client_options(settings))
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
         watcher = CameraWatcher(settings.bootstrap_servers, make_watch,
                                 lambda: datetime.now(UTC),
-                                group_id=f"{settings.consumer_group}.cameras")
+                                group_id=f"{settings.consumer_group}.cameras",
+                                client_options=client_options(settings))
         console.print(f"watching {HEALTH} at {settings.bootstrap_servers}: silent after "
                       f"{settings.camera_silent_after_s:g} s")
         await watcher.run(stop)

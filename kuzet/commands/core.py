@@ -6,6 +6,7 @@ import asyncio
 import json
 import shutil
 import time
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -118,7 +119,7 @@ def _quiet_worker_class() -> Any:
 
 
 async def publish_records(bootstrap: str, records: list[tuple[bytes | None, bytes]],
-                          topic: str) -> int:
+                          topic: str, options: Mapping[str, Any] | None = None) -> int:
     """Send (key, value) records and wait until the broker has them all."""
     from aiokafka import AIOKafkaProducer
     from aiokafka.errors import KafkaConnectionError
@@ -126,7 +127,7 @@ async def publish_records(bootstrap: str, records: list[tuple[bytes | None, byte
     from kuzet.kafka import KafkaUnreachable
 
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap, linger_ms=10,
-                                max_batch_size=1 << 20, acks="all")
+                                max_batch_size=1 << 20, acks="all", **(options or {}))
     try:
         await producer.start()
     except KafkaConnectionError:
@@ -172,7 +173,10 @@ def publish(
     records = read_jsonl(file)
     if now:
         records = restamp(records, datetime.now(UTC))
-    sent = asyncio.run(publish_records(settings.bootstrap_servers, records, DETECTIONS))
+    from kuzet.kafka import client_options
+
+    sent = asyncio.run(publish_records(settings.bootstrap_servers, records, DETECTIONS,
+                                       client_options(settings)))
     console.print(f"published {sent} record(s) to {DETECTIONS} at {settings.bootstrap_servers}")
 
 

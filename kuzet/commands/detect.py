@@ -152,15 +152,17 @@ def _run(settings: Settings, config: DetectConfig, duration: float | None,
     from detectors.publisher import KafkaPublisher, PublisherOptions
     from domain.topics import DETECTIONS, DETECTIONS_DLQ, HEALTH
     from kuzet.health import serve_health
-    from kuzet.kafka import ensure_topics
+    from kuzet.kafka import client_options, ensure_topics
     from kuzet.lifecycle import STOP_BOUND_S, Stopping, raise_on_signals
 
     raise_on_signals()  # SIGTERM like SIGINT: stop capturing, flush the queue, exit 0
     bootstrap = settings.bootstrap_servers
     topics = [DETECTIONS, HEALTH] + ([DETECTIONS_DLQ] if config.mqtt else [])
-    asyncio.run(ensure_topics(bootstrap, topics, settings.kafka_partitions))
-    publisher = KafkaPublisher(bootstrap, PublisherOptions(max_queue=config.queue_size,
-                                                            client_id=config.node)).start()
+    asyncio.run(ensure_topics(bootstrap, topics, settings.kafka_partitions,
+                              options=client_options(settings)))
+    publisher = KafkaPublisher(bootstrap, PublisherOptions(
+        max_queue=config.queue_size, client_id=config.node,
+        client_options=client_options(settings))).start()
     ingress = None
     serve_health("detect", settings.health_port, lambda: (
         publisher.pending < publisher.options.max_queue, {"pending": publisher.pending,
