@@ -37,7 +37,7 @@ from typing import Any
 
 from kuzet.broker import SupervisedBroker, die_with_parent, free_port, kuzet_topics, port_free
 from kuzet.errors import KuzetError
-from kuzet.kafka import ensure_topics
+from kuzet.kafka import client_options, ensure_topics
 from kuzet.lifecycle import STOP_BOUND_S, blocked_until_handled
 from kuzet.settings import Settings
 
@@ -126,7 +126,8 @@ class LocalStack:
                 partitions=self.settings.kafka_partitions).start()
         else:
             asyncio.run(ensure_topics(self.bootstrap, kuzet_topics(),
-                                      self.settings.kafka_partitions))
+                                      self.settings.kafka_partitions,
+                                      options=client_options(self.settings)))
         return self
 
     def spawn(self, name: str, args: Sequence[str]) -> subprocess.Popen[bytes]:
