@@ -33,6 +33,8 @@ __all__ = ["ClusterUnavailable", "KafkaCluster", "fetch_kafka"]
 REPO = Path(__file__).resolve().parents[2]
 FETCH = REPO / ".ci" / "kafka" / "fetch"
 HEAP = os.environ.get("KUZET_TEST_KAFKA_HEAP", "384m")
+SASL_USER, SASL_PASSWORD = "kuzet", "kuzet-test-secret"
+"""The one account of the SASL_PLAINTEXT listeners (a throwaway loopback test cluster)."""
 
 _LOG4J = """\
 status = warn
@@ -72,12 +74,16 @@ def fetch_kafka() -> Path:
 class _Node:
     def __init__(self, node_id: int, folder: Path) -> None:
         self.id, self.folder = node_id, folder
-        self.port, self.controller_port = free_port(), free_port()
+        self.port, self.controller_port, self.sasl_port = free_port(), free_port(), free_port()
         self.proc: subprocess.Popen[bytes] | None = None
 
     @property
     def address(self) -> str:
         return f"127.0.0.1:{self.port}"
+
+    @property
+    def sasl_address(self) -> str:
+        return f"127.0.0.1:{self.sasl_port}"
 
 
 class KafkaCluster:
@@ -91,6 +97,11 @@ class KafkaCluster:
     @property
     def bootstrap_servers(self) -> str:
         return ",".join(n.address for n in self.nodes)
+
+    @property
+    def sasl_bootstrap_servers(self) -> str:
+        """The SASL_PLAINTEXT listeners (mechanism PLAIN; user `SASL_USER`, `SASL_PASSWORD`)."""
+        return ",".join(n.sasl_address for n in self.nodes)
 
     def node(self, node_id: int) -> _Node:
         return self.nodes[node_id - 1]
@@ -191,11 +202,17 @@ class KafkaCluster:
             f"node.id={node.id}",
             f"controller.quorum.voters={voters}",
             f"listeners=PLAINTEXT://127.0.0.1:{node.port},CONTROLLER://127.0.0.1:"
-            f"{node.controller_port}",
-            f"advertised.listeners=PLAINTEXT://{node.address}",
+            f"{node.controller_port},SASL_PLAINTEXT://127.0.0.1:{node.sasl_port}",
+            f"advertised.listeners=PLAINTEXT://{node.address},"
+            f"SASL_PLAINTEXT://{node.sasl_address}",
             "controller.listener.names=CONTROLLER",
             "inter.broker.listener.name=PLAINTEXT",
-            "listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
+            "listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT,"
+            "SASL_PLAINTEXT:SASL_PLAINTEXT",
+            "sasl.enabled.mechanisms=PLAIN",
+            "listener.name.sasl_plaintext.plain.sasl.jaas.config="
+            "org.apache.kafka.common.security.plain.PlainLoginModule required "
+            f'user_{SASL_USER}="{SASL_PASSWORD}";',
             f"log.dirs={node.folder / 'data'}",
             "auto.create.topics.enable=false",  # every topic must come from Kuzet itself
             "unclean.leader.election.enable=false",
