@@ -71,6 +71,10 @@ class StreamConfig:
     rest: `domain.detection.check_skew`)."""
 
 
+STOP_STEP_S = 3.0
+"""The last commit and the consumer's stop each get at most this long when a hop ends."""
+
+
 def _consumer(config: StreamConfig, topic: str, group: str) -> AIOKafkaConsumer:
     return AIOKafkaConsumer(
         bootstrap_servers=config.bootstrap_servers, group_id=group,
@@ -90,14 +94,14 @@ class _Committer(ConsumerRebalanceListener):  # type: ignore[misc]
         self.consumer, self.topic, self.hop = consumer, topic, hop
         self.config, self.health = config, health
 
-    async def commit(self, offsets: dict[int, int]) -> None:
+    async def commit(self, offsets: dict[int, int], timeout_s: float | None = None) -> None:
         """Commit `offsets` (partition → next offset); `BrokerFault` when it hangs."""
         if not offsets:
             return
         try:
             await commit_within(self.consumer, {TopicPartition(self.topic, p): o
                                                 for p, o in offsets.items()},
-                                self.config.commit_timeout_s)
+                                timeout_s or self.config.commit_timeout_s)
         except (CommitFailedError, IllegalStateError, KafkaError) as exc:
             # a rebalance took the partition: its new owner redelivers; the store de-duplicates
             log.warning("offset commit skipped (%s): %s", type(exc).__name__, exc)
@@ -201,11 +205,14 @@ class Correlator:
         finally:
             if self._committer is committer:
                 self._committer = None
-            if hop is not None and health.connected:  # a stop: commit what is settled
+            # a stop (or a fault): commit what is settled, each step bounded so that the
+            # process exits within its stop bound even with the broker gone
+            last = min(STOP_STEP_S, self.config.commit_timeout_s)
+            if hop is not None and health.connected:
                 with contextlib.suppress(BrokerFault, KafkaError, OSError):
-                    await committer.commit(hop.tracker.due())
+                    await committer.commit(hop.tracker.due(), last)
             try:
-                await asyncio.wait_for(consumer.stop(), self.config.commit_timeout_s)
+                await asyncio.wait_for(consumer.stop(), last)
             except (TimeoutError, KafkaError, OSError) as exc:
                 log.warning("%s consumer did not stop cleanly: %s", topic, exc)
 

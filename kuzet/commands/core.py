@@ -75,6 +75,7 @@ def worker(config: ConfigOpt = None) -> None:
     hops: list[Any] = []
     app = build_worker_app(settings, on_correlator=hops.append)
     serve_health("worker", settings.health_port, lambda: hops[0].ready(WORKER_READY_MAX_LAG))
+    _bound_faust_shutdown()
     worker_class = _quiet_worker_class()
     try:
         worker_class(app, loglevel=settings.log_level, quiet=True).execute_from_commandline()
@@ -83,6 +84,15 @@ def worker(config: ConfigOpt = None) -> None:
         if exc.code not in (None, 0) and not worker_class.stopped_by_signal:
             raise
         raise SystemExit(0) from None
+
+
+def _bound_faust_shutdown() -> None:
+    """Faust's own consumer thread waits up to mode's 60 s for aiokafka to leave its group,
+    which never happens with the broker gone; the hops (ours) have committed by then, so a
+    few seconds keep `kuzet worker` inside the stop bound (`kuzet.lifecycle.STOP_BOUND_S`)."""
+    from faust.transport.drivers.aiokafka import AIOKafkaConsumerThread
+
+    AIOKafkaConsumerThread.shutdown_timeout = 3.0
 
 
 WORKER_READY_MAX_LAG = 10_000
