@@ -4,7 +4,9 @@ Feeds N valid fire detections (200 sites, 3 cameras each, like bench/correlate.p
 correlation engine in batches of 2,000 — no broker, so the store path is all that is timed —
 once with the ledger (content digests of every detection, candidate hits persisted) and once
 with a null ledger (the cost before issue 10), on SQLite and, if a server is given, PostgreSQL.
-Fresh store per run; medians of 3 interleaved runs; prints conditions and figures side by side.
+Fresh store per run; medians of 3 interleaved runs; prints conditions and figures side by side:
+wall rate, and this process's CPU per detection (steadier than wall time on a shared machine;
+a PostgreSQL server's own CPU is not in it).
 """
 
 from __future__ import annotations
@@ -54,20 +56,22 @@ def _detections(n: int, now: datetime) -> list[Any]:
         "site_id": f"site-{i % 200}"}) for i in range(n)]
 
 
-async def _run(env: dict[str, str], dets: list[Any], ledger: bool, now: datetime) -> float:
+async def _run(env: dict[str, str], dets: list[Any], ledger: bool,
+               now: datetime) -> tuple[float, float]:
+    """(detections/s wall, µs of this process's CPU per detection)."""
     app = IncidentApp(env, RULES)
     engine: CorrelationEngine[int] = CorrelationEngine(
         app, RULES, evidence_interval=timedelta(seconds=1),
         **({} if ledger else {"ledger": NullLedger()}))
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), time.process_time()
     for i in range(0, len(dets), 2000):
         batch = [(d, j) for j, d in enumerate(dets[i:i + 2000], i)]
         await engine.process(0, batch, now + timedelta(seconds=i / 2000))
     await engine.drain(now + timedelta(seconds=60))
-    elapsed = time.perf_counter() - start
+    elapsed, used = time.perf_counter() - start, time.process_time() - cpu
     engine.close()
     app.close()
-    return len(dets) / elapsed
+    return len(dets) / elapsed, used / len(dets) * 1e6
 
 
 def _env(kind: str, tmp: Path, pg: str | None) -> dict[str, str]:
@@ -84,19 +88,20 @@ def _env(kind: str, tmp: Path, pg: str | None) -> dict[str, str]:
 
 def main(n: int = 20000, pg: str | None = None) -> None:
     print(f"correlation engine with and without the ledger: {n} fire detections, 200 sites, "
-          "batches of 2000, no broker; medians of 3, fresh store per run")
+          "batches of 2000, no broker; medians of 3 interleaved runs, fresh store per run")
     with tempfile.TemporaryDirectory() as tmp:
         for kind in ["sqlite", *(["postgresql"] if pg else [])]:
-            runs: dict[bool, list[float]] = {False: [], True: []}
+            runs: dict[bool, list[tuple[float, float]]] = {False: [], True: []}
             for _ in range(3):  # interleaved, so load drift on a shared machine hits both
                 for ledger in (False, True):
                     now = datetime.now(UTC)
                     runs[ledger].append(asyncio.run(_run(_env(kind, Path(tmp), pg),
                                                          _detections(n, now), ledger, now)))
-            rates = {k: statistics.median(v) for k, v in runs.items()}
-            print(f"  {kind:<11} null ledger {rates[False]:>9,.0f} det/s   ledger "
-                  f"{rates[True]:>9,.0f} det/s   ratio {rates[True] / rates[False]:.2f}")
-
+            rate = {k: statistics.median(r for r, _ in v) for k, v in runs.items()}
+            cpu = {k: statistics.median(c for _, c in v) for k, v in runs.items()}
+            print(f"  {kind:<11} null ledger {rate[False]:>7,.0f} det/s {cpu[False]:>5.0f} µs "
+                  f"CPU/det   ledger {rate[True]:>7,.0f} det/s {cpu[True]:>5.0f} µs CPU/det   "
+                  f"wall ratio {rate[True] / rate[False]:.2f}")
 
 if __name__ == "__main__":
     main(int(sys.argv[1]) if len(sys.argv) > 1 else 20000,
