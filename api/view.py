@@ -119,6 +119,11 @@ class _Handler(BaseGraphQLTransportWSHandler[Context, None]):
             return False
         return True
 
+    async def run_operation(self, operation: Any) -> None:
+        """Each operation waits for a start turn (`Services.starts`, released by its lease)."""
+        await self.context.services.starts.enter()
+        await super().run_operation(operation)
+
     async def handle_connection_init(self, message: Any) -> None:
         try:
             await super().handle_connection_init(message)

@@ -17,7 +17,7 @@ from api.errors import AuthError, ExpiredToken, MissingToken, RevokedToken
 from api.fanout import LogFollower
 from api.policy import Reveal, reveal_for
 from api.reader import IncidentReader
-from api.replay import ReplayPages
+from api.replay import ReplayPages, Turnstile
 from api.revocations import RevocationList
 from api.tokens import TokenVerifier
 from api.views import ViewReader
@@ -47,6 +47,9 @@ class Services:
     """The log with recorded times (the audit chain), for auditors' time travel."""
     as_of_views: Mapping[str, View] = field(default_factory=dict)
     """The views time travel folds, by name (configured like the projection runner's)."""
+    starts: Turnstile = field(default_factory=lambda: Turnstile(8, 0.01))
+    """Paces WebSocket operations' starts (at most 8 per 10 ms, whatever the sockets): a
+    burst of thousands of subscriptions starts over seconds between other requests' steps."""
 
 
 @dataclass
