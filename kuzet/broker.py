@@ -70,6 +70,7 @@ def kuzet_topics() -> list[str]:
     """Every topic Kuzet creates itself (the supervisor recreates them after a restart)."""
     from domain.kinds import Agency
     from domain.topics import (
+        APPEAL_STATUS,
         CORRELATION,
         DETECTIONS,
         DETECTIONS_DLQ,
@@ -78,7 +79,7 @@ def kuzet_topics() -> list[str]:
         agency_topic,
     )
 
-    return [DETECTIONS, CORRELATION, DETECTIONS_DLQ, HEALTH, INCIDENT_EVENTS,
+    return [DETECTIONS, CORRELATION, DETECTIONS_DLQ, HEALTH, INCIDENT_EVENTS, APPEAL_STATUS,
             *(agency_topic(a) for a in Agency)]
 
 

@@ -175,10 +175,11 @@ async def delete_topics(bootstrap: str, topics: Iterable[str], timeout_s: float 
 
 
 async def describe_topics(bootstrap: str, topics: Iterable[str],
-                          options: Mapping[str, Any] | None = None,
+                          options: Mapping[str, Any] | None = None, wait_s: float = 15,
                           ) -> dict[str, tuple[int, int, dict[str, str]]]:
     """topic -> (partitions, replicas of partition 0, configs) for those of `topics` that
-    exist (what `kuzet topics create` prints)."""
+    exist (what `kuzet topics create` prints). A topic the cluster does not describe yet (just
+    created: its metadata reaches the brokers a moment later) is asked again for `wait_s`."""
     from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=10000,
@@ -186,10 +187,17 @@ async def describe_topics(bootstrap: str, topics: Iterable[str],
     await admin.start()
     try:
         out: dict[str, tuple[int, int, dict[str, str]]] = {}
+        deadline = asyncio.get_running_loop().time() + wait_s
         for topic in topics:
-            [described] = await admin.describe_topics([topic])
-            parts = sorted(described["partitions"], key=lambda p: int(p["partition"]))
-            if described["error_code"] or not parts:
+            while True:
+                [described] = await admin.describe_topics([topic])
+                parts = sorted(described["partitions"], key=lambda p: int(p["partition"]))
+                ready = not described["error_code"] and parts and all(
+                    int(p["leader"]) >= 0 for p in parts)
+                if ready or asyncio.get_running_loop().time() > deadline:
+                    break
+                await asyncio.sleep(0.2)
+            if not ready:
                 continue
             [response] = await admin.describe_configs(
                 [ConfigResource(ConfigResourceType.TOPIC, topic)])

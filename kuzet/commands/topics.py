@@ -48,6 +48,9 @@ def create(
     described = asyncio.run(describe_topics(bootstrap, wanted, client_options(settings)))
     table = Table("topic", "", "partitions", "replicas", "min.insync", "retention")
     for topic in wanted:
+        if topic not in described:
+            table.add_row(topic, "not described", "?", "?", "?", "?")
+            continue
         parts, replicas, configs = described[topic]
         retention = configs.get("retention.ms", str(TRANSIENT_RETENTION_MS.get(topic, "")))
         table.add_row(topic, "created" if topic in created else "exists", str(parts),

@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 
 from domain.application import IncidentApp
-from domain.topics import INCIDENT_EVENTS
-from kuzet.kafka import read_topic
+from domain.topics import APPEAL_STATUS, INCIDENT_EVENTS
+from kuzet.kafka import ensure_topics, read_topic
 from tests.cluster.conftest import cluster_settings
 from tests.cluster.kafka_cluster import KafkaCluster
 from tests.integration.projections.scenario import RULES, build
@@ -38,6 +38,9 @@ async def test_relay_topics_on_the_cluster_survive_kills(pg_scenario_app: Incide
                                                          tmp_path: Path) -> None:
     bootstrap = cluster.bootstrap_servers
     run = uuid.uuid4().hex[:8]
+    # the relay also writes appeal statuses; the cluster creates no topic on first use
+    await ensure_topics(bootstrap, [f"{APPEAL_STATUS}.{kind}-{run}"
+                                    for kind in ("steady", "crashy")], 2)
     await _relay(pg_scenario_app, bootstrap, f".steady-{run}", tmp_path, None)
     assert await _relay(pg_scenario_app, bootstrap, f".crashy-{run}", tmp_path, 7) >= 3
     for steady, crashy in zip(_topics(f".steady-{run}"), _topics(f".crashy-{run}"), strict=True):
