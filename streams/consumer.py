@@ -63,8 +63,10 @@ class Token(NamedTuple):
 class OffsetTracker:
     """Per partition: offsets handed to the engine, those settled, and what may be committed.
 
-    Offsets arrive in order per partition but settle in any order (a detection held by a
-    candidate settles later than ones after it); the committable offset is the first one not
+    Offsets arrive in order per partition but settle in any order (a detection in a
+    coalescing evidence buffer settles at its flush, after ones behind it that opened an
+    incident; a candidate hit settles once written to the ledger, so it never waits for its
+    window); the committable offset is the first one not
     yet settled. Settlements for partitions no longer owned are ignored, and so is work begun
     before a partition was revoked (`epoch`, `revoked_since`): a rebalance may land while the
     hop awaits the store, and the rest of that fetch belongs to the partition's next owner,
