@@ -24,6 +24,7 @@ from uuid import UUID
 from eventsourcing.persistence import IntegrityError
 
 from domain.correlation import (
+    WATCHLIST_KINDS,
     AddEvidence,
     AutoResolve,
     Decision,
@@ -41,9 +42,11 @@ from domain.incident import Incident, Origin, incident_id_for
 from domain.kinds import TERMINALISH_STATUSES, Kind, Status
 from domain.legal import ErasureRecords
 from domain.observations import (
+    BelowRuleTally,
     CanteenTally,
     ObservationConflict,
     PickupLog,
+    below_rule_tally_id,
     canteen_tally_id,
     pickup_log_id,
 )
@@ -334,19 +337,38 @@ class IncidentApp(OperatorCommands, ErasureRecords, IncidentQueries):
     # --- observations ---------------------------------------------------------------------
 
     def record_observations(self, dets: Sequence[Detection], now: datetime) -> None:
-        """Fold canteen counts and waste pickups into their aggregates."""
+        """Fold canteen counts, waste pickups and below-rule watch-list matches into their
+        aggregates."""
         tallies: dict[tuple[str, str, str], list[Detection]] = {}
         pickups: dict[tuple[str, str], list[Detection]] = {}
+        below: dict[tuple[str, str], list[Detection]] = {}
         for d in dets:
             day = d.observed_at.date().isoformat()
             if d.kind is Kind.CANTEEN_COUNT and d.site_id:
                 tallies.setdefault((d.site_id, day, str(d.attributes["meal"])), []).append(d)
             elif d.kind is Kind.WASTE_PICKUP:
                 pickups.setdefault((d.site_id or d.source_id, day), []).append(d)
+            elif d.kind in WATCHLIST_KINDS:
+                below.setdefault((d.kind.value, day), []).append(d)
         for (site, day, meal), group in tallies.items():
             self._tally(site, day, meal, group, now)
         for (site, day), group in pickups.items():
             self._pickup(site, day, group, now)
+        for (kind, day), group in below.items():
+            self._below_rule(kind, day, group, now)
+
+    def _below_rule(self, kind: str, day: str, dets: list[Detection], now: datetime) -> None:
+        matches = [(d.detection_id, d.confidence) for d in dets]
+
+        def fold() -> BelowRuleTally | None:
+            tally = self._get(below_rule_tally_id(kind, day), BelowRuleTally)
+            tally = tally or BelowRuleTally(kind=kind, day=day, timestamp=now)
+            return tally if tally.count_matches(matches=matches, at=now) else None
+
+        self._save_observation(below_rule_tally_id(kind, day), fold)
+
+    def below_rule_tally(self, kind: str, day: str) -> BelowRuleTally | None:
+        return self._get(below_rule_tally_id(kind, day), BelowRuleTally)
 
     def _tally(self, site: str, day: str, meal: str, dets: list[Detection], now: datetime) -> None:
         samples = [(d.detection_id, int(d.attributes["count"]), d.observed_at) for d in dets]

@@ -30,6 +30,7 @@ from domain.kinds import ACTIVE_STATUSES, TERMINALISH_STATUSES, Kind, Status
 from domain.rules import GroupRule, RuleSet
 
 __all__ = [
+    "WATCHLIST_KINDS",
     "AddEvidence",
     "AutoResolve",
     "Decision",
@@ -187,6 +188,11 @@ def _scope_value(det: Detection, group: GroupRule) -> str:
     return f"source={det.source_id}"
 
 
+WATCHLIST_KINDS = frozenset({Kind.FACE_MATCH, Kind.PLATE_MATCH})
+"""Matches against a watch-list: one below the rules' `min_score` is an observation
+(`BelowRuleTally`), counted per day; other kinds' weak detections are skipped."""
+
+
 def group_of_detection(det: Detection, rules: RuleSet) -> GroupRule:
     """The group `det` joins (an appeal joins its category's, `RuleSet.group_kind`)."""
     return rules.groups[rules.group_kind(det.kind, det.attributes)]
@@ -283,6 +289,8 @@ def correlate(view: Mapping[str, KeyState], det: Detection, rules: RuleSet,
     if not krule.incident:
         return Outcome(decisions=[Observe(det)])
     if det.confidence < krule.min_score:
+        if det.kind in WATCHLIST_KINDS:  # a published watch-list match: counted, not lost
+            return Outcome(decisions=[Observe(det)])
         return Outcome(decisions=[Skipped(det, f"confidence below min_score {krule.min_score}")])
     key = correlation_key(det, rules)
     group = group_of_detection(det, rules)

@@ -20,8 +20,8 @@ from eventsourcing.domain import Aggregate, event
 
 from domain.errors import DomainError
 
-__all__ = ["CanteenTally", "ObservationConflict", "PickupLog", "canteen_tally_id",
-           "pickup_log_id"]
+__all__ = ["BelowRuleTally", "CanteenTally", "ObservationConflict", "PickupLog",
+           "below_rule_tally_id", "canteen_tally_id", "pickup_log_id"]
 
 
 class ObservationConflict(DomainError):
@@ -42,6 +42,10 @@ def canteen_tally_id(site_id: str, day: date | str, meal: str) -> UUID:
 
 def pickup_log_id(site_id: str, day: date | str) -> UUID:
     return uuid5(_NAMESPACE, f"pickup:{site_id}:{_iso(day)}")
+
+
+def below_rule_tally_id(kind: str, day: date | str) -> UUID:
+    return uuid5(_NAMESPACE, f"below-rule:{kind}:{_iso(day)}")
 
 
 def _iso(day: date | str) -> str:
@@ -135,3 +139,40 @@ class PickupLog(Aggregate):
             if detection_id not in self.detection_ids:  # stored duplicates from before v2
                 self.detection_ids.add(detection_id)
                 self.seen_at.append(when)
+
+
+class BelowRuleTally(Aggregate):
+    """Watch-list matches (faces, plates) a detector published that scored below the rules'
+    `min_score`, per kind and local day: counted, never an incident, never silently lost.
+    Holds no subject or plate: counts, the best score, and the detection ids (idempotence).
+    Events: Started, Counted (v1)."""
+
+    @staticmethod
+    def create_id(kind: str, day: str) -> UUID:
+        return below_rule_tally_id(kind, day)
+
+    @event("Started")
+    def __init__(self, *, kind: str, day: str, timestamp: datetime) -> None:
+        """Started: the first below-rule match of this kind on this local day."""
+        self.kind = kind
+        self.day = day
+        self.count = 0
+        self.best = 0.0
+        self.detection_ids: set[str] = set()
+
+    def count_matches(self, *, matches: Sequence[tuple[str, float]], at: datetime) -> bool:
+        """Fold (detection id, score) in, once per id; False if none was new."""
+        fresh = {i: score for i, score in matches if i not in self.detection_ids}
+        if not fresh:
+            return False
+        self._counted(count=len(fresh), best=max(self.best, *fresh.values()),
+                      detection_ids=sorted(fresh), timestamp=at)
+        return True
+
+    @event("Counted")
+    def _counted(self, count: int, best: float, detection_ids: list[str],
+                 timestamp: datetime) -> None:
+        """Counted: `count` more below-rule matches (ids listed); `best` is the day's best."""
+        self.count += count
+        self.best = best
+        self.detection_ids.update(detection_ids)

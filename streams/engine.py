@@ -39,6 +39,7 @@ from uuid import UUID
 
 from domain.application import Applied, IncidentApp, schedule_windows
 from domain.correlation import (
+    WATCHLIST_KINDS,
     AddEvidence,
     AutoResolve,
     Decision,
@@ -63,6 +64,7 @@ from domain.kinds import Kind
 from domain.rules import RuleSet
 from streams.errors import is_infrastructure
 from streams.ledger import Ledger, ledger_for, stamp
+from streams.metrics import BELOW_RULE, SKIPPED
 
 __all__ = ["Conflict", "CorrelationEngine", "Rejected"]
 
@@ -320,8 +322,11 @@ class CorrelationEngine(Generic[T]):
     def _route_decision(self, shard: _Shard[T], decision: Decision, tokens: list[T],
                         immediate: list[tuple[Decision, list[T]]], settled: list[T]) -> None:
         if isinstance(decision, Skipped):
+            SKIPPED.labels(decision.detection.kind.value).inc()
             settled += tokens
         elif isinstance(decision, Observe):
+            if decision.detection.kind in WATCHLIST_KINDS:
+                BELOW_RULE.labels(decision.detection.kind.value).inc()
             shard.observations.add(decision.detection, tokens)
         elif isinstance(decision, AddEvidence):
             buf = shard.evidence.setdefault((decision.incident_id, decision.suppressed), _Buffer())

@@ -145,3 +145,18 @@ def test_canteen_counts_stored_before_v2_read_back_through_the_upcaster(tmp_path
         assert fast.read(1, 10) == LogReader(app).read(1, 10) and fast.fell_back == 1
     finally:
         app.close()
+
+
+def test_below_rule_matches_are_counted_once_each(store_env: dict[str, str]) -> None:
+    app = IncidentApp(store_env, RULES)
+    try:
+        weak = [det("face_match", source=f"cam-{i}", conf=0.4 + i / 100, seconds=i,
+                    attributes={"subject_id": "W-9", "similarity": 0.4 + i / 100})
+                for i in range(4)]
+        app.record_observations(weak[:3], T0 + 9 * S)
+        app.record_observations(weak, T0 + 10 * S)  # three of them redelivered
+        tally = app.below_rule_tally("face_match", T0.date().isoformat())
+        assert tally is not None and tally.count == 4 and tally.best == weak[3].confidence
+        assert tally.version == 3
+    finally:
+        app.close()

@@ -7,7 +7,7 @@ from datetime import timedelta
 
 import pytest
 
-from domain.correlation import AddEvidence, Skipped, correlate
+from domain.correlation import AddEvidence, Observe, Skipped, correlate
 from domain.errors import IllegalTransition
 from domain.incident import Origin
 from domain.kinds import Status
@@ -82,3 +82,12 @@ def test_the_correlator_sends_late_detections_within_the_horizon() -> None:
     assert [type(d) for d in inside.decisions] == [AddEvidence] and not inside.changes
     outside = correlate(view, late, RULES, T0 + 31 * S + RULES.late_evidence)
     assert [type(d) for d in outside.decisions] == [Skipped]
+
+
+def test_a_watch_list_match_below_the_rule_is_an_observation_not_lost() -> None:
+    weak = det("face_match", source="cam-3", conf=0.45,
+               attributes={"subject_id": "W-9", "similarity": 0.45})
+    out = correlate({}, weak, RULES, T0)
+    assert [type(d) for d in out.decisions] == [Observe] and not out.changes
+    noise = correlate({}, det("fight", source="cam-3", conf=0.2), RULES, T0)
+    assert [type(d) for d in noise.decisions] == [Skipped]

@@ -9,20 +9,22 @@ from collections.abc import Sequence
 
 from domain.kinds import Agency
 from domain.log import LogReader
-from domain.topics import INCIDENT_EVENTS, agency_topic
+from domain.topics import APPEAL_STATUS, INCIDENT_EVENTS, agency_topic
 from kuzet.kafka import ensure_topics, read_topic
 from streams.relay import AiokafkaPublisher, FilePosition, Message, Relay, RelayConfig
 from tests.integration.projections.scenario import PERSONAL
 
 
 def _topics(suffix: str) -> list[str]:
-    return [INCIDENT_EVENTS + suffix] + [agency_topic(a) + suffix for a in Agency]
+    return [INCIDENT_EVENTS + suffix, APPEAL_STATUS + suffix] + [agency_topic(a) + suffix
+                                                                 for a in Agency]
 
 
 def _dedup(values: list[bytes]) -> dict[str, bytes]:
     out: dict[str, bytes] = {}
     for v in values:
-        event_id = json.loads(v)["id"]
+        body = json.loads(v)  # a CloudEvent, or the appeal portal's feed (per appeal)
+        event_id = body["id"] if "id" in body else f"{body['event_id']}/{body['appeal_id']}"
         assert out.setdefault(event_id, v) == v  # a duplicate is byte-for-byte the same
     return out
 

@@ -23,13 +23,16 @@ async def test_views_hold_exactly_the_expected_rows(scenario_app, view_store) ->
 
     board = await runner.rows("board")
     assert _by(board) == [("crowd", "AUTO_RESOLVED"), ("face_match", "OPEN"), ("fire", "OPEN"),
-                          ("fire", "RESOLVED"), ("plate_match", "OPEN")]  # waste one closed
+                          ("fire", "RESOLVED"), ("illegal_dump", "OPEN"),
+                          ("plate_match", "OPEN")]  # waste one closed
     face = next(r for r in board.values() if r["kind"] == "face_match")
     assert (face["assignee"], face["evidence_count"], face["sources"]) == (
         "op-2", 4, ["cam-10", "cam-11", "cam-12"])
-    assert len(open_rows(board.values())) == 3
+    assert len(open_rows(board.values())) == 4
     assert counts(board.values())["by_kind"] == {"fire": 2, "crowd": 1, "face_match": 1,
-                                                 "plate_match": 1}
+                                                 "plate_match": 1, "illegal_dump": 1}
+    dump = next(r for r in board.values() if r["kind"] == "illegal_dump")
+    assert dump["sources"] == ["appeal-A-118734", "cam-21"]  # the appeal came first
 
     police = await runner.rows("police")
     assert _by(police) == [("crowd", "AUTO_RESOLVED"), ("face_match", "OPEN"),
@@ -40,7 +43,8 @@ async def test_views_hold_exactly_the_expected_rows(scenario_app, view_store) ->
     assert face["snapshots"] == ["s3://evidence/f1.jpg"]
 
     zhkkh = await runner.rows("zhkkh")
-    (order,) = zhkkh.values()
+    (order,) = [r for r in zhkkh.values() if r["kind"] == "garbage_overflow"]
+    assert sorted(r["kind"] for r in zhkkh.values()) == ["garbage_overflow", "illegal_dump"]
     assert (order["kind"], order["status"], order["district"], order["contractor"]) == (
         "garbage_overflow", "CLOSED", "bostandyk", "tazalyk-2")
     assert order["time_to_clear_s"] == 30 + 40 * 60 and order["sla_met"] is True
