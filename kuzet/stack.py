@@ -71,7 +71,12 @@ def settings_env(settings: Settings, bootstrap: str) -> dict[str, str]:
         "KUZET_EVIDENCE_INTERVAL_S": str(settings.evidence_interval_s),
         "KUZET_TICK_INTERVAL_S": str(settings.tick_interval_s),
         "KUZET_LOG_LEVEL": settings.log_level,
+        "KUZET_API_HOST": settings.api_host,
+        "KUZET_API_PORT": str(settings.api_port),
+        "KUZET_OFFSET_RESET": settings.offset_reset,
     })
+    if settings.read_model_url:
+        env["KUZET_READ_MODEL_URL"] = settings.read_model_url
     if settings.rules_path is not None:
         env["KUZET_RULES_PATH"] = str(settings.rules_path)
     if settings.token_secret:

@@ -28,6 +28,7 @@ from detectors.errors import PublisherError
 from detectors.publisher import KafkaPublisher, PublisherOptions
 from domain.application import IncidentApp
 from domain.detection import Detection, validate_detection_dict
+from kuzet.commands.api import with_dev_secret
 from kuzet.settings import Settings
 from kuzet.stack import LocalStack
 from kuzet.wiring import build_incident_app, load_rule_set
@@ -153,8 +154,8 @@ def wait_until(what: str, predicate: Callable[[], bool], timeout: float = TIMEOU
 
 @contextmanager
 def running_stack(settings: Settings) -> Iterator[tuple[LocalStack, KafkaPublisher]]:
-    """The stack (broker, worker, projections, relay) supervised as `kuzet up` does it, and a
-    detectors' publisher pointed at its broker."""
+    """The stack (broker, worker, projections, relay, API) supervised as `kuzet up` does it,
+    and a detectors' publisher pointed at its broker."""
     stack = LocalStack(settings, broker_port=_free_port())
     stack.start()
     stop = threading.Event()
@@ -168,10 +169,12 @@ def running_stack(settings: Settings) -> Iterator[tuple[LocalStack, KafkaPublish
     publisher = KafkaPublisher(stack.bootstrap, PublisherOptions(
         request_timeout_ms=2000, max_backoff_s=0.5, client_id="chaos")).start()
     try:
+        with_dev_secret(stack)  # the API's token key, as `kuzet up` makes one
         stack.spawn("worker-0", ["worker"])
         stack.spawn("projections", ["projections", "run"])
         stack.spawn("relay", ["relay"])
-        stack.wait_ready(api=False)
+        stack.spawn("api", ["api"])
+        stack.wait_ready()
         thread.start()
         yield stack, publisher
     finally:

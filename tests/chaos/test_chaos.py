@@ -1,4 +1,4 @@
-"""Chaos tier: kill -9 of the worker, projections and relay, and a kill of the embedded broker,
+"""Chaos tier: kill -9 of the worker, projections, relay and API, and of the embedded broker,
 while detections flow; on SQLite and on PostgreSQL.
 
 Four waves of fire detections (each wave its own sites, so every record of a wave settles
@@ -6,7 +6,7 @@ within it) go through the detectors' publisher into a stack supervised as `kuzet
 
 - wave 0: the worker is killed (SIGKILL) once a seeded number of the wave's incidents is in
   the store; the stack restarts it and the new worker redelivers from the committed offsets;
-- wave 1: projections and relay are killed (seeded order) while the wave flows;
+- wave 1: projections, relay and API are killed (seeded order) while the wave flows;
 - between waves 1 and 2, once both are in the store: the embedded broker is killed; its
   supervisor restarts it (memory storage: empty) and recreates the topics; wave 2 is handed to
   the publisher at once, which retries until the *new* broker acknowledges it, and the worker
@@ -108,7 +108,7 @@ def test_kills_and_a_broker_restart_lose_and_duplicate_nothing(
         _kill(stack, "worker-0", figures)
 
         _publish(publisher, waves[1])
-        for name in rng.sample(["projections", "relay"], 2):
+        for name in rng.sample(["projections", "relay", "api"], 3):
             _kill(stack, name, figures)
         wait_until("waves 0-1 in the store", lambda: _has(settings, so_far(2)))
 
@@ -127,6 +127,8 @@ def test_kills_and_a_broker_restart_lose_and_duplicate_nothing(
         wait_until("every wave in the store", lambda: _has(settings, expected))
         wait_until("projections at the log head", lambda: _caught_up(stack, "projections"))
         wait_until("relay at the log head", lambda: _caught_up(stack, "relay"))
+        wait_until("the API serving", lambda: (health(stack, "api") or {}).get("status")
+                   == "ready")
 
         outcome = store_outcome(settings)
         alive = {name: child.proc.poll() is None and health(stack, name, "/healthz") is not None
