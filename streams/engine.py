@@ -281,8 +281,18 @@ class CorrelationEngine(Generic[T]):
             return []
         hold, drop = shard.hold, shard.drop
         shard.hold, shard.drop = [], []
-        rows = [(key, d.detection_id, encode_detection(d), d.observed_at) for key, d, _ in hold]
-        await self._store(self.ledger.write_hits, rows, drop)
+        try:
+            rows = [(key, d.detection_id, encode_detection(d), d.observed_at)
+                    for key, d, _ in hold]
+            await self._store(self.ledger.write_hits, rows, drop)
+        except Exception as exc:  # not the infrastructure (re-raised): these hits' fault
+            for key, det, token in hold:
+                self._reject(token, det, exc)
+                state = shard.states.get(key)
+                if state is not None:  # unwritten: not a candidate any more
+                    shard.states[key] = replace(state, hits=tuple(
+                        h for h in state.hits if h.detection_id != det.detection_id))
+            return []
         return [token for _, _, token in hold]
 
     def _apply_changes(self, shard: _Shard[T], out: Outcome) -> list[T]:
@@ -533,7 +543,12 @@ class CorrelationEngine(Generic[T]):
         if self._pruned is not None and now - self._pruned < timedelta(hours=1):
             return
         self._pruned = now
-        await self._store(self.ledger.prune, now - self.ledger_retention)
+        try:
+            await self._store(self.ledger.prune, now - self.ledger_retention)
+        except Exception as exc:  # housekeeping: try again next hour, never stop the timers
+            if is_infrastructure(exc):
+                raise
+            log.warning("ledger prune failed: %s: %s", type(exc).__name__, exc)
 
     async def drain(self, now: datetime) -> list[T]:
         """Flush every buffer now (shutdown, tests)."""

@@ -14,6 +14,7 @@ from domain.application import IncidentApp
 from domain.topics import CORRELATION, DETECTIONS_DLQ
 from streams.consumer import CorrelateHop, OffsetTracker
 from streams.engine import CorrelationEngine
+from streams.ledger import MemoryLedger
 from tests.helpers import default_rules, record
 from tests.hostile import encode
 
@@ -136,4 +137,34 @@ async def test_an_exception_storing_one_record_dead_letters_it_and_the_stream_go
     assert set(_evidence(app)) == {"plate_match:plate=GOOD2", "plate_match:plate=POISON1"}
     assert hop.tracker.due() == {1: 7}
     hop.engine.close()
+    app.close()
+
+
+class _UnwritableHits(MemoryLedger):
+    """A ledger whose candidate-hit writes raise ValueError (not an infrastructure error).
+    No real record makes the real ledger raise that way, so the fault is planted at the
+    ledger port to prove the guard: the hit is that record's fault, never a stuck offset."""
+
+    def write_hits(self, hold, drop):  # type: ignore[no-untyped-def]
+        if hold:
+            raise ValueError("cannot write this hit")
+        super().write_hits(hold, drop)
+
+
+async def test_a_candidate_hit_that_cannot_be_written_is_dead_lettered(
+        store_env) -> None:  # type: ignore[no-untyped-def]
+    now = datetime.now(UTC)
+    app = IncidentApp(store_env, RULES)
+    dlq = _Dlq()
+    engine: CorrelationEngine[Any] = CorrelationEngine(app, RULES, ledger=_UnwritableHits())
+    hop = CorrelateHop(engine, dlq.send, lambda: now, OffsetTracker())
+    lone = encode(record("fire", site="lonely", at=now))
+    await hop.handle({_TP(CORRELATION, 2): [_Msg(b"s", lone, 0)]})
+    await hop.tick()
+    assert hop.tracker.due() == {2: 1}
+    [letter] = dlq.letters
+    assert (letter["stage"], letter["error_type"]) == ("correlate", "ValueError")
+    assert base64.b64decode(letter["original"]) == lone
+    assert all(not s.hits for shard in engine.shards.values() for s in shard.states.values())
+    engine.close()
     app.close()
