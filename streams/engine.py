@@ -567,5 +567,12 @@ class CorrelationEngine(Generic[T]):
         windows = [(s, a, b) for s in self.rules.schedules
                    for a, b in schedule_windows(s, since, until)]
         if windows:
-            await self._store(lambda: [self.app.check_schedule(s, a, b, now)
-                                       for s, a, b in windows])
+            await self._store(self._check_each, windows, now)
+
+    def _check_each(self, windows: list[tuple[Any, datetime, datetime]], now: datetime) -> None:
+        """(store thread) One schedule window that raises is logged, the others still run."""
+        for schedule, start, end in windows:
+            failed = self._guarded(self.app.check_schedule, schedule, start, end, now)
+            if isinstance(failed, BaseException):
+                log.warning("schedule %s [%s, %s) not checked: %s: %s", schedule.id, start,
+                            end, type(failed).__name__, failed)
