@@ -74,6 +74,7 @@ def settings_env(settings: Settings, bootstrap: str) -> dict[str, str]:
         "KUZET_API_HOST": settings.api_host,
         "KUZET_API_PORT": str(settings.api_port),
         "KUZET_OFFSET_RESET": settings.offset_reset,
+        "KUZET_CONSUMER_SESSION_TIMEOUT_S": str(settings.consumer_session_timeout_s),
     })
     if settings.read_model_url:
         env["KUZET_READ_MODEL_URL"] = settings.read_model_url

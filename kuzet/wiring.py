@@ -120,6 +120,7 @@ def stream_config(settings: Settings) -> Any:
         tick_interval_s=settings.tick_interval_s,
         data_dir=str(settings.data_dir),
         offset_reset=settings.offset_reset,
+        session_timeout_s=settings.consumer_session_timeout_s,
         skew=Skew(ahead=timedelta(seconds=settings.detection_skew_ahead_s),
                   behind=timedelta(seconds=settings.detection_skew_behind_s)),
     )

@@ -119,6 +119,11 @@ class Figures:
     duplicates: int = 0
     extra_incidents: int = 0
     seconds: float = 0.0
+    phases: dict[str, float] = field(default_factory=dict)
+    """Seconds from the start to the end of each phase (where the tier's time goes)."""
+
+    def phase(self, name: str, started: float) -> None:
+        self.phases[name] = round(time.monotonic() - started, 1)
 
     def fault(self, kind: str) -> None:
         self.faults[kind] = self.faults.get(kind, 0) + 1
@@ -129,7 +134,7 @@ class Figures:
                 f"records {self.records} (acked {self.acked}, publisher drops "
                 f"{self.dropped_by_publisher}); incidents {self.incidents}; lost {self.lost}; "
                 f"duplicates {self.duplicates}; extra incidents {self.extra_incidents}; "
-                f"{self.seconds:.0f}s")
+                f"{self.seconds:.0f}s (phases at {self.phases})")
 
 
 def health(stack: LocalStack, name: str, path: str = "/readyz") -> dict[str, Any] | None:

@@ -60,7 +60,8 @@ def _settings(store: str, tmp_path: Path, request: pytest.FixtureRequest) -> Set
     return load_settings(environ={}, data_dir=str(tmp_path / "data"),
                          embedded_broker_port=free_port(), api_port=free_port(),
                          consumer_group=f"chaos-{store}-{SEED}", evidence_interval_s=0.5,
-                         tick_interval_s=0.5, kafka_partitions=4, **extra)
+                         tick_interval_s=0.5, kafka_partitions=4,
+                         consumer_session_timeout_s=4.0, **extra)
 
 
 def _publish(publisher, wave: list[Detection]) -> None:  # type: ignore[no-untyped-def]
@@ -102,6 +103,7 @@ def test_kills_and_a_broker_restart_lose_and_duplicate_nothing(
     figures = Figures(store, records=sum(map(len, waves)))
 
     with running_stack(settings) as (stack, publisher):
+        figures.phase("stack up", started)
         _publish(publisher, waves[0])
         k = rng.randint(1, SITES_PER_WAVE - 1)
         wait_until(f"{k} incidents", lambda: len(incidents(settings)) >= k)
@@ -111,6 +113,7 @@ def test_kills_and_a_broker_restart_lose_and_duplicate_nothing(
         for name in rng.sample(["projections", "relay", "api"], 3):
             _kill(stack, name, figures)
         wait_until("waves 0-1 in the store", lambda: _has(settings, so_far(2)))
+        figures.phase("waves 0-1", started)
 
         assert stack.broker is not None and stack.broker.pid is not None
         os.kill(stack.broker.pid, signal.SIGKILL)
@@ -119,12 +122,14 @@ def test_kills_and_a_broker_restart_lose_and_duplicate_nothing(
         broker = stack.broker
         wait_until("the broker restarted", lambda: broker.restarts == 1)
         wait_until("waves 0-2 in the store", lambda: _has(settings, so_far(3)))
+        figures.phase("broker restart, wave 2", started)
 
         _publish(publisher, waves[3])
         k = rng.randint(1, SITES_PER_WAVE - 1) + len(so_far(3))
         wait_until(f"{k} incidents", lambda: len(incidents(settings)) >= k)
         _kill(stack, "worker-0", figures)
         wait_until("every wave in the store", lambda: _has(settings, expected))
+        figures.phase("wave 3", started)
         wait_until("projections at the log head", lambda: _caught_up(stack, "projections"))
         wait_until("relay at the log head", lambda: _caught_up(stack, "relay"))
         wait_until("the API serving", lambda: (health(stack, "api") or {}).get("status")
