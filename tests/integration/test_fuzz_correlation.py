@@ -155,4 +155,4 @@ async def asyncio_to_thread(fn: Any) -> None:
 
 
 async def test_hostile_streams_through_the_real_path_lose_nothing(store_env) -> None:  # type: ignore[no-untyped-def]
-    await _fuzz(store_env, 40)
+    await _fuzz(store_env, 100)
