@@ -62,9 +62,10 @@ class Feed:
 
     async def _partitions_of_topic(self) -> list[int]:
         parts = self._consumer.partitions_for_topic(self.topic)
-        if not parts:
-            await self._consumer.topics()  # refresh metadata once
-            parts = self._consumer.partitions_for_topic(self.topic)
+        if not parts:  # a consumer without subscriptions tracks no topic (so on Apache Kafka
+            # its metadata never lists this one): ask for every topic's metadata once
+            metadata = await self._consumer._client.fetch_all_metadata()
+            parts = metadata.partitions_for_topic(self.topic)
         if not parts:
             await self._consumer.stop()
             raise FeedError(f"topic {self.topic!r} does not exist")
