@@ -1,6 +1,7 @@
 """`/healthz` and `/readyz` for every long-running `kuzet` command, on `KUZET_HEALTH_PORT`.
 
 - `GET /healthz`: 200 while the process runs (alive); the body names the process and its pid.
+- `GET /metrics`: the process's Prometheus metrics (e.g. `kuzet_stream_dead_letters_total`).
 - `GET /readyz`: 200 when the process is connected and caught up enough to serve, else 503;
   the JSON body says why (each command's `ready()` reports its own figures: consumer lag,
   view lag, relay lag, the broker child's pid).
@@ -85,7 +86,18 @@ class HealthServer:
 
         class Handler(BaseHTTPRequestHandler):
             def do_GET(self) -> None:
-                status, body = server.answer(self.path.split("?", 1)[0])
+                path = self.path.split("?", 1)[0]
+                if path == "/metrics":  # this process's Prometheus counters (dead letters…)
+                    from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+                    data, kind = generate_latest(), CONTENT_TYPE_LATEST
+                    self.send_response(200)
+                    self.send_header("Content-Type", kind)
+                    self.send_header("Content-Length", str(len(data)))
+                    self.end_headers()
+                    self.wfile.write(data)
+                    return
+                status, body = server.answer(path)
                 data = json.dumps(body).encode()
                 self.send_response(status)
                 self.send_header("Content-Type", "application/json")

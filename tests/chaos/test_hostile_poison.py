@@ -112,6 +112,17 @@ def _wait(predicate, what: str, worker) -> None:  # type: ignore[no-untyped-def]
     pytest.fail(f"timed out waiting for {what}")
 
 
+def _dead_letter_counts(stack: LocalStack) -> dict[tuple[str, str], int]:
+    """`kuzet_stream_dead_letters_total` as the worker's /metrics serves it."""
+    import re
+    import urllib.request
+
+    with urllib.request.urlopen(stack.health_url("worker", "/metrics"), timeout=5) as answer:
+        text = answer.read().decode()
+    pattern = r'kuzet_stream_dead_letters_total\{reason="(\w+)",stage="(\w+)"\} ([0-9.]+)'
+    return {(stage, reason): int(float(n)) for reason, stage, n in re.findall(pattern, text)}
+
+
 def test_every_hostile_record_mid_stream_is_dead_lettered_and_nothing_stops(
         stack: LocalStack) -> None:
     now = datetime.now(UTC)
@@ -149,5 +160,7 @@ def test_every_hostile_record_mid_stream_is_dead_lettered_and_nothing_stops(
         letter = by_original[raw]
         assert letter["reason"] and letter["stage"] == stage, letter
     assert _evidence(env) == expected
+    assert _dead_letter_counts(stack) == {("route", "invalid"): 7, ("route", "skew"): 2,
+                                          ("correlate", "conflict"): 1}
     assert worker.poll() is None and worker.returncode is None
     assert worker.send_signal(signal.SIGTERM) is None
