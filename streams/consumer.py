@@ -313,7 +313,7 @@ class CorrelateHop:
             settled: list[Token] = await self.engine.process(partition, items, now)
             return settled
         except Exception as exc:
-            if is_infrastructure(exc) or len(items) == 1:
+            if is_infrastructure(exc):
                 raise
             log.warning("correlate: a batch of %d failed (%s: %s); retrying one by one",
                         len(items), type(exc).__name__, exc)

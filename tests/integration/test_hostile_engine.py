@@ -168,3 +168,35 @@ async def test_a_candidate_hit_that_cannot_be_written_is_dead_lettered(
     assert all(not s.hits for shard in engine.shards.values() for s in shard.states.values())
     engine.close()
     app.close()
+
+
+POISON_ID = "0f0f0f0f-0000-4000-8000-00000000dead"
+
+
+class _PoisonAdmit(MemoryLedger):
+    """A ledger that raises ValueError admitting one id: planted (no real record does this)
+    to prove that a batch the engine raises on is retried record by record."""
+
+    def admit(self, digests):  # type: ignore[no-untyped-def]
+        if any(d == POISON_ID for d, _, _ in digests):
+            raise ValueError("poison id")
+        return super().admit(digests)
+
+
+async def test_a_batch_the_engine_raises_on_is_retried_record_by_record(
+        store_env) -> None:  # type: ignore[no-untyped-def]
+    now = datetime.now(UTC)
+    app = IncidentApp(store_env, RULES)
+    dlq = _Dlq()
+    engine: CorrelationEngine[Any] = CorrelationEngine(app, RULES, ledger=_PoisonAdmit())
+    hop = CorrelateHop(engine, dlq.send, lambda: now, OffsetTracker())
+    batch = [_plate("GOOD 7", 1), _plate("GOOD 7", 2, POISON_ID), _plate("GOOD 7", 3)]
+    await hop.handle({_TP(CORRELATION, 0): [_Msg(b"p", v, i) for i, v in enumerate(batch)]})
+    await hop.handle({_TP(CORRELATION, 0): [_Msg(b"p", batch[1], 3)]})  # alone, too
+    await hop.drain()
+    assert hop.tracker.due() == {0: 4}
+    assert [(x["source"]["offset"], x["error_type"]) for x in dlq.letters] == [
+        (1, "ValueError"), (3, "ValueError")]
+    assert len(_evidence(app)["plate_match:plate=GOOD7"]) == 2
+    engine.close()
+    app.close()
