@@ -101,7 +101,8 @@ def test_committed_offsets_beyond_the_end_are_reset_by_policy(tmp_path: Path,
         env.update({"KUZET_KAFKA_URL": bootstrap, "KUZET_DATA_DIR": str(tmp_path / "data"),
                     "KUZET_CONSUMER_GROUP": group, "KUZET_KAFKA_PARTITIONS": str(PARTITIONS),
                     "KUZET_OFFSET_RESET": policy, "KUZET_EVIDENCE_INTERVAL_S": "0.5",
-                    "KUZET_TICK_INTERVAL_S": "0.5", "KUZET_HEALTH_PORT": str(health_port)})
+                    "KUZET_TICK_INTERVAL_S": "0.5", "KUZET_HEALTH_PORT": str(health_port),
+                    "KUZET_CONSUMER_SESSION_TIMEOUT_S": "4"})
         with open(log, "wb") as out:
             proc = subprocess.Popen([sys.executable, "-m", "kuzet", "worker"], env=env,
                                     stdout=out, stderr=out)
