@@ -16,7 +16,7 @@ records again publishes the same records, which the correlator de-duplicates.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from types import MappingProxyType
@@ -25,7 +25,8 @@ from domain.detection import Detection, DetectionId
 from domain.health import HealthRecord, HealthStatus
 from domain.kinds import Kind, SourceKind
 
-__all__ = ["CameraWatch", "PlannedSilence", "SourceHealth", "offline_detection_id"]
+__all__ = ["CameraWatch", "PlannedSilence", "SourceHealth", "by_district",
+           "offline_detection_id"]
 
 _NAMESPACE = uuid.UUID("5b0f3a4e-8f0c-4c8e-9a61-6b1d0c2f7e19")
 
@@ -141,3 +142,13 @@ def _latest(a: datetime | None, b: datetime | None) -> datetime | None:
     if a is None:
         return b
     return a if b is None else max(a, b)
+
+
+def by_district(watch: CameraWatch, now: datetime,
+                district_of: Callable[[str | None], str | None]) -> dict[str, dict[str, int]]:
+    """Sources online and down per district (`district_of(site_id)`; "-" when unknown)."""
+    out: dict[str, dict[str, int]] = {}
+    for seen in watch.sources.values():
+        row = out.setdefault(district_of(seen.site_id) or "-", {"online": 0, "down": 0})
+        row["down" if seen.down(now, watch.silent_after) else "online"] += 1
+    return dict(sorted(out.items()))

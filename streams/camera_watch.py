@@ -14,6 +14,7 @@ drops the repeats). A record that fails the health contract is counted and skipp
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -129,24 +130,35 @@ class CameraWatcher:
         return len(due)
 
     async def run(self, stop: asyncio.Event) -> None:
-        """Until `stop` is set: read health records, publish what is due every tick."""
+        """Until `stop` is set: fold health records as they come, and publish what is due
+        every tick — on its own timer, so a consumer busy rejoining its group never holds up
+        the repeats that keep an outage's incident open."""
         consumer = AIOKafkaConsumer(bootstrap_servers=self.bootstrap, group_id=self.group_id,
                                     enable_auto_commit=False, auto_offset_reset="earliest",
-                                    session_timeout_ms=10_000, heartbeat_interval_ms=1000,
-                                    **self.client_options)
-        producer = AIOKafkaProducer(bootstrap_servers=self.bootstrap, acks="all", linger_ms=5,
-                                    **self.client_options)
+                                    session_timeout_ms=10_000, heartbeat_interval_ms=1000)
+        producer = AIOKafkaProducer(bootstrap_servers=self.bootstrap, acks="all", linger_ms=5)
         self._consumer = consumer
         consumer.subscribe([HEALTH], listener=_Rewind(self))
         await producer.start()
         await consumer.start()
+        folding = asyncio.create_task(self._fold(consumer, stop))
         try:
-            while not stop.is_set():
-                batches = await consumer.getmany(timeout_ms=int(self.tick_s * 1000))
-                for tp, records in batches.items():
-                    for r in records:
-                        self.take(tp.partition, r.value)
+            while not stop.is_set() and not folding.done():
                 await self.publish_due(producer)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), self.tick_s)
+            if folding.done():
+                folding.result()  # a consumer failure surfaces, it is not swallowed
         finally:
+            folding.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await folding
             await consumer.stop()
             await producer.stop()
+
+    async def _fold(self, consumer: AIOKafkaConsumer, stop: asyncio.Event) -> None:
+        while not stop.is_set():
+            batches = await consumer.getmany(timeout_ms=int(self.tick_s * 1000))
+            for tp, records in batches.items():
+                for r in records:
+                    self.take(tp.partition, r.value)

@@ -17,6 +17,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
+from domain.camera_watch import CameraWatch
 from kuzet.settings import load_settings
 
 __all__ = ["register"]
@@ -29,7 +30,6 @@ cameras_app = typer.Typer(help="Camera health: outages become incidents.", no_ar
 @cameras_app.command("watch")
 def watch(config: ConfigOpt = None) -> None:
     """Follow kuzet.health.v1 and publish camera_offline records for silent sources."""
-    from domain.camera_watch import CameraWatch
     from domain.topics import DETECTIONS, HEALTH
     from kuzet.kafka import ensure_topics
     from streams.camera_watch import CameraWatcher
@@ -60,6 +60,56 @@ def watch(config: ConfigOpt = None) -> None:
                       f"{watcher.stats.published} offline records published")
 
     asyncio.run(main())
+
+
+@cameras_app.command("list")
+def list_(config: ConfigOpt = None,
+          as_json: Annotated[bool, typer.Option("--json", help="One JSON object.")] = False
+          ) -> None:
+    """Every camera the health topic knows: online or down, last frame, last detection, and
+    the counts by district (KUZET_SITES_PATH) — folded from kuzet.health.v1 as the watcher
+    folds it."""
+    import json
+
+    from domain.camera_watch import by_district
+    from domain.errors import InvalidHealthRecord
+    from domain.health import parse_health
+    from domain.topics import HEALTH
+    from kuzet.kafka import read_topic
+    from kuzet.wiring import load_routing_policy
+
+    settings = load_settings(config)
+    watch = CameraWatch(silent_after=timedelta(seconds=settings.camera_silent_after_s),
+                        repeat_every=timedelta(seconds=settings.camera_repeat_s))
+    for value in asyncio.run(read_topic(settings.bootstrap_servers, HEALTH)):
+        try:
+            watch.observe(parse_health(value))
+        except InvalidHealthRecord:
+            continue  # the watcher counts these; a list shows what is known
+    now = datetime.now(UTC)
+    sites = load_routing_policy(settings).sites
+
+    def district(site_id: str | None) -> str | None:
+        site = sites.get(site_id)
+        return site.district if site else None
+
+    rows = [{"source_id": s.source_id, "site_id": s.site_id, "district": district(s.site_id),
+             "state": "down" if s.down(now, watch.silent_after) else "online",
+             "last_frame_at": s.last_frame_at.isoformat() if s.last_frame_at else None,
+             "last_detection_at": (s.last_detection_at.isoformat()
+                                   if s.last_detection_at else None),
+             "reason": s.offline_reason} for _, s in sorted(watch.sources.items())]
+    districts = by_district(watch, now, district)
+    if as_json:
+        console.print_json(json.dumps({"cameras": rows, "by_district": districts}))
+        return
+    for r in rows:
+        console.print(f"{r['source_id']:<24} {r['state']:<7} {r['district'] or '-':<14} "
+                      f"frame {r['last_frame_at'] or '-'}  detection "
+                      f"{r['last_detection_at'] or '-'}", highlight=False)
+    for name, counts in districts.items():
+        console.print(f"district {name}: {counts['online']} online, {counts['down']} down",
+                      highlight=False)
 
 
 def register(app: typer.Typer) -> None:

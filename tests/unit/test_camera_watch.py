@@ -85,3 +85,12 @@ def test_state_and_records_do_not_depend_on_arrival_order(records: list[HealthRe
     assert watch(*records).sources == watch(*ordered).sources
     assert watch(*records).due(now) == watch(*ordered).due(now)
     assert watch(*records, *records).due(now) == watch(*ordered).due(now)  # redelivery
+
+
+def test_counts_by_district() -> None:
+    from domain.camera_watch import by_district
+
+    w = watch(beat(0, source="cam-a"), beat(0, source="cam-b"), beat(200, source="cam-c"))
+    district = {"yard-3": "almaly"}.get
+    assert by_district(w, T0 + 201 * S, district) == {"almaly": {"online": 1, "down": 2}}
+    assert by_district(w, T0 + 201 * S, lambda site: None) == {"-": {"online": 1, "down": 2}}
