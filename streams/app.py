@@ -171,9 +171,12 @@ class Correlator:
         health = self.health.setdefault(topic, HopHealth(topic))
         backoff = 0.5
         while True:
+            fetched_before = health.last_fetch
             try:
                 await self._session(topic, group, handle, hop, health)
             except (KafkaError, BrokerFault, OSError) as exc:
+                if health.last_fetch != fetched_before:  # that session worked for a while
+                    backoff = 0.5
                 health.faults += 1
                 log.warning("%s consumer: broker fault (%s: %s); new session in %.1fs",
                             topic, type(exc).__name__, exc, backoff)
