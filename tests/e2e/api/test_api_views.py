@@ -18,10 +18,10 @@ from tests.integration.projections.scenario import PERSONAL, SITES, build
 
 # field -> (projection view it reads, its expected row count after the scenario, row fields)
 LISTINGS = {
-    "board": ("board", 5, "id kind status agencies evidenceCount assignee slaBreached"),
+    "board": ("board", 6, "id kind status agencies evidenceCount assignee slaBreached"),
     "policeView": ("police", 3, "id kind status subject personalMasked snapshots "
                                 "sightings { sourceId firstSeenAt lastSeenAt }"),
-    "workOrders": ("zhkkh", 1, "id kind status district contractor slaMet timeToClearS"),
+    "workOrders": ("zhkkh", 2, "id kind status district contractor slaMet timeToClearS"),
     "canteenAttendance": ("education", 2, "siteId school day meal attendance suppressed"),
     "schoolSafety": ("education", 1, "id kind status school district"),
 }
@@ -131,9 +131,11 @@ def test_view_filters_and_content(views: Server) -> None:
         return [e["node"] for e in body["data"]["v"]["edges"]]
 
     assert sorted(r["kind"] for r in rows("board", ', filter: {status: ["OPEN"]}')) == [
-        "face_match", "fire", "plate_match"]
+        "face_match", "fire", "illegal_dump", "plate_match"]
     assert all(r["status"] != "CLOSED" for r in rows("board", ""))
-    (order,) = rows("workOrders", ', filter: {district: "bostandyk"}')
+    orders = rows("workOrders", ', filter: {district: "bostandyk"}')
+    assert sorted(r["kind"] for r in orders) == ["garbage_overflow", "illegal_dump"]
+    (order,) = [r for r in orders if r["kind"] == "garbage_overflow"]
     assert (order["kind"], order["status"], order["contractor"], order["slaMet"]) == (
         "garbage_overflow", "CLOSED", "tazalyk-2", True)
     assert rows("workOrders", ', filter: {district: "almaly"}') == []
@@ -182,4 +184,4 @@ def test_every_view_on_both_stores(request: pytest.FixtureRequest, tmp_path: Pat
             body = server.gql(_query(field), {"first": 50}, role="auditor")
             assert body["data"]["v"]["totalCount"] == count, (field, body)
         listed = server.gql("{ incidents(first: 50) { totalCount logPosition } }")
-        assert listed["data"]["incidents"]["totalCount"] == 5  # the board's: waste one closed
+        assert listed["data"]["incidents"]["totalCount"] == 6  # the board's: waste one closed
