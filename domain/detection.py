@@ -212,12 +212,22 @@ MAX_APPEAL_TEXT = 4000
 """Longest appeal text (`attributes.text` of a citizen_report): free text, personal data."""
 
 
-def validate_detection_dict(rec: object) -> Detection:
-    """Validate an already-decoded JSON object against the contract."""
+def validate_detection_dict(rec: object, *, strict_json: bool = False) -> Detection:
+    """Validate an already-decoded JSON object against the contract.
+
+    `strict_json`: the caller decoded it with a decoder that refuses lone surrogates and
+    non-finite numbers (orjson), so only the free-form `attributes` are walked for depth (the
+    other fields have fixed shapes, checked below); otherwise the whole record is walked.
+    """
     if not isinstance(rec, dict):
         raise InvalidDetection((FieldError("<record>", short(rec), "expected a JSON object"),))
     check = FieldChecker()
-    check.errors.extend(unsound_values(rec))
+    if strict_json:
+        attrs = rec.get("attributes")
+        if isinstance(attrs, dict | list):
+            check.errors.extend(unsound_values(attrs, "<record>.attributes", 1))
+    else:
+        check.errors.extend(unsound_values(rec))
     detection_id = _uuid(check, rec)
     source_id = check.ident(rec, "source_id", required=True)
     source_kind = check.choice(_SOURCE_KINDS, "source_kind", rec.get("source_kind"))

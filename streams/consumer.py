@@ -200,7 +200,7 @@ def _parse(msg: Any) -> tuple[Detection | None, InvalidDetection | None]:
                 return parse_detection(raw), None  # raises the contract's "not JSON" error
             except RecursionError:  # nested past the stdlib decoder's depth: a poison pill
                 return None, _not_json(len(raw), str(exc))
-        return validate_detection_dict(rec), None
+        return validate_detection_dict(rec, strict_json=True), None
     except InvalidDetection as exc:
         return None, exc
 

@@ -239,3 +239,17 @@ def test_hostile_streams_never_escape_parse_route_or_pure_correlation(
             else:
                 view[key] = state
     tick(view, RULES, NOW + timedelta(days=2))
+
+
+def test_the_route_hop_walks_attributes_of_strictly_decoded_records_too() -> None:
+    """orjson already refuses surrogates and NaN, so the route hop walks only `attributes`
+    of what it decoded; nesting there is still bounded."""
+    now = datetime.now(UTC)
+    deep: Any = 1
+    for _ in range(30):
+        deep = [deep]
+    raw = encode(record(at=now, attributes={"deep": deep}))
+    records, _ = RouteHop(RULES, clock=lambda: now).route({_TP(DETECTIONS, 0): [
+        _Msg(b"k", raw, 0)]})
+    assert records[0].topic == DETECTIONS_DLQ
+    assert "nested deeper" in json.loads(records[0].value)["reason"]
