@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 from datetime import UTC, datetime
 from functools import partial
-from typing import Annotated, Any
+from typing import Annotated
 from uuid import UUID
 
 import strawberry
@@ -34,37 +34,48 @@ from api.state import state_of
 from domain import errors
 from domain.access import InvalidAccessRecord
 from domain.application import IncidentApp
+from domain.commands import (
+    Acknowledge,
+    AddNote,
+    Assign,
+    Close,
+    Dispatch,
+    Escalate,
+    MarkFalseAlarm,
+    OperatorCommand,
+    Reopen,
+    Resolve,
+    Route,
+)
 from domain.incident import Incident
 
 __all__ = ["Mutation", "RevokeResult", "Revoked"]
 
-ROUTERS = frozenset({Role.SUPERVISOR, Role.ADMIN})
-"""Who may widen an incident's routing to more agencies."""
+SUPERVISORS = frozenset({Role.SUPERVISOR, Role.ADMIN})
+"""Who may widen an incident's routing, escalate it by hand and close it."""
 
 
-def _command(app: IncidentApp, name: str, incident_id: UUID, expected: int, who: Principal,
-             **kwargs: Any) -> Incident:
-    """Runs in a worker thread: the domain command, with the caller's visibility checked on
-    the same load (an incident outside the caller's agencies is reported as not found)."""
+def _command(app: IncidentApp, command: OperatorCommand, incident_id: UUID, expected: int,
+             who: Principal) -> Incident:
+    """Runs in a worker thread: the typed domain command, with the caller's visibility checked
+    on the same load (an incident outside the caller's agencies is reported as not found)."""
     def visible(incident: Incident) -> None:
         if not who.may_see(incident.agencies):
             raise errors.IncidentNotFound(incident.id)
 
-    method = getattr(app, name)
-    found: Incident = method(incident_id, by=who.subject, at=datetime.now(UTC),
-                             expected_version=expected, guard=visible, **kwargs)
-    return found
+    return app.execute(incident_id, command, by=who.subject, at=datetime.now(UTC),
+                       expected_version=expected, guard=visible)
 
 
-async def _run(info: Info[Context, None], name: str, incident_id: strawberry.ID,
-               expected_version: int, **kwargs: Any) -> MutationResult:
+async def _run(info: Info[Context, None], command: OperatorCommand, incident_id: strawberry.ID,
+               expected_version: int) -> MutationResult:
     who = principal_of(info)
     if not who.can_write:
         return Forbidden(message=f"role {who.role.value} is read-only")
     try:
         iid = parse_incident_id(incident_id)
         incident = await asyncio.to_thread(partial(
-            _command, info.context.services.app, name, iid, expected_version, who, **kwargs))
+            _command, info.context.services.app, command, iid, expected_version, who))
     except errors.IncidentNotFound as exc:
         return NotFound(message=str(exc))
     except errors.IllegalTransition as exc:
@@ -76,6 +87,13 @@ async def _run(info: Info[Context, None], name: str, incident_id: strawberry.ID,
     state = state_of(incident)
     note_states(info, [state])
     return Success(incident=incident_type(state, info.context.reveal))
+
+
+def _supervisor(info: Info[Context, None], what: str) -> Forbidden | None:
+    who = principal_of(info)
+    if who.role not in SUPERVISORS:
+        return Forbidden(message=f"role {who.role.value} may not {what}")
+    return None
 
 
 @strawberry.type
@@ -91,46 +109,69 @@ class Mutation:
     @strawberry.mutation
     async def acknowledge_incident(self, info: Info[Context, None], id: strawberry.ID,
                                    expected_version: int) -> MutationResult:
-        return await _run(info, "acknowledge", id, expected_version)
+        return await _run(info, Acknowledge(), id, expected_version)
 
     @strawberry.mutation
     async def assign_incident(self, info: Info[Context, None], id: strawberry.ID,
                               expected_version: int, assignee: str) -> MutationResult:
-        return await _run(info, "assign", id, expected_version, assignee=assignee)
+        return await _run(info, Assign(assignee), id, expected_version)
 
     @strawberry.mutation
     async def dispatch_incident(self, info: Info[Context, None], id: strawberry.ID,
                                 expected_version: int, unit: str) -> MutationResult:
-        return await _run(info, "dispatch", id, expected_version, unit=unit)
+        return await _run(info, Dispatch(unit), id, expected_version)
 
     @strawberry.mutation
     async def resolve_incident(self, info: Info[Context, None], id: strawberry.ID,
                                expected_version: int, resolution: str) -> MutationResult:
-        return await _run(info, "resolve", id, expected_version, resolution=resolution)
+        return await _run(info, Resolve(resolution), id, expected_version)
 
     @strawberry.mutation
     async def mark_false_alarm(self, info: Info[Context, None], id: strawberry.ID,
                                expected_version: int, reason: str) -> MutationResult:
-        return await _run(info, "mark_false_alarm", id, expected_version, reason=reason)
+        return await _run(info, MarkFalseAlarm(reason), id, expected_version)
 
     @strawberry.mutation
     async def reopen_incident(self, info: Info[Context, None], id: strawberry.ID,
                               expected_version: int, reason: str) -> MutationResult:
-        return await _run(info, "reopen", id, expected_version, reason=reason)
+        return await _run(info, Reopen(reason), id, expected_version)
 
     @strawberry.mutation
     async def route_incident(self, info: Info[Context, None], id: strawberry.ID,
                              expected_version: int, agencies: list[str]) -> MutationResult:
         """Supervisors and admins widen the routing; the new agencies' feeds get the history."""
-        who = principal_of(info)
-        if who.role not in ROUTERS:
-            return Forbidden(message=f"role {who.role.value} may not route incidents")
-        return await _run(info, "route", id, expected_version, agencies=agencies)
+        refused = _supervisor(info, "route incidents")
+        return refused or await _run(info, Route(agencies), id, expected_version)
 
     @strawberry.mutation
     async def add_note(self, info: Info[Context, None], id: strawberry.ID,
                        expected_version: int, text: str) -> MutationResult:
-        return await _run(info, "add_note", id, expected_version, text=text)
+        return await _run(info, AddNote(text), id, expected_version)
+
+    @strawberry.mutation
+    async def escalate_incident(self, info: Info[Context, None], id: strawberry.ID,
+                                expected_version: int, reason: str,
+                                level: int | None = None) -> MutationResult:
+        """A supervisor's manual escalation: one level up (or to `level`), severity + 1,
+        status unchanged."""
+        refused = _supervisor(info, "escalate incidents")
+        if refused:
+            return refused
+        if level is None:
+            try:
+                current = await asyncio.to_thread(
+                    info.context.services.app.incident, parse_incident_id(id))
+            except (errors.IncidentNotFound, ValueError) as exc:
+                return NotFound(message=str(exc))
+            level = current.level + 1
+        return await _run(info, Escalate(level, reason), id, expected_version)
+
+    @strawberry.mutation
+    async def close_incident(self, info: Info[Context, None], id: strawberry.ID,
+                             expected_version: int) -> MutationResult:
+        """A supervisor closes a resolved, auto-resolved or false-alarm incident."""
+        refused = _supervisor(info, "close incidents")
+        return refused or await _run(info, Close(), id, expected_version)
 
     @strawberry.mutation
     async def revoke_token(self, info: Info[Context, None], token_id: str | None = None,

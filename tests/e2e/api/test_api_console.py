@@ -119,3 +119,37 @@ def test_console_languages_city_clock_and_translated_errors(server: Server) -> N
         page.click("#connect")
         page.locator(f"tr[data-id='{iid}']").wait_for(timeout=15_000)
         _shot(page, "console-ru.png")
+
+
+def test_supervisors_escalate_and_close_from_the_console(server: Server) -> None:
+    iid = _open(server, "fight")
+    with _page() as page:
+        page.on("dialog", lambda dialog: dialog.accept("crowd gathering"))
+        page.goto(f"{server.url}/console")
+        page.fill("#token", server.token("operator", subject="console-op"))
+        page.click("#connect")
+        page.locator(f"tr[data-id='{iid}']").click()
+        page.wait_for_selector("button[data-act=acknowledgeIncident]")
+        assert page.locator("button[data-act=closeIncident]").count() == 0  # not an operator's
+        page.fill("#token", server.token("supervisor", subject="console-sup"))
+        page.click("#connect")
+        page.wait_for_selector("#status[data-state=live]", timeout=15_000)
+        page.locator(f"tr[data-id='{iid}']").click()
+        page.click("button[data-act=escalateIncident]")
+        ru = catalogue("ru")
+        done = ru["ui.done"].replace("{action}", ru["ui.act.escalateIncident"])
+        page.wait_for_selector(f"#result:has-text('{done}')", timeout=15_000)
+        incident = server.app.incident(UUID(iid))
+        assert incident.level == 1 and incident.status.value == "OPEN"
+        page.click("button[data-act=closeIncident]")  # too early: a translated refusal
+        refusal = page.wait_for_selector("#result .err[data-code=ILLEGAL_TRANSITION]")
+        assert refusal.inner_text() == ru["error.ILLEGAL_TRANSITION"]
+        page.click("button[data-act=acknowledgeIncident]")
+        page.wait_for_selector(f"tr[data-id='{iid}'][data-status=ACKNOWLEDGED]", timeout=15_000)
+        page.select_option("#statusFilter", "")  # all statuses: resolved and closed stay listed
+        page.click("button[data-act=resolveIncident]")
+        page.wait_for_selector(f"tr[data-id='{iid}'][data-status=RESOLVED]", timeout=15_000)
+        page.click("button[data-act=closeIncident]")
+        page.wait_for_selector(f"tr[data-id='{iid}'][data-status=CLOSED]", timeout=15_000)
+        _shot(page, "console-closed.png")
+    assert server.app.incident(UUID(iid)).status.value == "CLOSED"

@@ -19,6 +19,8 @@ MUTATIONS = {
     "addNote": ', text: "called the owner"',
     "markFalseAlarm": ', reason: "steam"',
     "routeIncident": ', agencies: ["police"]',
+    "escalateIncident": ', reason: "crowd gathering"',
+    "closeIncident": "",
 }
 RESULT = """__typename ... on Success { incident { status version } }
   ... on VersionConflict { currentVersion message } ... on IllegalTransition { status message }
@@ -106,6 +108,38 @@ def test_supervisors_route_incidents_to_more_agencies(server: Server) -> None:
     q = f'mutation {{ r: routeIncident(id: "{iid}", expectedVersion: {before.version + 1}, ' \
         f'agencies: ["interpol"]) {{ {RESULT} }} }}'
     assert server.gql(q, role="supervisor")["data"]["r"]["__typename"] == "InvalidInput"
+
+
+def test_supervisors_escalate_and_close(server: Server) -> None:
+    iid = str(open_incident(server.app, "fight"))
+    v = server.app.incident(UUID(iid)).version
+    for name in ("escalateIncident", "closeIncident"):
+        refused = mutate(server, name, iid, v)
+        assert refused["__typename"] == "Forbidden" and "supervisor" not in refused["message"]
+    early = mutate(server, "closeIncident", iid, v, role="supervisor")
+    assert early["__typename"] == "IllegalTransition" and early["status"] == "OPEN"
+    up = mutate(server, "escalateIncident", iid, v, role="supervisor")
+    assert up["__typename"] == "Success" and up["incident"]["status"] == "OPEN"
+    assert server.app.incident(UUID(iid)).level == 1
+    for name in ("acknowledgeIncident", "resolveIncident"):
+        assert mutate(server, name, iid, v + 1)["__typename"] == "Success"
+        v += 1
+    closed = mutate(server, "closeIncident", iid, v + 1, role="admin")
+    assert closed["__typename"] == "Success" and closed["incident"]["status"] == "CLOSED"
+    history = [type(e).__name__ for e in server.app.history(UUID(iid))]
+    assert history[-4:] == ["Escalated", "Acknowledged", "Resolved", "Closed"]
+
+
+@pytest.mark.parametrize(("query", "role", "code"), [
+    ("{ nope }", "operator", "BAD_REQUEST"),
+    ('{ incidents(after: "zzz") { totalCount } }', "operator", "BAD_REQUEST"),
+    ("{ policeView(first: 5) { totalCount } }", "zhkkh", "FORBIDDEN"),
+])
+def test_graphql_errors_carry_stable_codes(server: Server, query: str, role: str,
+                                           code: str) -> None:
+    """`extensions.code`: what clients (the console among them) localise by."""
+    errors = server.gql(query, role=role)["errors"]
+    assert [e["extensions"]["code"] for e in errors] == [code]
 
 
 @pytest.mark.parametrize(("query", "needle"), [

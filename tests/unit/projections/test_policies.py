@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 
 from domain.privacy import minimise
+from domain.record_schemas import record_schemas
 from domain.routing import InvalidRouting, load_routing
 from streams.relay import event_type
-from domain.record_schemas import record_schemas
 from streams.schemas import EVENT_NAMES, event_schemas
 
 OPENED = {"kind": "plate_match", "incident_key": "plate_match:plate=A1", "subject": {"plate": "A1"},
