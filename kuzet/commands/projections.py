@@ -186,7 +186,9 @@ def event_schemas(out: Annotated[Path, typer.Option(help="Folder to write into."
                   Path("docs/schemas")) -> None:
     """Write a JSON Schema per relayed event type (generated from the event classes) and for
     the records Kuzet reads: detections, source health, dead letters (from the contract)."""
+    from api.sdl import schema_sdl
     from domain.record_schemas import record_schemas
+    from kuzet.wiring import load_rule_set
     from streams.asyncapi import asyncapi_yaml
     from streams.schemas import event_schemas
 
@@ -196,7 +198,9 @@ def event_schemas(out: Annotated[Path, typer.Option(help="Folder to write into."
         (out / f"{kind}.json").write_text(json.dumps(schema, indent=2) + "\n")
     document = out.parent / "asyncapi.yaml"
     document.write_text(asyncapi_yaml())
-    console.print(f"wrote {len(schemas)} schemas to {out} and {document}")
+    sdl = out.parent / "schema.graphql"
+    sdl.write_text(schema_sdl(load_rule_set(load_settings(None))))
+    console.print(f"wrote {len(schemas)} schemas to {out}, {document} and {sdl}")
 
 
 def print_views(settings: Settings, out: Console) -> None:
