@@ -135,8 +135,10 @@ class CameraWatcher:
         the repeats that keep an outage's incident open."""
         consumer = AIOKafkaConsumer(bootstrap_servers=self.bootstrap, group_id=self.group_id,
                                     enable_auto_commit=False, auto_offset_reset="earliest",
-                                    session_timeout_ms=10_000, heartbeat_interval_ms=1000)
-        producer = AIOKafkaProducer(bootstrap_servers=self.bootstrap, acks="all", linger_ms=5)
+                                    session_timeout_ms=10_000, heartbeat_interval_ms=1000,
+                                    **self.client_options)
+        producer = AIOKafkaProducer(bootstrap_servers=self.bootstrap, acks="all", linger_ms=5,
+                                    **self.client_options)
         self._consumer = consumer
         consumer.subscribe([HEALTH], listener=_Rewind(self))
         await producer.start()

@@ -131,17 +131,15 @@ def _quiet_worker_class() -> Any:
 async def publish_records(bootstrap: str, records: list[tuple[bytes | None, bytes]],
                           topic: str, options: Mapping[str, Any] | None = None) -> int:
     """Send (key, value) records and wait until the broker has them all."""
-    from aiokafka import AIOKafkaProducer
     from aiokafka.errors import KafkaConnectionError
 
     from kuzet.kafka import KafkaUnreachable
+    from streams.producer import start_producer
 
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, linger_ms=10,
-                                max_batch_size=1 << 20, acks="all", **(options or {}))
-    try:
-        await producer.start()
+    try:  # acks=all, idempotent where the broker grants producer ids
+        producer = await start_producer(bootstrap, linger_ms=10, max_batch_size=1 << 20,
+                                        **(options or {}))
     except KafkaConnectionError:
-        await producer.stop()
         raise KafkaUnreachable(f"no Kafka broker answers at {bootstrap}") from None
     try:
         futures = [await producer.send(topic, value, key=key) for key, value in records]
