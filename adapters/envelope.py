@@ -19,7 +19,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from domain.privacy import SEALED, SHREDDED, is_sealed
+from domain.erasure import DataClass, identity_of
+from domain.privacy import SEALED, SHREDDED, is_sealed, mask
 
 __all__ = ["Body", "FeedEvent", "Unseal", "body_for", "normalise_time", "parse_record",
            "sha256"]
@@ -76,15 +77,44 @@ class Body:
     content: bytes
     shredded: tuple[str, ...] = ()
     """Key ids of sealed values that could not be opened because their key is gone."""
+    revealed: tuple[str, ...] = ()
+    """The event's data fields that held a personal value now delivered in the clear."""
+    subjects: tuple[str, ...] = ()
+    """Pseudonyms (`domain.privacy.mask`) of the subjects revealed (for the access log)."""
+    incident: str = ""
+    """The incident the event is about (its CloudEvents `subject`)."""
 
 
 def body_for(raw: bytes, unseal: Unseal | None) -> Body:
-    """The bytes to deliver for record value `raw` (unchanged unless it holds sealed values)."""
+    """The bytes to deliver for record value `raw` (unchanged unless it holds sealed values),
+    and which personal fields it reveals in the clear."""
     if unseal is None or _SEALED_BYTES not in raw:
         return Body(raw)
     shredded: list[str] = []
-    opened = _open(json.loads(raw), unseal, shredded)
-    return Body(_ENCODER.encode(opened).encode(), tuple(shredded))
+    envelope = json.loads(raw)
+    data = envelope.get("data") if isinstance(envelope, dict) else None
+    revealed = []
+    if isinstance(data, dict):
+        for name, value in data.items():
+            before = len(shredded)
+            opened_value = _open(value, unseal, shredded)
+            if opened_value != value and len(shredded) == before:
+                revealed.append(name)
+            data[name] = opened_value
+        opened = envelope
+    else:
+        opened = _open(envelope, unseal, shredded)
+    return Body(_ENCODER.encode(opened).encode(), tuple(shredded), tuple(revealed),
+                _pseudonyms(data.get("subject") if isinstance(data, dict) else None),
+                str(envelope.get("subject", "")) if isinstance(envelope, dict) else "")
+
+
+def _pseudonyms(subject: Any) -> tuple[str, ...]:
+    if not isinstance(subject, dict):
+        return ()
+    classes = {"subject_id": DataClass.FACE, "plate": DataClass.PLATE}
+    return tuple(sorted(mask(str(identity_of(c, str(subject[k])))) for k, c in classes.items()
+                        if isinstance(subject.get(k), str) and subject[k] != SHREDDED))
 
 
 def _open(value: Any, unseal: Unseal, shredded: list[str]) -> Any:

@@ -11,20 +11,25 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 
 from adapters.delivery import Attempted, Sender, Stopped
-from adapters.envelope import FeedEvent, Unseal, body_for, parse_record, sha256
+from adapters.envelope import Body, FeedEvent, Unseal, body_for, parse_record, sha256
 from adapters.errors import ParkedNotFound, UnsealError
 from adapters.feed import Feed, Record
 from adapters.retry import Verdict
 from adapters.state import AdapterState, Checkpoint, Outcome, Parked, Receipt
 
-__all__ = ["WebhookAdapter", "drop_parked", "utc_now"]
+__all__ = ["Reveal", "WebhookAdapter", "drop_parked", "utc_now"]
 
 log = logging.getLogger("kuzet.adapter")
+
+
+Reveal = Callable[[str, str, Body], Awaitable[None]]
+"""(adapter name, endpoint URL, the delivered body) after a delivery that revealed personal
+fields: the composition root records it in the personal-data access log."""
 
 
 def utc_now() -> str:
@@ -42,12 +47,16 @@ class WebhookAdapter:
     """Adapter `name` (one per agency endpoint) over `state`, delivering through `sender`."""
 
     def __init__(self, name: str, state: AdapterState, sender: Sender, *,
-                 unseal: Unseal | None = None, clock: Callable[[], str] = utc_now) -> None:
+                 unseal: Unseal | None = None, clock: Callable[[], str] = utc_now,
+                 on_reveal: Reveal | None = None) -> None:
         self.name = name
         self.state = state
         self.sender = sender
         self.unseal = unseal
         self.clock = clock
+        self.on_reveal = on_reveal
+        """Told of every delivery that revealed personal fields in the clear (the access
+        log: who received whom); awaited before the receipt is committed."""
 
     async def run(self, feed: Feed, stop: asyncio.Event) -> None:
         """Deliver from the checkpoints on until `stop` is set; in-flight events finish first.
@@ -92,17 +101,23 @@ class WebhookAdapter:
             await self.state.commit(Outcome(checkpoint=checkpoint))
         else:
             result, body = await self._deliver(event.id, event.raw, stop)
-            await self.state.commit(self._outcome(event, where, result, body, checkpoint))
+            await self._revealed(result, body)
+            await self.state.commit(self._outcome(event, where, result, body.content,
+                                                  checkpoint))
 
     async def _deliver(self, event_id: str, raw: bytes, stop: asyncio.Event
-                       ) -> tuple[Attempted, bytes]:
+                       ) -> tuple[Attempted, Body]:
         try:
             body = body_for(raw, self.unseal)
         except UnsealError as exc:  # tampered: park it, and say why
-            return Attempted(Verdict.PARK, None, 0, str(exc)), raw
+            return Attempted(Verdict.PARK, None, 0, str(exc)), Body(raw)
         if body.shredded:
             log.info("event %s: sealed values under %s were shredded", event_id, body.shredded)
-        return await self.sender.deliver(event_id, body.content, stop), body.content
+        return await self.sender.deliver(event_id, body.content, stop), body
+
+    async def _revealed(self, result: Attempted, body: Body) -> None:
+        if self.on_reveal is not None and body.revealed and result.verdict is Verdict.DELIVERED:
+            await self.on_reveal(self.name, self.sender.url, body)
 
     def _outcome(self, event: FeedEvent, where: _Where, result: Attempted, body: bytes,
                  checkpoint: Checkpoint | None) -> Outcome:
@@ -137,7 +152,8 @@ class WebhookAdapter:
                 results[parked.event_id] = Verdict.PARK  # still no envelope: nothing to send
                 continue
             result, body = await self._deliver(event.id, event.raw, stop or asyncio.Event())
-            outcome = self._outcome(event, where, result, body, None)
+            await self._revealed(result, body)
+            outcome = self._outcome(event, where, result, body.content, None)
             if outcome.parked is not None:
                 outcome = replace(outcome, parked=replace(
                     outcome.parked, attempts=parked.attempts + result.attempts))

@@ -27,9 +27,10 @@ if TYPE_CHECKING:
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
     from adapters.delivery import Sender
-    from adapters.envelope import Unseal
+    from adapters.envelope import Body, Unseal
     from adapters.signing import Signer
     from adapters.state import AdapterState
+    from adapters.webhook import Reveal
 
 __all__ = ["MAX_TIME", "MIN_TIME", "agency_keys", "keeps_personal_fields", "open_state",
            "register", "signer_from", "unsealing"]
@@ -146,6 +147,34 @@ def unsealing(settings: Settings, agency: str) -> Iterator[Unseal | None]:
         app.close()
 
 
+@contextlib.contextmanager
+def access_logging(settings: Settings, agency: str) -> Iterator[Reveal | None]:
+    """Records each delivery that revealed personal fields in the personal-data access log
+    (`domain.access`, hash-chained in the event store), so "who received whom" covers the
+    agencies' feeds as it covers the API. None for agencies whose topic holds no such value."""
+    if not keeps_personal_fields(agency):
+        yield None
+        return
+    from datetime import UTC, datetime
+
+    from domain.access import PersonalDataAccessBatch, access_entry
+    from kuzet.wiring import build_incident_app
+
+    app = build_incident_app(settings)
+
+    async def reveal(name: str, url: str, body: Body) -> None:
+        entry = access_entry(at=datetime.now(UTC), principal=f"adapter:{name}", role="agency",
+                             agency=agency, token="", incident=body.incident,
+                             fields=body.revealed, subjects=body.subjects,
+                             via=f"webhook {url}")
+        await asyncio.to_thread(app.save, PersonalDataAccessBatch.record([entry],
+                                                                         datetime.now(UTC)))
+    try:
+        yield reveal
+    finally:
+        app.close()
+
+
 def _opener(keystore: Any) -> Unseal:
     from adapters.errors import UnsealError
     from audit.sealing import SealedValueError, Sealer
@@ -254,8 +283,10 @@ def webhook(agency: AgencyOpt, url: Annotated[str, typer.Option(help="The agency
 
         health = serve_health(f"adapter {name or agency}", settings.health_port)
         try:
-            with unsealing(settings, agency) as unseal:
-                adapter = WebhookAdapter(name or agency, state, sender, unseal=unseal)
+            with unsealing(settings, agency) as unseal, \
+                    access_logging(settings, agency) as on_reveal:
+                adapter = WebhookAdapter(name or agency, state, sender, unseal=unseal,
+                                         on_reveal=on_reveal)
                 await adapter.run(Feed(settings.bootstrap_servers, feed_topic,
                                        client_options(settings)), stop)
         finally:
@@ -379,8 +410,10 @@ def parked_retry(agency: AgencyOpt,
     async def main() -> dict[str, Any]:
         state, sender = await open_state(settings), _sender(settings, url)
         try:
-            with unsealing(settings, agency) as unseal:
-                adapter = WebhookAdapter(name or agency, state, sender, unseal=unseal)
+            with unsealing(settings, agency) as unseal, \
+                    access_logging(settings, agency) as on_reveal:
+                adapter = WebhookAdapter(name or agency, state, sender, unseal=unseal,
+                                         on_reveal=on_reveal)
                 return await adapter.retry_parked(target)
         finally:
             await sender.close()

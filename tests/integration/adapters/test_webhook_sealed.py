@@ -20,14 +20,21 @@ from adapters.signing import Signer
 from adapters.state_sqlite import SqliteState
 from adapters.webhook import WebhookAdapter
 from audit.sealing import SealedLogReader
+from domain.access import ACCESS_TOPIC
 from domain.correlation import OpenIncident
 from domain.erasure import DataClass, identity_of
 from domain.incident import incident_id_for
 from domain.kinds import Agency, Kind
-from domain.privacy import SHREDDED
+from domain.privacy import SHREDDED, mask
 from domain.topics import agency_topic
 from kuzet.broker import EmbeddedBroker
-from kuzet.commands.adapter import MAX_TIME, MIN_TIME, keeps_personal_fields, unsealing
+from kuzet.commands.adapter import (
+    MAX_TIME,
+    MIN_TIME,
+    access_logging,
+    keeps_personal_fields,
+    unsealing,
+)
 from kuzet.kafka import ensure_topics
 from kuzet.settings import load_settings
 from kuzet.wiring import build_incident_app
@@ -88,8 +95,10 @@ async def test_police_receive_opened_values_and_a_later_shred_is_reported(
     await state.setup()
     sender = Sender(receiver.url, signer, RetryPolicy(3, 0.001, 0.01), timeout_s=2)
     try:
-        with unsealing(settings, "police") as unseal:
-            adapter = WebhookAdapter("police", state, sender, unseal=unseal)
+        with unsealing(settings, "police") as unseal, \
+                access_logging(settings, "police") as on_reveal:
+            adapter = WebhookAdapter("police", state, sender, unseal=unseal,
+                                     on_reveal=on_reveal)
             stop = asyncio.Event()
             task = asyncio.create_task(adapter.run(Feed(broker.bootstrap_servers, topic), stop))
 
@@ -105,6 +114,14 @@ async def test_police_receive_opened_values_and_a_later_shred_is_reported(
 
     [opened] = [b for b in receiver.unique().values() if b"incident.opened.v1" in b]
     assert json.loads(opened)["data"]["subject"] == {"subject_id": "W-1042"}
+    # who received whom: the police adapter's deliveries are in the personal-data access log
+    logged = [e for n in app.recorder.select_notifications(1, 10_000, topics=[ACCESS_TOPIC])
+              for e in app.mapper.to_domain_event(n).entries]
+    assert logged and {e["principal"] for e in logged} == {"adapter:police"}
+    assert {e["incident"] for e in logged} == {str(incident_id_for(key, 0))}
+    assert all(e["subjects"] == [mask(str(identity_of(DataClass.FACE, "W-1042")))]
+               for e in logged if "subject" in e["fields"])
+    assert "W-1042" not in json.dumps(logged)  # pseudonyms, never the identity
     [forged] = await state.parked("police")
     assert forged.event_id == "forged-1" and "too short" in forged.reason
     assert forged.attempts == 0 and receiver.outcomes.total() == len(records) - 1
