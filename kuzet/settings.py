@@ -81,10 +81,10 @@ class Settings:
     restart): `earliest` rereads the partition (harmless: the store de-duplicates), `latest`
     skips to its end. Also where a group without committed offsets starts."""
     health_port: int = 0
+    """Serve /healthz and /readyz on 127.0.0.1:this port (0: off; `kuzet up` assigns ports)."""
     consumer_session_timeout_s: float = 10.0
     """How long the broker waits for a silent worker before handing its partitions to the
     others (also the rebalance timeout): shorter fails over faster after a crash."""
-    """Serve /healthz and /readyz on 127.0.0.1:this port (0: off; `kuzet up` assigns ports)."""
     # --- projections / relay -----------------------------------------------------------
     read_model_url: str = ""
     """Empty: SQLite file `<data_dir>/views.sqlite`. `postgresql://user@host:port/db`: PG."""
