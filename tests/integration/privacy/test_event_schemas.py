@@ -18,6 +18,8 @@ from audit.retention import shred_subject
 from audit.sealing import SealedLogReader
 from domain.application import IncidentApp
 from domain.privacy import is_sealed
+from domain.record_schemas import appeal_status_schema
+from domain.topics import APPEAL_STATUS
 from streams.relay import FilePosition, Message, Relay
 from streams.schemas import event_schemas
 from tests.integration.privacy.conftest import keystore_of
@@ -44,10 +46,15 @@ async def test_every_relayed_message_matches_its_schema(sealed_app: IncidentApp,
         pass
     schemas = event_schemas()
     validators = {t: jsonschema.Draft202012Validator(s) for t, s in schemas.items()}
+    feed = jsonschema.Draft202012Validator(appeal_status_schema())
     assert sink.messages
     for message in sink.messages:
         envelope = json.loads(message.value)
+        if message.topic == APPEAL_STATUS:  # the appeal portal's feed, not CloudEvents
+            feed.validate(envelope)
+            continue
         validators[envelope["type"]].validate(envelope)
+    assert any(m.topic == APPEAL_STATUS for m in sink.messages)  # the scenario's appeal
     opened = next(json.loads(m.value) for m in sink.messages
                   if m.key == str(ids["plate_match:plate=A123BC02"]).encode()
                   and m.topic == "kuzet.incident-events.v1")
