@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+from collections.abc import Iterator
 from typing import Any
 
 from aiokafka import AIOKafkaProducer
@@ -21,13 +22,26 @@ __all__ = ["start_producer"]
 log = logging.getLogger("kuzet.streams.producer")
 
 
+@contextlib.contextmanager
+def _quiet(logger: logging.Logger) -> Iterator[None]:
+    """aiokafka logs a refused InitProducerId at ERROR; here it is the probe's expected answer
+    (said once at INFO below), not an error an operator should chase."""
+    level = logger.level
+    logger.setLevel(logging.CRITICAL)
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
+
+
 async def start_producer(bootstrap_servers: str, **options: Any) -> AIOKafkaProducer:
     """A started aiokafka producer with `acks=all` and `options`, idempotent if the broker
     allows it. Connection errors propagate (the caller's to handle, as for a plain start)."""
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap_servers, acks="all",
                                 enable_idempotence=True, **options)
     try:
-        await producer.start()
+        with _quiet(logging.getLogger("aiokafka.producer.sender")):  # the refusal is expected
+            await producer.start()
         return producer
     except KafkaConnectionError:
         with contextlib.suppress(Exception):
