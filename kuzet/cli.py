@@ -40,6 +40,30 @@ COMMAND_MODULES = (
     "kuzet.commands.topics",
 )
 
+
+
+@app.callback()
+def _root(log_format: str | None = typer.Option(
+        None, "--log-format", metavar="console|json",
+        help="Log lines readable (console) or one JSON object each (json); KUZET_LOG_FORMAT.",
+)) -> None:
+    """Configure logging once for whichever command runs (`kuzet.logs`)."""
+    import os
+
+    from kuzet.logs import configure_logging
+    from kuzet.settings import SettingsError, load_settings
+
+    if log_format is not None:
+        if log_format not in ("console", "json"):
+            raise typer.BadParameter("console or json", param_hint="--log-format")
+        os.environ["KUZET_LOG_FORMAT"] = log_format  # children (`kuzet up`) log alike
+    try:
+        settings = load_settings()
+    except SettingsError:  # the command itself reports bad settings, in one line
+        return
+    configure_logging(settings.log_format, settings.log_level)
+
+
 for _name in COMMAND_MODULES:
     try:
         _module = importlib.import_module(_name)
@@ -89,7 +113,10 @@ LONG_RUNNING = frozenset({"worker", "broker", "up", "demo", "relay", "api", "det
 
 
 def _long_running(argv: list[str]) -> bool:
-    words = [a for a in argv[1:3] if not a.startswith("-")]
+    args = argv[1:]
+    if args and args[0].startswith("--log-format"):  # the root option comes first
+        args = args[1:] if "=" in args[0] else args[2:]
+    words = [a for a in args[:2] if not a.startswith("-")]
     return bool(words) and (words[0] in LONG_RUNNING or " ".join(words[:2]) in LONG_RUNNING)
 
 

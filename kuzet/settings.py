@@ -73,6 +73,9 @@ class Settings:
     appeals_token: str = field(default="", repr=False)
     """Bearer token the appeal portal must send to `kuzet appeals serve` (empty: none)."""
     log_level: str = "warn"
+    log_format: str = "console"
+    """`console` (readable lines) or `json` (one JSON object per line: timestamp, level,
+    logger, event and any ids passed in `extra`); also `kuzet --log-format`."""
     connect_timeout_s: float = 5.0
     """How long connecting to PostgreSQL or Kafka may take before the process gives up with
     one line naming the host and the cause (refused, no such role or database, auth, DNS)."""
@@ -349,6 +352,8 @@ def load_settings(
         postgres_env(settings.event_store_url)
     if settings.offset_reset not in ("earliest", "latest"):
         raise SettingsError(f"KUZET_OFFSET_RESET={settings.offset_reset!r}: earliest or latest")
+    if settings.log_format not in ("console", "json"):
+        raise SettingsError(f"KUZET_LOG_FORMAT={settings.log_format!r}: console or json")
     if settings.connect_timeout_s <= 0:
         raise SettingsError(f"KUZET_CONNECT_TIMEOUT_S={settings.connect_timeout_s}: must be > 0")
     if settings.detection_skew_ahead_s <= 0 or settings.detection_skew_behind_s <= 0:

@@ -71,6 +71,7 @@ def settings_env(settings: Settings, bootstrap: str) -> dict[str, str]:
         "KUZET_EVIDENCE_INTERVAL_S": str(settings.evidence_interval_s),
         "KUZET_TICK_INTERVAL_S": str(settings.tick_interval_s),
         "KUZET_LOG_LEVEL": settings.log_level,
+        "KUZET_LOG_FORMAT": settings.log_format,
         "KUZET_API_HOST": settings.api_host,
         "KUZET_API_PORT": str(settings.api_port),
         "KUZET_OFFSET_RESET": settings.offset_reset,

@@ -181,7 +181,7 @@ def failure_letter(raw: object, exc: BaseException, source: dict[str, Any], *,
     """The DLQ value for a record whose handling raised an unexpected exception: that record
     is at fault, not the stream (logged with its origin, counted, never re-raised)."""
     log.warning("%s: dead-lettering the record at %s: %s: %s", stage, source,
-                type(exc).__name__, exc)
+                type(exc).__name__, exc, extra=dict(source))
     DEAD_LETTERS.labels(stage=stage, reason=reason).inc()
     message = f"{stage} failed on this record: {type(exc).__name__}: {exc}"
     return dlq_record(raw, message, [], source, stage=stage, error_type=type(exc).__name__)

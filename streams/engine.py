@@ -157,7 +157,7 @@ class CorrelationEngine(Generic[T]):
             raise exc
         reason = "conflict" if isinstance(exc, Conflict) else "exception"
         log.warning("rejecting detection %s (%s): %s", det.detection_id, type(exc).__name__,
-                    exc)
+                    exc, extra={"detection_id": str(det.detection_id)})
         self.rejected.append(Rejected(token, det, reason, exc))
 
     def revoke(self, partitions: Iterable[int]) -> None:

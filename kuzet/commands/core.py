@@ -116,6 +116,9 @@ def _quiet_worker_class() -> Any:
 
         def on_setup_root_logger(self, logger: logging.Logger, level: int) -> None:
             logger.setLevel(level or logging.WARNING)
+            from kuzet.logs import reinstall
+
+            reinstall(logger)  # json mode: Kuzet's handler, not mode's coloured one
 
         def _on_sigint(self) -> None:
             QuietWorker.stopped_by_signal = True
