@@ -12,24 +12,20 @@ import json
 import os
 import subprocess
 import sys
-import time
-import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-import httpx
 import pytest
 
 from domain.application import IncidentApp
 from domain.incident import Incident
 from domain.topics import APPEAL_STATUS, DETECTIONS
-from kuzet.broker import EmbeddedBroker, free_port
 from kuzet.commands.core import publish_records
 from kuzet.kafka import read_topic
-from kuzet.settings import load_settings
 from kuzet.stack import LocalStack, settings_env
 from tests.helpers import default_rules, record
+from tests.integration.stack_helpers import local_stack, start_worker, wait_for
 
 pytestmark = [pytest.mark.broker, pytest.mark.slow]
 RULES = default_rules()
@@ -38,31 +34,8 @@ TEXT = "Свалка строительного мусора за домом 12,
 
 @pytest.fixture
 def stack(tmp_path: Path) -> Iterator[LocalStack]:
-    with EmbeddedBroker(free_port(), tmp_path / "broker.log") as broker:
-        settings = load_settings(environ={}, data_dir=str(tmp_path / "data"),
-                                 kafka_url=broker.bootstrap_servers,
-                                 consumer_group=f"g-{uuid.uuid4().hex[:8]}",
-                                 evidence_interval_s=0.5, tick_interval_s=0.5)
-        with LocalStack(settings) as running:
-            yield running
-
-
-def _wait(stack: LocalStack, done: Callable[[], bool], what: str) -> None:
-    deadline = time.monotonic() + 90
-    while time.monotonic() < deadline:
-        if done():
-            return
-        for name, proc in stack.procs.items():
-            assert proc.poll() is None, f"{name} exited with {proc.returncode}"
-        time.sleep(0.3)
-    pytest.fail(f"timed out waiting for {what}")
-
-
-def _ready(stack: LocalStack) -> bool:
-    try:
-        return httpx.get(stack.health_url("worker-0", "/readyz"), timeout=2).status_code == 200
-    except httpx.HTTPError:
-        return False
+    with local_stack(tmp_path) as running:
+        yield running
 
 
 def _incidents(stack: LocalStack) -> dict[str, Incident]:
@@ -75,8 +48,7 @@ def _incidents(stack: LocalStack) -> dict[str, Incident]:
 
 def test_a_reported_dump_and_a_detected_dump_are_one_incident(stack: LocalStack,
                                                               tmp_path: Path) -> None:
-    stack.spawn("worker-0", ["worker"])
-    _wait(stack, lambda: _ready(stack), "the worker's /readyz")
+    start_worker(stack)
     now = datetime.now(UTC)
     appeals = tmp_path / "appeals.jsonl"
     appeals.write_text("\n".join(json.dumps(a, ensure_ascii=False) for a in [
@@ -96,7 +68,7 @@ def test_a_reported_dump_and_a_detected_dump_are_one_incident(stack: LocalStack,
     asyncio.run(publish_records(stack.bootstrap, [(r["source_id"].encode(),
                                                    json.dumps(r).encode()) for r in cameras],
                                 DETECTIONS))
-    _wait(stack, lambda: (i := _incidents(stack).get("illegal_dump:site=yard-3")) is not None
+    wait_for(stack, lambda: (i := _incidents(stack).get("illegal_dump:site=yard-3")) is not None
           and i.evidence_count == 4, "the dump incident with the appeal and three detections")
     incidents = _incidents(stack)
     dump = incidents["illegal_dump:site=yard-3"]
@@ -120,5 +92,5 @@ def test_a_reported_dump_and_a_detected_dump_are_one_incident(stack: LocalStack,
         return [(b["appeal_id"], b["status"]) for b in map(json.loads, values)
                 if b["incident_id"] == str(dump.id)]
 
-    _wait(stack, lambda: feed() == [("A-118734", "OPEN"), ("A-118734", "ACKNOWLEDGED")],
+    wait_for(stack, lambda: feed() == [("A-118734", "OPEN"), ("A-118734", "ACKNOWLEDGED")],
           "the appeal's status on kuzet.appeals.status.v1")

@@ -10,15 +10,12 @@ from __future__ import annotations
 
 import asyncio
 import json
-import time
-import uuid
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 from typer.testing import CliRunner
 
@@ -27,15 +24,13 @@ from domain.health import HealthRecord, HealthStatus, encode_health
 from domain.incident import Incident
 from domain.kinds import SourceKind, Status
 from domain.topics import HEALTH
-from kuzet.broker import EmbeddedBroker, free_port
 from kuzet.cli import app as kuzet_cli
 from kuzet.commands.core import publish_records
-from kuzet.settings import load_settings
 from kuzet.stack import LocalStack, settings_env
 from kuzet.wiring import load_rule_set
+from tests.integration.stack_helpers import local_stack, start_worker, wait_for
 
 pytestmark = [pytest.mark.broker, pytest.mark.slow]
-TIMEOUT = 90
 
 
 @pytest.fixture
@@ -46,27 +41,14 @@ def stack(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[LocalStac
     (tmp_path / "rules.toml").write_text(rules)
     monkeypatch.setenv("KUZET_CAMERA_SILENT_AFTER_S", "2")
     monkeypatch.setenv("KUZET_CAMERA_REPEAT_S", "1")
-    with EmbeddedBroker(free_port(), tmp_path / "broker.log") as broker:
-        settings = load_settings(environ={}, data_dir=str(tmp_path / "data"),
-                                 kafka_url=broker.bootstrap_servers,
-                                 rules_path=str(tmp_path / "rules.toml"),
-                                 consumer_group=f"g-{uuid.uuid4().hex[:8]}",
-                                 evidence_interval_s=0.5, tick_interval_s=0.5)
-        with LocalStack(settings) as running:
-            yield running
+    with local_stack(tmp_path, rules_path=str(tmp_path / "rules.toml")) as running:
+        yield running
 
 
 def _beat(source: str, frames: int) -> tuple[bytes, bytes]:
     record = HealthRecord(source, SourceKind.CAMERA, HealthStatus.HEARTBEAT,
                           datetime.now(UTC), site_id=f"site-{source}", frames=frames)
     return source.encode(), encode_health(record)
-
-
-def _ready(stack: LocalStack, name: str) -> bool:
-    try:
-        return httpx.get(stack.health_url(name, "/readyz"), timeout=2).status_code == 200
-    except httpx.HTTPError:
-        return False
 
 
 def _offline_incidents(stack: LocalStack) -> list[Incident]:
@@ -80,15 +62,8 @@ def _offline_incidents(stack: LocalStack) -> list[Incident]:
 def _until(stack: LocalStack, done: Callable[[], bool], what: str,
            healthy: tuple[str, ...]) -> None:
     """Feeds heartbeats with frames for `healthy` sources until `done()` holds."""
-    deadline = time.monotonic() + TIMEOUT
-    while time.monotonic() < deadline:
-        asyncio.run(publish_records(stack.bootstrap, [_beat(s, 25) for s in healthy], HEALTH))
-        if done():
-            return
-        for name, proc in stack.procs.items():
-            assert proc.poll() is None, f"{name} exited with {proc.returncode}"
-        time.sleep(0.5)  # the heartbeat period of this test's cameras
-    pytest.fail(f"timed out waiting for {what}")
+    wait_for(stack, done, what, between=lambda: asyncio.run(publish_records(
+        stack.bootstrap, [_beat(s, 25) for s in healthy], HEALTH)))
 
 
 def _camera_list(stack: LocalStack, tmp_path: Path) -> dict[str, Any]:
@@ -105,8 +80,7 @@ def _camera_list(stack: LocalStack, tmp_path: Path) -> dict[str, Any]:
 
 def test_an_outage_opens_one_incident_and_returning_frames_resolve_it(
         stack: LocalStack, tmp_path: Path) -> None:
-    stack.spawn("worker-0", ["worker"])
-    _until(stack, lambda: _ready(stack, "worker-0"), "the worker's /readyz", healthy=())
+    start_worker(stack)
     stack.spawn("cameras", ["cameras", "watch"])
     asyncio.run(publish_records(stack.bootstrap, [_beat("cam-ok", 25), _beat("cam-down", 25)],
                                 HEALTH))

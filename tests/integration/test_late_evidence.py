@@ -9,24 +9,20 @@ from __future__ import annotations
 
 import asyncio
 import json
-import time
-import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-import httpx
 import pytest
 
 from domain.application import IncidentApp
 from domain.incident import Incident
 from domain.kinds import Status
 from domain.topics import DETECTIONS
-from kuzet.broker import EmbeddedBroker, free_port
 from kuzet.commands.core import publish_records
-from kuzet.settings import load_settings
 from kuzet.stack import LocalStack
 from tests.helpers import default_rules, record
+from tests.integration.stack_helpers import local_stack, start_worker, wait_for
 
 pytestmark = [pytest.mark.broker, pytest.mark.slow]
 RULES = default_rules()
@@ -34,31 +30,8 @@ RULES = default_rules()
 
 @pytest.fixture
 def stack(tmp_path: Path) -> Iterator[LocalStack]:
-    with EmbeddedBroker(free_port(), tmp_path / "broker.log") as broker:
-        settings = load_settings(environ={}, data_dir=str(tmp_path / "data"),
-                                 kafka_url=broker.bootstrap_servers,
-                                 consumer_group=f"g-{uuid.uuid4().hex[:8]}",
-                                 evidence_interval_s=0.5, tick_interval_s=0.5)
-        with LocalStack(settings) as running:
-            yield running
-
-
-def _wait(stack: LocalStack, done: Callable[[], bool], what: str) -> None:
-    deadline = time.monotonic() + 90
-    while time.monotonic() < deadline:
-        if done():
-            return
-        for name, proc in stack.procs.items():
-            assert proc.poll() is None, f"{name} exited with {proc.returncode}"
-        time.sleep(0.2)
-    pytest.fail(f"timed out waiting for {what}")
-
-
-def _ready(stack: LocalStack) -> bool:
-    try:
-        return httpx.get(stack.health_url("worker-0", "/readyz"), timeout=2).status_code == 200
-    except httpx.HTTPError:
-        return False
+    with local_stack(tmp_path) as running:
+        yield running
 
 
 def _fights(at: datetime, seconds: list[int]) -> list[tuple[bytes, bytes]]:
@@ -77,11 +50,10 @@ def _incident(stack: LocalStack) -> Incident | None:
 
 def test_detections_observed_before_the_resolution_join_it_as_late_evidence(
         stack: LocalStack) -> None:
-    stack.spawn("worker-0", ["worker"])
-    _wait(stack, lambda: _ready(stack), "the worker's /readyz")
+    start_worker(stack)
     start = datetime.now(UTC) - timedelta(seconds=60)
     asyncio.run(publish_records(stack.bootstrap, _fights(start, [0, 1, 2]), DETECTIONS))
-    _wait(stack, lambda: (i := _incident(stack)) is not None and i.evidence_count == 3,
+    wait_for(stack, lambda: (i := _incident(stack)) is not None and i.evidence_count == 3,
           "the fight's incident")
     opened = _incident(stack)
     assert opened is not None
@@ -93,7 +65,7 @@ def test_detections_observed_before_the_resolution_join_it_as_late_evidence(
         app.close()
 
     asyncio.run(publish_records(stack.bootstrap, _fights(start, [5, 6]), DETECTIONS))
-    _wait(stack, lambda: (i := _incident(stack)) is not None and i.late_evidence == 2,
+    wait_for(stack, lambda: (i := _incident(stack)) is not None and i.late_evidence == 2,
           "the late evidence")
     late = _incident(stack)
     assert late is not None and late.status is Status.RESOLVED and late.evidence_count == 5
