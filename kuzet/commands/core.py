@@ -119,6 +119,7 @@ def _quiet_worker_class() -> Any:
             from kuzet.logs import reinstall
 
             reinstall(logger)  # json mode: Kuzet's handler, not mode's coloured one
+            self.spinner = None  # never spins here; its cursor escapes broke log lines
 
         def _on_sigint(self) -> None:
             QuietWorker.stopped_by_signal = True

@@ -74,14 +74,13 @@ def run(config: ConfigOpt = None,
 
         settings = load_settings(config)
         runner = await build_runner(settings)
-        on_lag = None
+        from projections.metrics import LagMetrics
+
+        on_lag = LagMetrics().update  # also on the health port's /metrics
         if metrics_port:
             from prometheus_client import start_http_server
 
-            from projections.metrics import LagMetrics
-
             start_http_server(metrics_port)
-            on_lag = LagMetrics().update
         health, report = following("projections", settings.health_port, on_lag)
         try:
             await runner.run(_stop_on_signals(), on_lag=report)
