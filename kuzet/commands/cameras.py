@@ -59,7 +59,14 @@ def watch(config: ConfigOpt = None) -> None:
         console.print(f"stopped: {watcher.stats.records} health records, "
                       f"{watcher.stats.published} offline records published")
 
-    asyncio.run(main())
+    from kuzet.health import serve_health
+
+    health = serve_health("cameras watch", settings.health_port)  # /healthz, /metrics
+    try:
+        asyncio.run(main())
+    finally:
+        if health is not None:
+            health.stop()
 
 
 @cameras_app.command("list")

@@ -1,9 +1,10 @@
 """Every long-running process of a stack serves Prometheus metrics and JSON log lines.
 
-A `LocalStack` on a real embedded broker spawns `kuzet worker`, `kuzet relay` and
-`kuzet projections run` with `KUZET_LOG_FORMAT=json`; once each answers /readyz, its
-/metrics (on its health port) is scraped and parsed with prometheus_client's own parser, and
-the worker's log lines are parsed as JSON.
+A `LocalStack` on a real embedded broker spawns `kuzet worker`, `kuzet relay`,
+`kuzet projections run` and `kuzet cameras watch` with `KUZET_LOG_FORMAT=json`; once each
+answers /readyz, its /metrics (on its health port) is scraped and parsed with
+prometheus_client's own parser; after a SIGTERM to each, every line the worker logged (Faust's
+start and stop included) parses as JSON.
 """
 
 from __future__ import annotations
@@ -29,6 +30,8 @@ PROCESSES = {
                             "kuzet_correlator_below_rule_matches"}),
     "relay": (["relay"], {"kuzet_stream_dead_letters"}),
     "projections": (["projections", "run"], {"kuzet_projection_lag"}),
+    "cameras": (["cameras", "watch"], {"kuzet_camera_sources_down", "kuzet_camera_health_records",
+                                       "kuzet_camera_offline_records"}),
 }
 
 
@@ -82,6 +85,7 @@ def test_each_process_serves_its_kuzet_metrics_and_logs_json(stack: LocalStack) 
     views = {s.labels["view"]: s.value for s in lag["kuzet_projection_lag"].samples}
     assert views and all(v >= 0 for v in views.values()), views  # reported, not just declared
 
+    assert stack.stop() == dict.fromkeys(PROCESSES, 0)  # SIGTERM: each exits cleanly
     lines = [line for line in (stack.logs / "worker.log").read_text().splitlines() if line]
     assert lines, "the worker logged nothing at INFO"
     entries = [json.loads(line) for line in lines]  # every line, Faust's included
