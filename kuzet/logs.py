@@ -30,7 +30,23 @@ _LEVELS = {"debug": logging.DEBUG, "info": logging.INFO, "warn": logging.WARNING
 
 
 class _KuzetHandler(logging.StreamHandler):  # type: ignore[type-arg]
-    """The root handler `configure_logging` installs (recognised so a second call replaces it)."""
+    """The root handler `configure_logging` installs (recognised so a second call replaces it).
+
+    Without an explicit stream it writes to whatever `sys.stderr` is at each record, so a
+    command run in-process (click's CliRunner swaps stderr) never leaves it a closed stream.
+    """
+
+    def __init__(self, stream: TextIO | None = None) -> None:
+        super().__init__(stream)
+        self._fixed = stream
+
+    @property
+    def stream(self) -> TextIO:
+        return self._fixed if self._fixed is not None else sys.stderr
+
+    @stream.setter
+    def stream(self, value: TextIO | None) -> None:
+        self._fixed = value
 
 
 _current: dict[str, Any] = {}
@@ -67,7 +83,7 @@ def configure_logging(fmt: str = "console", level: str = "warn",
     root = logging.getLogger()
     for old in [h for h in root.handlers if isinstance(h, _KuzetHandler)]:
         root.removeHandler(old)
-    handler = _KuzetHandler(stream if stream is not None else sys.stderr)
+    handler = _KuzetHandler(stream)
     handler.setFormatter(formatter(fmt))
     root.addHandler(handler)
     root.setLevel(level_of(level))

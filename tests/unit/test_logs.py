@@ -80,3 +80,12 @@ def test_an_unknown_log_format_is_a_settings_error() -> None:
     with pytest.raises(SettingsError, match="KUZET_LOG_FORMAT='xml'"):
         load_settings(environ={"KUZET_LOG_FORMAT": "xml"})
     assert load_settings(environ={"KUZET_LOG_FORMAT": "json"}).log_format == "json"
+
+
+def test_without_a_stream_it_writes_to_the_current_stderr(
+        stream: io.StringIO, capsys: pytest.CaptureFixture[str]) -> None:
+    """In-process commands (click's CliRunner) swap sys.stderr: the handler follows it."""
+    configure_logging("json", "warn")
+    logging.getLogger("kuzet.test").warning("to whichever stderr is current")
+    (line,) = [x for x in capsys.readouterr().err.splitlines() if x]
+    assert json.loads(line)["event"] == "to whichever stderr is current"
