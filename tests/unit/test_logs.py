@@ -89,3 +89,12 @@ def test_without_a_stream_it_writes_to_the_current_stderr(
     logging.getLogger("kuzet.test").warning("to whichever stderr is current")
     (line,) = [x for x in capsys.readouterr().err.splitlines() if x]
     assert json.loads(line)["event"] == "to whichever stderr is current"
+
+
+def test_the_root_option_does_not_hide_a_long_running_command() -> None:
+    """`kuzet --log-format json worker` still stops on SIGTERM with status 0 (kuzet.cli)."""
+    from kuzet.cli import _long_running
+
+    assert _long_running(["kuzet", "--log-format", "json", "worker"])
+    assert _long_running(["kuzet", "--log-format=json", "projections", "run"])
+    assert not _long_running(["kuzet", "--log-format", "json", "publish"])
