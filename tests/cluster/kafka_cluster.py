@@ -26,7 +26,7 @@ import uuid
 from pathlib import Path
 from types import TracebackType
 
-from kuzet.broker import free_port
+from kuzet.broker import die_with_parent, free_port
 
 __all__ = ["ClusterUnavailable", "KafkaCluster", "fetch_kafka"]
 
@@ -239,7 +239,9 @@ class KafkaCluster:
         cmd = ["java", f"-Xmx{HEAP}", "-Xms64m", "-XX:+UseSerialGC", "-Djava.awt.headless=true",
                f"-Dlog4j2.configurationFile={node.folder / 'log4j2.properties'}",
                "-cp", str(self.home / "libs" / "*"), main, *args]
-        return subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT)
+        # a test run killed before its teardown must not leave brokers holding their ports
+        return subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT,
+                                preexec_fn=die_with_parent)  # noqa: PLW1509
 
     def _launch(self, node: _Node) -> None:
         node.proc = self._java(node, "kafka.Kafka", str(node.folder / "server.properties"))
