@@ -11,10 +11,10 @@ from typing import Any
 from rich.console import Console
 
 from domain.detection import encode_detection
-from domain.topics import DETECTIONS, DETECTIONS_DLQ
+from domain.topics import DETECTIONS, DETECTIONS_DLQ, HEALTH
 from kuzet.commands.core import incident_rows, incidents_table, publish_records
 from kuzet.kafka import read_topic
-from kuzet.scenario import EXPECTED, EXPECTED_DLQ, demo_records
+from kuzet.scenario import EXPECTED, EXPECTED_DLQ, EXPECTED_HEALTH, demo_health, demo_records
 from kuzet.settings import Settings
 from kuzet.stack import LocalStack
 
@@ -98,11 +98,17 @@ def run_demo(settings: Settings, console: Console, *, follow: bool, timeout: flo
 
 def _scenario(stack: LocalStack, settings: Settings, console: Console, *, follow: bool,
               timeout: float) -> bool:
-    records = demo_records(datetime.now(UTC))
+    now = datetime.now(UTC)
+    records = demo_records(now)
     asyncio.run(publish_records(stack.bootstrap, records, DETECTIONS))
     console.print(f"published {len(records)} records (incl. a redelivered batch and "
                   f"{EXPECTED_DLQ} malformed) to {DETECTIONS} at {stack.bootstrap}")
-    expected = {**EXPECTED, **_run_detectors(settings, stack.bootstrap, console)}
+    health = demo_health(now)
+    asyncio.run(publish_records(stack.bootstrap, health, HEALTH))
+    console.print(f"published {len(health)} camera health records to {HEALTH}: cam-23 went "
+                  "dark five minutes ago")
+    expected = {**EXPECTED, **EXPECTED_HEALTH,
+                **_run_detectors(settings, stack.bootstrap, console)}
     rows, dlq = wait_for(settings, stack.bootstrap, timeout, console, expected)
     console.print(incidents_table(rows, title="Incidents after the demo scenario"))
     checks = _matches(rows, expected)

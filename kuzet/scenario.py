@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from datetime import datetime, timedelta
 from typing import Any
 
-__all__ = ["EXPECTED", "EXPECTED_DLQ", "demo_records"]
+__all__ = ["EXPECTED", "EXPECTED_DLQ", "EXPECTED_HEALTH", "demo_health", "demo_records"]
 
 _NS = uuid.UUID("6b1f0a52-6d54-4f0c-9a55-5e2f8c0d7a11")
 
@@ -26,6 +26,10 @@ EXPECTED: dict[str, dict[str, Any]] = {
     "illegal_dump:site=yard-3": {"kind": "illegal_dump", "sources": 2, "status": "OPEN"},
 }
 EXPECTED_DLQ = 3
+EXPECTED_HEALTH: dict[str, dict[str, Any]] = {
+    "camera_offline:source=cam-23": {"kind": "camera_offline", "sources": 1, "status": "OPEN"},
+}
+"""What `kuzet cameras watch` makes of `demo_health`: the camera that went dark."""
 
 
 def _det(case: str, n: int, source: str, kind: str, conf: float, at: datetime,
@@ -98,3 +102,14 @@ def demo_records(now: datetime) -> list[tuple[bytes | None, bytes]]:
                                 "observed_at": "2026-11-26T10:00:00"}).encode()),
     ]
     return out + bad
+
+
+def demo_health(now: datetime) -> list[tuple[bytes | None, bytes]]:
+    """Camera health on kuzet.health.v1: cam-22 sends frames, cam-23 sent its last frame five
+    minutes ago and then nothing (past the default 120 s: one camera_offline incident)."""
+    def beat(source: str, seconds_ago: int) -> tuple[bytes | None, bytes]:
+        record = {"source_id": source, "source_kind": "camera", "status": "heartbeat",
+                  "observed_at": (now - timedelta(seconds=seconds_ago)).isoformat(),
+                  "site_id": "yard-3", "frames": 25, "detections": 0}
+        return source.encode(), json.dumps(record).encode()
+    return [beat("cam-23", 300), beat("cam-22", 10), beat("cam-22", 0)]

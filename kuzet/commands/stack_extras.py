@@ -13,6 +13,7 @@ PROCESSES: list[tuple[str, list[str], str]] = [
     ("projections", ["projections", "run"], "read models following the event store"),
     ("relay", ["relay"], "incident events to kuzet.incident-events.v1 and agency topics"),
     ("api", ["api"], "GraphQL API, live subscriptions and the operator console"),
+    ("cameras", ["cameras", "watch"], "camera health: silent cameras become incidents"),
 ]
 
 
