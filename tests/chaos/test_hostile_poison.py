@@ -30,6 +30,7 @@ from kuzet.stack import LocalStack
 from streams.engine import CorrelationEngine
 from tests.helpers import default_rules, record
 from tests.hostile import BOM, encode
+from tests.integration.stack_helpers import drained
 
 pytestmark = [pytest.mark.broker, pytest.mark.slow]
 RULES = default_rules()
@@ -151,7 +152,8 @@ def test_every_hostile_record_mid_stream_is_dead_lettered_and_nothing_stops(
         return [json.loads(v) for v in asyncio.run(read_topic(stack.bootstrap, DETECTIONS_DLQ))]
 
     _wait(lambda: len(letters()) >= len(hostile), "every hostile record in the DLQ", worker)
-    time.sleep(2)  # several ticks and flushes: nothing more may arrive, nothing may change
+    _wait(lambda: drained(stack.bootstrap, stack.settings.consumer_group),
+          "both hops' commits at the end of their topics (nothing more in flight)", worker)
     got = letters()
     assert sorted(base64.b64decode(str(x["original"])) for x in got) == sorted(
         raw for _, raw in hostile)

@@ -8,7 +8,6 @@ where it fails: CI must run it.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import os
 import uuid
 from collections.abc import Iterator
@@ -16,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from kuzet.kafka import delete_topics, topic_partitions
+from kuzet.kafka import delete_topics
 from kuzet.settings import Settings, load_settings
 from kuzet.stack import LocalStack
 from tests.cluster.kafka_cluster import ClusterUnavailable, KafkaCluster, fetch_kafka
@@ -81,36 +80,4 @@ def cluster_stack(cluster: KafkaCluster, postgres_url: str,
         yield running
 
 
-async def _settled(bootstrap: str, group: str, topic: str) -> bool:
-    from aiokafka import AIOKafkaConsumer, TopicPartition
-    from aiokafka.admin import AIOKafkaAdminClient
 
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=5000)
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=None,
-                                request_timeout_ms=5000)
-    try:
-        await admin.start()
-        await consumer.start()
-        tps = [TopicPartition(topic, p) for p in await topic_partitions(bootstrap, topic)]
-        ends = await consumer.end_offsets(tps)
-        committed = await admin.list_consumer_group_offsets(group, partitions=tps)
-        return bool(tps) and all(
-            ends[tp] == 0 or (tp in committed and committed[tp].offset == ends[tp])
-            for tp in tps)
-    except Exception:  # a broker in flux answers later: the caller polls
-        return False
-    finally:
-        with contextlib.suppress(Exception):
-            await consumer.stop()
-        with contextlib.suppress(Exception):
-            await admin.close()
-
-
-def drained(bootstrap: str, group: str) -> bool:
-    """Both hops of the worker group `group` committed up to the end of their topics: every
-    record published so far was routed, and every correlated record is durable in the store
-    (the correlate hop commits an offset only once the store settled everything before it)."""
-    from domain.topics import CORRELATION, DETECTIONS
-
-    return (asyncio.run(_settled(bootstrap, f"{group}.route", DETECTIONS))
-            and asyncio.run(_settled(bootstrap, f"{group}.correlate", CORRELATION)))

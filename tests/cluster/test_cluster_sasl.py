@@ -13,8 +13,9 @@ import pytest
 
 from kuzet.scenario import EXPECTED, demo_records
 from kuzet.stack import LocalStack, settings_env
-from tests.cluster.conftest import cluster_settings, drained
+from tests.cluster.conftest import cluster_settings
 from tests.cluster.kafka_cluster import SASL_PASSWORD, SASL_USER, KafkaCluster
+from tests.integration.stack_helpers import drained
 from tests.integration.test_streams import _evidence, _wait
 
 pytestmark = [pytest.mark.cluster, pytest.mark.postgres, pytest.mark.slow]

@@ -3,7 +3,7 @@ two workers with a kill -9, a broker SIGKILLed mid-stream, a rebalance with deat
 
 Workers are real `kuzet worker` subprocesses (as in tests/integration/test_streams.py, whose
 reference and evidence helpers these tests reuse); "done" is the group's committed offsets at
-the end of both topics (`drained`), never a sleep.
+the end of both topics (`drained`, tests/integration/stack_helpers.py), never a sleep.
 """
 
 from __future__ import annotations
@@ -23,8 +23,9 @@ from domain.topics import CORRELATION, DETECTIONS, DETECTIONS_DLQ
 from kuzet.demo import count_topic
 from kuzet.scenario import EXPECTED, EXPECTED_DLQ, demo_records
 from kuzet.stack import LocalStack
-from tests.cluster.conftest import cluster_settings, drained
+from tests.cluster.conftest import cluster_settings
 from tests.cluster.kafka_cluster import KafkaCluster
+from tests.integration.stack_helpers import drained
 from tests.integration.test_streams import (
     _evidence,
     _load,

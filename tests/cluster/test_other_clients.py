@@ -26,8 +26,9 @@ from kuzet.broker import EmbeddedBroker, free_port
 from kuzet.kafka import ensure_topics, read_topic
 from kuzet.settings import load_settings
 from kuzet.stack import LocalStack
-from tests.cluster.conftest import PEPPER, cluster_settings, drained
+from tests.cluster.conftest import PEPPER, cluster_settings
 from tests.cluster.kafka_cluster import KafkaCluster
+from tests.integration.stack_helpers import drained
 from tests.integration.test_streams import (
     _evidence,
     _load,

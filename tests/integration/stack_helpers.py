@@ -4,6 +4,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -15,10 +17,11 @@ import httpx
 import pytest
 
 from kuzet.broker import EmbeddedBroker, free_port
+from kuzet.kafka import topic_partitions
 from kuzet.settings import load_settings
 from kuzet.stack import LocalStack
 
-__all__ = ["local_stack", "ready", "start_worker", "wait_for"]
+__all__ = ["drained", "local_stack", "ready", "start_worker", "wait_for"]
 
 
 @contextmanager
@@ -60,3 +63,39 @@ def start_worker(stack: LocalStack, name: str = "worker-0") -> None:
     """`kuzet worker`, returning once it is ready (consumers joined)."""
     stack.spawn(name, ["worker"])
     wait_for(stack, lambda: ready(stack, name), f"{name}'s /readyz")
+
+
+async def _settled(bootstrap: str, group: str, topic: str) -> bool:
+    from aiokafka import AIOKafkaConsumer, TopicPartition
+    from aiokafka.admin import AIOKafkaAdminClient
+
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=5000)
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=None,
+                                request_timeout_ms=5000)
+    try:
+        await admin.start()
+        await consumer.start()
+        tps = [TopicPartition(topic, p) for p in await topic_partitions(bootstrap, topic)]
+        ends = await consumer.end_offsets(tps)
+        committed = await admin.list_consumer_group_offsets(group, partitions=tps)
+        return bool(tps) and all(
+            ends[tp] == 0 or (tp in committed and committed[tp].offset >= ends[tp])
+            for tp in tps)
+    except Exception:  # a broker in flux answers later: the caller polls
+        return False
+    finally:
+        with contextlib.suppress(Exception):
+            await consumer.stop()
+        with contextlib.suppress(Exception):
+            await admin.close()
+
+
+def drained(bootstrap: str, group: str) -> bool:
+    """Both hops of the worker group `group` committed up to the end of their topics: every
+    record published so far was routed, and every correlated record is durable in the store
+    (the correlate hop commits an offset only once the store settled everything before it)."""
+    from domain.topics import CORRELATION, DETECTIONS
+
+    # (>=: the embedded broker's "latest" offset can fall short of the last record's + 1)
+    return (asyncio.run(_settled(bootstrap, f"{group}.route", DETECTIONS))
+            and asyncio.run(_settled(bootstrap, f"{group}.correlate", CORRELATION)))
