@@ -20,7 +20,7 @@ from adapters.state import DDL, SQL, Outcome, Parked, Receipt, numbered
 __all__ = ["PostgresState"]
 
 SCHEMA_LOCK = "SELECT pg_advisory_xact_lock(hashtext('kuzet.schema'))"
-"""The same lock as `audit.store_postgres.SCHEMA_LOCK` (`kuzet db migrate`)."""
+"""The same lock as `eventstore.store_postgres.SCHEMA_LOCK` (`kuzet db migrate`)."""
 _PG = {name: numbered(sql.replace("{greatest}", "GREATEST")) for name, sql in SQL.items()}
 
 

@@ -1,1 +1,2 @@
-"""Tamper-evident, crypto-shreddable event store; export, replay and time travel for auditors."""
+"""What auditors do with the event store (`eventstore`): verify its chain, anchor, export, replay,
+time travel; erasure by request and by retention."""

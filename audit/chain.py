@@ -1,14 +1,13 @@
 """The hash chain over the event store's notification log: verification, and the link
-primitives of `audit.links` re-exported (the one import for the chain's users).
+primitives of `eventstore.links` re-exported (the one import for the chain's users).
 
 `verify_chain(source, anchors)` reads a `ChainSource` (the log joined with the chain, as the
-recorders in `audit.store_sqlite` and `audit.store_postgres` serve it) page by page, checks
-every link (its predecessor, the hash it carries, the content it vouches for) and stops at the
-first break. Only then does it look further ahead, once, to tell an edited event from one that
-was moved, slipped in or taken out (later events renumbered to hide it). Anchors written down
-earlier (`kuzet audit anchor`) prove that the history up to them has not been rewritten, which
-the chain alone cannot: anyone can recompute a whole chain consistently.
-"""
+recorders in `eventstore.store_sqlite` and `eventstore.store_postgres` serve it) page by page,
+checks every link (its predecessor, the hash it carries, the content it vouches for) and stops
+at the first break. Only then does it look further ahead, once, to tell an edited event from one
+that was moved, slipped in or taken out (later events renumbered to hide it). Anchors written
+down earlier (`kuzet audit anchor`) prove that the history up to them has not been rewritten,
+which the chain alone cannot: anyone can recompute a whole chain consistently."""
 
 from __future__ import annotations
 
@@ -18,7 +17,7 @@ from dataclasses import dataclass
 from enum import Enum
 from typing import Protocol
 
-from audit.links import (
+from eventstore.links import (
     GENESIS,
     Anchor,
     ChainedEvent,

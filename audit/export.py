@@ -33,7 +33,7 @@ from typing import IO, Any
 from uuid import UUID
 
 from audit.chain import GENESIS, ChainedEvent, ChainError, Link, from_us, to_us
-from audit.log import ChainRecorder
+from eventstore.log import ChainRecorder
 
 __all__ = ["FORMAT", "ExportError", "ExportHeader", "Selection", "export", "read_export"]
 

@@ -28,7 +28,7 @@ from eventsourcing.sqlite import SQLiteApplicationRecorder, SQLiteDatastore
 
 from audit.chain import ChainedEvent
 from audit.export import ExportHeader, read_export
-from audit.fastlog import FastLogReader
+from eventstore.fastlog import FastLogReader
 from projections import ProjectionRunner, SqliteStore, digest
 from projections.asof import fold_views
 from projections.views import View, dumps

@@ -22,9 +22,9 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from audit.keystore import KeyRow, KeyStore, PrivacyError
 from domain.application import IncidentApp
 from domain.erasure import check_reason, incident_identities, parse_subject
+from eventstore.keystore import KeyRow, KeyStore, PrivacyError
 
 __all__ = ["RETENTION_ACTOR", "LegalHoldActive", "PrivacyError", "Retention", "Shred",
            "apply_retention", "record_pending", "shred_subject"]

@@ -28,10 +28,10 @@ from pathlib import Path
 import psycopg
 
 from audit.chain import verify_chain
-from audit.log import chain_of
 from domain.application import IncidentApp
 from domain.incident import Incident
 from domain.rules import load_rules
+from eventstore.log import chain_of
 from kuzet.settings import CHAINED_POSTGRES, CHAINED_SQLITE, postgres_env
 
 T0 = datetime(2026, 11, 26, 10, 0, tzinfo=UTC)

@@ -23,12 +23,12 @@ from functools import partial
 from importlib import resources
 from pathlib import Path
 
-from audit.fastlog import FastLogReader
 from domain.application import IncidentApp
 from domain.incident import Incident
 from domain.log import LogReader, NotificationSource
 from domain.routing import load_sites
 from domain.rules import load_rules
+from eventstore.fastlog import FastLogReader
 from projections import ProjectionRunner, SqliteStore, all_views
 from projections.store import ViewStore
 
@@ -158,7 +158,7 @@ def main() -> None:
     env = {"PERSISTENCE_MODULE": "eventsourcing.sqlite",
            "SQLITE_DBNAME": str(tmp / "events.sqlite")}
     if args.sealed:
-        env |= {"PERSISTENCE_MODULE": "audit.store_sqlite:ChainedSQLiteFactory",
+        env |= {"PERSISTENCE_MODULE": "eventstore.store_sqlite:ChainedSQLiteFactory",
                 "PRIVACY_PEPPER": "bench-pepper-not-a-secret"}
     app = IncidentApp(env, rules)
     head = fill(app, args.incidents)

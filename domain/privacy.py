@@ -41,7 +41,7 @@ __all__ = [
 SEALED = "$sealed"
 """The marker key of a sealed value: `{"$sealed": 1, "k": key id, "f": field, "c": ciphertext}`.
 
-Personal values are stored (and relayed) sealed under a per-subject key (`audit.sealing`);
+Personal values are stored (and relayed) sealed under a per-subject key (`eventstore.sealing`);
 readers with the key see the plaintext, and once the key is shredded they see `SHREDDED`."""
 SHREDDED = "[shredded]"
 """What a sealed value reads as once its key was destroyed."""

@@ -33,8 +33,8 @@ class DatabaseUnreachable(KuzetError):
 
 def describe(exc: BaseException, timeout_s: float) -> str:
     """The cause of a failed connection in a few words
-    (`audit.store_postgres.describe_connect_error`, imported only when needed)."""
-    from audit.store_postgres import describe_connect_error
+    (`eventstore.store_postgres.describe_connect_error`, imported only when needed)."""
+    from eventstore.store_postgres import describe_connect_error
 
     return describe_connect_error(exc, timeout_s)
 

@@ -11,7 +11,7 @@
 - the webhook adapters' state: checkpoints, receipts, parked events (`adapters.state.DDL`).
 
 On PostgreSQL each of these runs in a transaction that first takes the advisory lock
-`SELECT pg_advisory_xact_lock(hashtext('kuzet.schema'))` (`audit.store_postgres.SCHEMA_LOCK`,
+`SELECT pg_advisory_xact_lock(hashtext('kuzet.schema'))` (`eventstore.store_postgres.SCHEMA_LOCK`,
 the same lock the stores take when they create tables themselves), so any number of processes
 started together on a fresh database create each table once and wait for each other: without
 it two `CREATE TABLE IF NOT EXISTS` racing fail on `pg_type_typname_nsp_index`. On SQLite an
@@ -39,7 +39,7 @@ __all__ = ["SCHEMA_LOCK", "SchemaError", "Target", "ensure_schema", "migrate", "
 
 
 SCHEMA_LOCK = "SELECT pg_advisory_xact_lock(hashtext('kuzet.schema'))"
-"""`audit.store_postgres.SCHEMA_LOCK`, spelled here so that a SQLite-only process never
+"""`eventstore.store_postgres.SCHEMA_LOCK`, spelled here so that a SQLite-only process never
 imports the PostgreSQL driver (tests/unit/test_schema_lock.py keeps the spellings equal)."""
 
 

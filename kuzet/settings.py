@@ -17,8 +17,8 @@ from typing import Any
 
 __all__ = ["Settings", "SettingsError", "load_settings"]
 
-CHAINED_SQLITE = "audit.store_sqlite:ChainedSQLiteFactory"
-CHAINED_POSTGRES = "audit.store_postgres:ChainedPostgresFactory"
+CHAINED_SQLITE = "eventstore.store_sqlite:ChainedSQLiteFactory"
+CHAINED_POSTGRES = "eventstore.store_postgres:ChainedPostgresFactory"
 """The event store factories: eventsourcing's, plus the audit hash chain (`audit/`)."""
 
 _SECRET_FIELDS = frozenset({"token_secret", "signing_key", "adapter_signing_key",
@@ -212,7 +212,7 @@ class Settings:
         return self.data_dir
 
     def privacy_env(self) -> dict[str, str]:
-        """What the sealing event store factories read (`audit.sealing.SealingFactoryMixin`)."""
+        """What the sealing store factories read (`eventstore.sealing.SealingFactoryMixin`)."""
         return {"PRIVACY_PEPPER": self._pepper(),
                 "PRIVACY_KEY_CACHE_S": str(self.privacy_key_cache_s)}
 

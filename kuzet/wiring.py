@@ -13,7 +13,7 @@ from kuzet.settings import Settings
 if TYPE_CHECKING:
     import faust
 
-    from audit.fastlog import FastLogReader
+    from eventstore.fastlog import FastLogReader
     from projections.asof import RecordedLog
 
 __all__ = ["build_incident_app", "build_log_reader", "build_recorded_log", "build_worker_app",
@@ -87,7 +87,7 @@ def build_log_reader(app: IncidentApp, *, stored_form: bool = False) -> FastLogR
     mapper's decoding, which it falls back to for anything unusual). `stored_form` leaves
     personal values sealed: what the relay publishes, so no topic ever holds them in clear.
     """
-    from audit.fastlog import FastLogReader
+    from eventstore.fastlog import FastLogReader
 
     return FastLogReader(app, stored_form=stored_form)
 
@@ -96,9 +96,9 @@ def build_recorded_log(app: IncidentApp) -> RecordedLog:
     """The app's notification log with recorded times, for time travel (`projections.asof`).
 
     Hand this to the API so an auditors' query can call `view_as_of`/`board_as_of`; raises
-    `audit.log.UnchainedStoreError` if the store keeps no hash chain (no recorded times).
+    `eventstore.log.UnchainedStoreError` if the store keeps no hash chain (no recorded times).
     """
-    from audit.log import ChainedLog
+    from eventstore.log import ChainedLog
 
     return ChainedLog(app)
 

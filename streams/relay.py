@@ -13,7 +13,7 @@ as read, the exception type) and the position moves on; a page the log reader ca
 re-read one event at a time, and a position that still fails is dead-lettered the same way.
 
 Personal values travel only sealed: the composition root hands the relay the log in stored form
-(`audit.sealing.SealedLogReader`), so a subject's plate or id is the stored ciphertext marker,
+(`eventstore.sealing.SealedLogReader`), so a subject's plate or id is the stored ciphertext marker,
 byte-identical on every re-send, and unreadable once its key is shredded; agencies entitled to
 it open it through their adapter. Masks (situation centre) are derived from the key id.
 """

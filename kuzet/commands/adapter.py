@@ -127,7 +127,7 @@ def keeps_personal_fields(agency: str) -> bool:
 
 @contextlib.contextmanager
 def unsealing(settings: Settings, agency: str) -> Iterator[Unseal | None]:
-    """Opens sealed personal values (`audit.sealing`) for an agency entitled to them.
+    """Opens sealed personal values (`eventstore.sealing`) for an agency entitled to them.
 
     The subject keys live in the event store's database, so the adapter of such an agency
     opens the event store (nothing else reads it); other agencies' topics hold no sealed value
@@ -177,7 +177,7 @@ def access_logging(settings: Settings, agency: str) -> Iterator[Reveal | None]:
 
 def _opener(keystore: Any) -> Unseal:
     from adapters.errors import UnsealError
-    from audit.sealing import SealedValueError, Sealer
+    from eventstore.sealing import SealedValueError, Sealer
 
     sealer = Sealer(keystore)
 

@@ -235,7 +235,7 @@ def register(app: typer.Typer) -> None:
 
 def _recorded_log(incidents: Any) -> Any:
     """The log with recorded times for `boardAt`, or None on a store without the audit chain."""
-    from audit.links import ChainError
+    from eventstore.links import ChainError
     from kuzet.wiring import build_recorded_log
 
     try:

@@ -90,7 +90,7 @@ def verify(config: ConfigOpt = None,
                     "against.")] = None) -> None:
     """Walk the log with its hash chain; report the first break (exit 1) or prove it intact."""
     from audit.chain import parse_anchors, verify_chain
-    from audit.log import chain_of
+    from eventstore.log import chain_of
 
     known = _checked(lambda: parse_anchors(anchors.read_text().splitlines(), str(anchors))
                      ) if anchors else []
@@ -112,7 +112,7 @@ def anchor(config: ConfigOpt = None,
            ) -> None:
     """Write down the chain head {position, hash, recorded_at, anchored_at} outside the store."""
     from audit.chain import Anchor
-    from audit.log import chain_of
+    from eventstore.log import chain_of
 
     with _incident_app(config) as app:
         head = _checked(lambda: chain_of(app).chain_head())
@@ -138,7 +138,7 @@ def export(
     """Export events in log order, in stored form (nothing decrypted), with their hashes."""
     from audit.export import ExportError, Selection
     from audit.export import export as write_export
-    from audit.log import chain_of
+    from eventstore.log import chain_of
 
     try:
         wanted = UUID(incident) if incident else None
@@ -191,7 +191,7 @@ def board(
     config: ConfigOpt = None,
 ) -> None:
     """A view's rows as the system knew them at instant --at (time travel)."""
-    from audit.log import ChainedLog
+    from eventstore.log import ChainedLog
     from projections import UnknownViewError, all_views
     from projections.asof import view_as_of
 

@@ -23,8 +23,8 @@ from kuzet.errors import KuzetError
 from kuzet.settings import Settings, load_settings
 
 if TYPE_CHECKING:
-    from audit.keystore import KeyStore
     from domain.application import IncidentApp
+    from eventstore.keystore import KeyStore
 
 __all__ = ["register"]
 
@@ -40,7 +40,7 @@ privacy_app = typer.Typer(help="Personal data: crypto-shredding, retention, lega
 @contextmanager
 def _stores(settings: Settings) -> Iterator[tuple[IncidentApp, KeyStore]]:
     """The incident application and its key store, or a one-line error if it does not seal."""
-    from audit.keystore import PrivacyError
+    from eventstore.keystore import PrivacyError
     from kuzet.wiring import build_incident_app
 
     try:

@@ -13,7 +13,6 @@ import threading
 from collections.abc import Callable
 from datetime import timedelta
 
-from audit.fastlog import FastLogReader
 from domain.application import IncidentApp
 from domain.correlation import OpenIncident
 from domain.detection import Detection
@@ -21,6 +20,7 @@ from domain.incident import incident_id_for
 from domain.kinds import Kind
 from domain.log import LogReader
 from domain.observations import ObservationConflict, PickupLog, pickup_log_id
+from eventstore.fastlog import FastLogReader
 from tests.helpers import T0, default_rules, det
 
 S = timedelta(seconds=1)

@@ -15,7 +15,7 @@ import httpx
 import pytest
 
 from audit.chain import verify_chain
-from audit.log import chain_of
+from eventstore.log import chain_of
 from kuzet.settings import CHAINED_SQLITE
 from tests.e2e.api.harness import Server, Subscription, open_incident, running_server, until
 

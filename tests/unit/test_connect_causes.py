@@ -1,4 +1,4 @@
-"""The causes a failed connection is reported with (`audit.store_postgres`'s classifier,
+"""The causes a failed connection is reported with (`eventstore.store_postgres`'s classifier,
 which `kuzet.connect` uses for PostgreSQL and Kafka): driver texts as psycopg, asyncpg and
 the socket layer word them, each to a few words; anything unknown keeps its first line."""
 
@@ -8,7 +8,7 @@ import socket
 
 import pytest
 
-from audit.store_postgres import describe_connect_error as describe
+from eventstore.store_postgres import describe_connect_error as describe
 
 CASES = [
     ('connection failed: connection to server at "127.0.0.1", port 5999 failed: Connection '

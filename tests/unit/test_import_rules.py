@@ -10,14 +10,16 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-OURS = {"domain", "streams", "detectors", "projections", "api", "audit", "adapters", "kuzet"}
+OURS = {"domain", "streams", "detectors", "projections", "api", "eventstore", "audit", "adapters",
+        "kuzet"}
 ALLOWED = {
     "domain": set(),
     "detectors": {"domain"},
     "streams": {"domain"},
     "projections": {"domain"},
     "api": {"domain", "projections"},
-    "audit": {"domain", "projections"},
+    "eventstore": {"domain"},
+    "audit": {"domain", "projections", "eventstore"},
     "adapters": {"domain"},
     "kuzet": OURS,
 }

@@ -5,9 +5,9 @@ migrate` covers every read model the runner keeps."""
 from __future__ import annotations
 
 from adapters.state_postgres import SCHEMA_LOCK as ADAPTERS
-from audit.keystore import _SCHEMA_LOCK as KEYS
-from audit.store_postgres import SCHEMA_LOCK as EVENTS
 from domain.routing import SiteDirectory
+from eventstore.keystore import _SCHEMA_LOCK as KEYS
+from eventstore.store_postgres import SCHEMA_LOCK as EVENTS
 from kuzet.schema import SCHEMA_LOCK as MIGRATE
 from kuzet.schema import view_names
 from projections import all_views

@@ -84,8 +84,8 @@ class Server:
 
 def _history(incidents: IncidentApp) -> Any:
     """The log with recorded times where the store keeps the audit chain (for `boardAt`)."""
-    from audit.links import ChainError
-    from audit.log import ChainedLog
+    from eventstore.links import ChainError
+    from eventstore.log import ChainedLog
 
     try:
         return ChainedLog(incidents)

@@ -1,4 +1,4 @@
-"""Sealed personal values end to end: the store seals them (`audit.sealing`), the relay
+"""Sealed personal values end to end: the store seals them (`eventstore.sealing`), the relay
 publishes them sealed, the police adapter opens them for delivery; after a shred, regeneration
 says so instead of pretending; a forged sealed value is parked, never delivered."""
 
@@ -19,7 +19,6 @@ from adapters.retry import RetryPolicy
 from adapters.signing import Signer
 from adapters.state_sqlite import SqliteState
 from adapters.webhook import WebhookAdapter
-from audit.sealing import SealedLogReader
 from domain.access import ACCESS_TOPIC
 from domain.correlation import OpenIncident
 from domain.erasure import DataClass, identity_of
@@ -27,6 +26,7 @@ from domain.incident import incident_id_for
 from domain.kinds import Agency, Kind
 from domain.privacy import SHREDDED, mask
 from domain.topics import agency_topic
+from eventstore.sealing import SealedLogReader
 from kuzet.broker import EmbeddedBroker
 from kuzet.commands.adapter import (
     MAX_TIME,

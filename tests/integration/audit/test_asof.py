@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 
 from audit.chain import from_us
-from audit.log import ChainedLog, chain_of
 from domain.application import IncidentApp
 from domain.log import LogReader
+from eventstore.log import ChainedLog, chain_of
 from projections import ProjectionRunner, SqliteStore, all_views
 from projections.asof import board_as_of, view_as_of
 from projections.views import Doc

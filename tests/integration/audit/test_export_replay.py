@@ -14,9 +14,9 @@ import pytest
 
 from audit.chain import from_us, link_hash
 from audit.export import ExportError, Selection, export, read_export
-from audit.log import chain_of
 from audit.replay import replay_export
 from domain.application import IncidentApp
+from eventstore.log import chain_of
 from projections import ProjectionRunner, SqliteStore, all_views
 from projections.views import View
 from tests.helpers import T0

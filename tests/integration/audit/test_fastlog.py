@@ -28,13 +28,13 @@ from eventsourcing.domain import Aggregate
 from eventsourcing.persistence import StoredEvent
 from typer.testing import CliRunner
 
-from audit.fastlog import FastLogReader
-from audit.fastrows import page_reader
 from audit.retention import shred_subject
-from audit.sealing import SealedLogReader
 from domain.application import IncidentApp
 from domain.log import LogEvent, LogReader
 from domain.privacy import SHREDDED, is_sealed
+from eventstore.fastlog import FastLogReader
+from eventstore.fastrows import page_reader
+from eventstore.sealing import SealedLogReader
 from kuzet.commands import projections as projection_commands
 from kuzet.settings import CHAINED_SQLITE, load_settings, postgres_env
 from projections import ProjectionRunner, SqliteStore, all_views

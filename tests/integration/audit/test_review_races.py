@@ -16,9 +16,9 @@ import pytest
 
 from audit.chain import BreakKind, ChainedEvent, Link, verify_chain
 from audit.export import ExportError, Selection, export, read_export
-from audit.log import ChainRecorder, chain_of
 from domain.application import IncidentApp
 from domain.incident import Incident
+from eventstore.log import ChainRecorder, chain_of
 from tests.helpers import T0
 from tests.integration.audit.conftest import Tamper
 

@@ -12,9 +12,9 @@ import pytest
 from eventsourcing.persistence import IntegrityError
 
 from audit.chain import Anchor, BreakKind, extend, verify_chain
-from audit.log import UnchainedStoreError, chain_of
 from domain.application import IncidentApp
 from domain.incident import Incident
+from eventstore.log import UnchainedStoreError, chain_of
 from kuzet.settings import CHAINED_POSTGRES, CHAINED_SQLITE
 from tests.helpers import T0
 from tests.integration.audit.conftest import Tamper

@@ -11,8 +11,8 @@ from typing import Any
 import psycopg
 import pytest
 
-from audit.keystore import KeyStore
 from domain.application import IncidentApp
+from eventstore.keystore import KeyStore
 from kuzet.settings import CHAINED_SQLITE, postgres_env
 from tests.helpers import default_rules
 

@@ -15,11 +15,11 @@ from pathlib import Path
 import jsonschema
 
 from audit.retention import shred_subject
-from audit.sealing import SealedLogReader
 from domain.application import IncidentApp
 from domain.privacy import is_sealed
 from domain.record_schemas import appeal_status_schema
 from domain.topics import APPEAL_STATUS
+from eventstore.sealing import SealedLogReader
 from streams.relay import FilePosition, Message, Relay
 from streams.schemas import event_schemas
 from tests.integration.privacy.conftest import keystore_of

@@ -14,8 +14,6 @@ from typing import Any
 
 import pytest
 
-from audit.keystore import KeyStore, KeyStoreError
-from audit.sealing import SealedLogReader, SealedValueError, Sealer, unseal
 from domain.application import IncidentApp
 from domain.correlation import OpenIncident
 from domain.erasure import DataClass, Identity, parse_subject
@@ -23,6 +21,8 @@ from domain.incident import incident_id_for
 from domain.kinds import Kind
 from domain.log import LogReader
 from domain.privacy import SHREDDED, is_sealed
+from eventstore.keystore import KeyStore, KeyStoreError
+from eventstore.sealing import SealedLogReader, SealedValueError, Sealer, unseal
 from tests.helpers import T0, det
 from tests.integration.privacy.conftest import RULES, keystore_of, raw_files, stored_values
 

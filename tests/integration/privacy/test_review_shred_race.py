@@ -14,7 +14,6 @@ import uuid
 from collections.abc import Collection
 from typing import Any
 
-from audit.keystore import KeyStore
 from audit.retention import shred_subject
 from domain.application import IncidentApp
 from domain.correlation import OpenIncident
@@ -22,6 +21,7 @@ from domain.erasure import incident_identities
 from domain.incident import incident_id_for
 from domain.kinds import Kind
 from domain.privacy import SHREDDED
+from eventstore.keystore import KeyStore
 from tests.helpers import T0, det
 from tests.integration.privacy.conftest import RULES, keystore_of
 from tests.integration.privacy.test_keystore import PLATE

@@ -23,15 +23,15 @@ import pytest
 
 from audit.chain import verify_chain
 from audit.export import Selection, export
-from audit.log import chain_of
 from audit.replay import replay_export
 from audit.retention import shred_subject
-from audit.sealing import SealedLogReader, Sealer
 from domain.application import IncidentApp
 from domain.kinds import Agency
 from domain.log import LogReader
 from domain.privacy import SHREDDED, is_sealed
 from domain.topics import INCIDENT_EVENTS, agency_topic
+from eventstore.log import chain_of
+from eventstore.sealing import SealedLogReader, Sealer
 from kuzet.kafka import ensure_topics, read_topic
 from projections import ProjectionRunner, SqliteStore, all_views
 from projections.postgres_store import PostgresStore

@@ -13,11 +13,11 @@ from datetime import timedelta
 
 import pytest
 
-from audit.fastlog import FastLogReader
 from audit.retention import shred_subject
 from domain.application import IncidentApp
 from domain.log import LogReader
 from domain.privacy import SHREDDED
+from eventstore.fastlog import FastLogReader
 from tests.integration.privacy.conftest import RULES, keystore_of
 from tests.integration.privacy.test_keystore import T0, open_plate
 

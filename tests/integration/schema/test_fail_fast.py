@@ -19,7 +19,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from audit.store_postgres import ChainedPostgresFactory, StoreUnreachable
+from eventstore.store_postgres import ChainedPostgresFactory, StoreUnreachable
 from kuzet.broker import free_port
 from kuzet.connect import DatabaseUnreachable, check_postgres
 from kuzet.kafka import KafkaUnreachable, ensure_topics

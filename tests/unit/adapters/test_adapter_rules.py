@@ -64,7 +64,7 @@ def _sealed(key: str, cipher: str) -> dict[str, Any]:
 
 
 class KeyRing:
-    """A stand-in for `audit.sealing`'s per-subject keys (not built yet): maps each
+    """A stand-in for `eventstore.sealing`'s per-subject keys (not built yet): maps each
     ciphertext to its plaintext while the key exists, SHREDDED once it was destroyed."""
 
     def __init__(self) -> None:

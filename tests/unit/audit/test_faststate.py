@@ -1,4 +1,4 @@
-"""`audit.faststate` against the reference on states eventsourcing's own transcoder writes.
+"""`eventstore.faststate` against the reference on states eventsourcing's own transcoder writes.
 
 The reference is what `domain.log.LogReader` does to a state: eventsourcing's `JSONTranscoder`
 (with the transcodings every `Application` registers) decodes it, then `json_safe` each field
@@ -20,8 +20,8 @@ from eventsourcing.persistence import DatetimeAsISO, DecimalAsStr, JSONTranscode
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from audit.faststate import NOT_FAST, decode_state, decoders_of, fields_of, splice_page
 from domain.log import ENVELOPE_FIELDS, json_safe
+from eventstore.faststate import NOT_FAST, decode_state, decoders_of, fields_of, splice_page
 
 TRANSCODER = JSONTranscoder()
 for _t in (UUIDAsHex(), DecimalAsStr(), DatetimeAsISO()):

@@ -1,6 +1,6 @@
 """What is sealed under whose key, what a shred redacts, legal holds: pure, milliseconds.
 
-The `seal` callbacks here are tiny reversible stand-ins for `audit.sealing.Sealer` (the real
+The `seal` callbacks here are tiny reversible stand-ins for `eventstore.sealing.Sealer` (the real
 cipher is exercised against real databases in tests/integration/privacy): `seal_field` only
 promises to hand each personal value, its identity and its field to the callback.
 """

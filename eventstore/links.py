@@ -17,7 +17,7 @@ compressed or sealed: shredding a key later changes nothing stored, so the chain
 Every variable-length part is length-prefixed, so no two events serialise alike. The first
 link's `prev_hash` is 32 zero bytes.
 
-Links are written by the recorders in `audit.store_sqlite` and `audit.store_postgres` and
+Links are written by the recorders in `eventstore.store_sqlite` and `eventstore.store_postgres` and
 checked by `audit.chain.verify_chain`; nothing here does I/O.
 """
 

@@ -1,9 +1,9 @@
 """The chained event store as readers see it: a `ChainSource` plus a time-travelling log.
 
 `chain_of(app)` returns the application's recorder if it is one of the chained recorders
-(`audit.store_sqlite`, `audit.store_postgres`), else raises `UnchainedStoreError`.
+(`eventstore.store_sqlite`, `eventstore.store_postgres`), else raises `UnchainedStoreError`.
 `ChainedLog(app)` is a `projections.asof.RecordedLog`: the decoded notification log
-(`audit.fastlog.FastLogReader`, equal to `domain.log.LogReader`) plus `position_at(T)` from the
+(`eventstore.fastlog.FastLogReader`, equal to `domain.log.LogReader`) plus `position_at(T)` from the
 chain's recorded times.
 """
 
@@ -13,9 +13,9 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, Protocol, runtime_checkable
 
-from audit.chain import ChainedEvent, ChainError, Link, to_us
-from audit.fastlog import FastLogReader
 from domain.log import LogEvent
+from eventstore.fastlog import FastLogReader
+from eventstore.links import ChainedEvent, ChainError, Link, to_us
 
 __all__ = ["ChainRecorder", "ChainedLog", "UnchainedStoreError", "chain_of"]
 
@@ -42,7 +42,7 @@ def chain_of(app: Any) -> ChainRecorder:
     if not isinstance(recorder, ChainRecorder):
         raise UnchainedStoreError(
             f"the event store's recorder {type(recorder).__qualname__} keeps no hash chain: "
-            "set PERSISTENCE_MODULE to audit.store_sqlite or audit.store_postgres")
+            "set PERSISTENCE_MODULE to eventstore.store_sqlite or eventstore.store_postgres")
     return recorder
 
 

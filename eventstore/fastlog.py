@@ -2,11 +2,11 @@
 
 `domain.log.LogReader` turns each stored event back into an eventsourcing domain event (the
 mapper) and then makes every field JSON-safe again, so most of its work is undone at once.
-`FastLogReader` gives the very same `LogEvent`s without the detour (`audit.faststate`: one
+`FastLogReader` gives the very same `LogEvent`s without the detour (`eventstore.faststate`: one
 `orjson.loads` per state, transcoded values turned into what `json_safe` makes of them), takes
 aggregate and event name from the topic's class, and opens sealed values with the
 application's own `Sealer` (same key store, same key caches), or leaves them sealed
-(`stored_form=True`: the stored form `audit.sealing.SealedLogReader` reads).
+(`stored_form=True`: the stored form `eventstore.sealing.SealedLogReader` reads).
 
 `LogReader` stays the reference, and the fallback: a store whose mapper compresses or
 encrypts, or whose mapper or transcoder is not eventsourcing's JSON one (or our
@@ -27,11 +27,11 @@ import orjson
 from eventsourcing.persistence import JSONTranscoder, Mapper, find_id_convertor
 from eventsourcing.utils import TopicError, resolve_topic
 
-from audit.fastrows import Row, page_reader, raw_sqlite_ids
-from audit.faststate import NOT_FAST, decode_state, decoders_of, fields_of, splice_page
-from audit.sealing import ERASURE_TOPIC, SealedLogReader, SealingMapper
 from domain.erasure import sealed_fields, unseal_field
 from domain.log import LogEvent, LogReader
+from eventstore.fastrows import Row, page_reader, raw_sqlite_ids
+from eventstore.faststate import NOT_FAST, decode_state, decoders_of, fields_of, splice_page
+from eventstore.sealing import ERASURE_TOPIC, SealedLogReader, SealingMapper
 
 __all__ = ["FastLogReader"]
 

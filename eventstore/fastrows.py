@@ -4,7 +4,7 @@ eventsourcing's `select_notifications` wraps each row in a `Notification` and (o
 parses each originator id into a `UUID`; a fast reader turns the id straight back into text,
 so that costs more than the query itself. Where the recorder is eventsourcing's SQLite or
 PostgreSQL application recorder, or a subclass that keeps its `select_notifications` (the
-hash-chained recorders in `audit/` do), `page_reader` runs that same query on the same
+hash-chained recorders in `eventstore/` do), `page_reader` runs that same query on the same
 connection pool and returns plain tuples; for any other recorder it calls
 `select_notifications`. A `Row` is (position, originator id as the query gives it, version,
 topic, state bytes).

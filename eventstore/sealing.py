@@ -7,12 +7,11 @@ additional data binding key id and field, under its identity's key from the `Key
 the way out it opens markers: the plaintext while the key exists, `[shredded]` after.
 
 `SealingFactoryMixin` gives an eventsourcing SQLite or PostgreSQL factory this mapper and the
-key tables (`audit.store_sqlite` / `audit.store_postgres` mix it in). `SealedLogReader` reads
-the log in stored form (markers left sealed): the relay and exports publish ciphertext as
-stored, so a re-sent or regenerated message is byte-identical and outlives no shred.
-`unseal(value, keys)` opens markers in any value (the webhook adapter uses it for agencies
-entitled to personal fields).
-"""
+key tables (`eventstore.store_sqlite` / `eventstore.store_postgres` mix it in).
+`SealedLogReader` reads the log in stored form (markers left sealed): the relay and exports
+publish ciphertext as stored, so a re-sent or regenerated message is byte-identical and outlives
+no shred. `unseal(value, keys)` opens markers in any value (the webhook adapter uses it for
+agencies entitled to personal fields)."""
 
 from __future__ import annotations
 
@@ -33,10 +32,10 @@ from eventsourcing.persistence import (
     Transcoder,
 )
 
-from audit.keystore import KeyStore, KeyStoreError, PrivacyError
 from domain.erasure import Identity, seal_field, sealed_fields, unseal_field
 from domain.log import LogReader
 from domain.privacy import SEALED, SHREDDED
+from eventstore.keystore import KeyStore, KeyStoreError, PrivacyError
 
 __all__ = ["SealedLogReader", "SealedValueError", "Sealer", "SealingFactoryMixin",
            "SealingMapper", "unseal"]

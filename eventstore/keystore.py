@@ -1,6 +1,6 @@
 """Per-subject data keys, kept in the event store's own database (SQLite or PostgreSQL).
 
-Tables (created with the event tables by `audit.sealing.SealingFactoryMixin`):
+Tables (created with the event tables by `eventstore.sealing.SealingFactoryMixin`):
 
     privacy_keys      key_id (random UUID), identity_hash (HMAC-SHA256 of the identity, e.g.
                       `plate:A123BC02`, under the deployment's pepper: the table never holds an
@@ -87,7 +87,7 @@ _DDL = [
     "NULL, recorded_at TEXT)",
 ]
 _SCHEMA_LOCK = "SELECT pg_advisory_xact_lock(hashtext('kuzet.schema'))"
-"""The same lock as `audit.store_postgres.SCHEMA_LOCK` (that module imports this one)."""
+"""The same lock as `eventstore.store_postgres.SCHEMA_LOCK` (that module imports this one)."""
 _INSERT_KEY = ("INSERT INTO privacy_keys (key_id, identity_hash, data_class, created_at, "
                "last_used_at, key) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING")
 _LIVE_KEY = ("SELECT key_id, key FROM privacy_keys WHERE identity_hash = ? AND shredded_at IS "
@@ -135,7 +135,7 @@ class KeyStore:
 
     def create_tables(self) -> None:
         """Idempotent; on PostgreSQL under the schema lock every Kuzet store's DDL takes
-        (`audit.store_postgres.SCHEMA_LOCK`), so processes started together never race."""
+        (`eventstore.store_postgres.SCHEMA_LOCK`), so processes started together never race."""
         blob = "BLOB" if self._sqlite else "BYTEA"
         with self._tx(commit=True) as c:
             if not self._sqlite:

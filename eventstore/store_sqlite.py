@@ -1,14 +1,14 @@
 """The chained SQLite event store: eventsourcing's SQLite recorder plus a hash chain.
 
-`ChainedSQLiteFactory` (selected by `PERSISTENCE_MODULE=audit.store_sqlite:ChainedSQLiteFactory`)
-builds a `ChainedSQLiteApplicationRecorder`, which writes one `Link` per event into
-`<events table>_chain` in the same transaction as the events. The insert comes first, so the
-transaction holds SQLite's write lock before it reads the previous link: writers are
-serialised, rowids (the notification ids) are handed out in commit order, and one read of the
-previous link per transaction suffices. A store that held events before the chain existed is
-adopted once, when the chain table is first created empty: its events are chained in log order
-with the adoption time as their `recorded_at` (the chain cannot know earlier).
-"""
+`ChainedSQLiteFactory` (selected by
+`PERSISTENCE_MODULE=eventstore.store_sqlite:ChainedSQLiteFactory`) builds a
+`ChainedSQLiteApplicationRecorder`, which writes one `Link` per event into `<events
+table>_chain` in the same transaction as the events. The insert comes first, so the transaction
+holds SQLite's write lock before it reads the previous link: writers are serialised, rowids (the
+notification ids) are handed out in commit order, and one read of the previous link per
+transaction suffices. A store that held events before the chain existed is adopted once, when
+the chain table is first created empty: its events are chained in log order with the adoption
+time as their `recorded_at` (the chain cannot know earlier)."""
 
 from __future__ import annotations
 
@@ -19,8 +19,8 @@ from typing import Any
 import eventsourcing.sqlite as es_sqlite
 from eventsourcing.persistence import ProgrammingError, StoredEvent
 
-from audit.chain import ChainedEvent, Link, extend
-from audit.sealing import SealingFactoryMixin
+from eventstore.links import ChainedEvent, Link, extend
+from eventstore.sealing import SealingFactoryMixin
 
 __all__ = ["ChainedSQLiteApplicationRecorder", "ChainedSQLiteFactory"]
 

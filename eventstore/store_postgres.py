@@ -1,6 +1,6 @@
 """The chained PostgreSQL event store: eventsourcing's PostgreSQL recorder plus a hash chain.
 
-`ChainedPostgresFactory` (`PERSISTENCE_MODULE=audit.store_postgres:ChainedPostgresFactory`)
+`ChainedPostgresFactory` (`PERSISTENCE_MODULE=eventstore.store_postgres:ChainedPostgresFactory`)
 builds a `ChainedPostgresApplicationRecorder`. eventsourcing inserts events under
 `LOCK TABLE <events> IN EXCLUSIVE MODE`, so inserting transactions are serialised and
 notification ids are issued in commit order (a rolled-back insert may still leave a gap in
@@ -34,8 +34,8 @@ from psycopg.errors import DuplicateObject
 from psycopg.rows import DictRow
 from psycopg.sql import SQL, Composed, Identifier
 
-from audit.chain import ChainedEvent, Link, extend
-from audit.sealing import SealingFactoryMixin
+from eventstore.links import ChainedEvent, Link, extend
+from eventstore.sealing import SealingFactoryMixin
 
 __all__ = ["SCHEMA_LOCK", "ChainedPostgresApplicationRecorder", "ChainedPostgresFactory",
            "StoreUnreachable", "describe_connect_error"]
