@@ -338,6 +338,14 @@ class KeyStore:
         with self._datastore.get_connection(commit=True) as conn:
             conn.cursor().execute("PRAGMA wal_checkpoint(TRUNCATE)")
 
+    def shredded_since(self, since: datetime) -> list[str]:
+        """Ids of the keys shredded at or after `since` (stores keyed by key id, like the
+        detection archive's search tags, forget them)."""
+        with self._tx(commit=False) as c:
+            c.execute("SELECT key_id FROM privacy_keys WHERE shredded_at >= ? ORDER BY "
+                      "shredded_at", (_text(since),))
+            return [str(r["key_id"]) for r in c.fetchall()]
+
     def pending_erasures(self) -> list[tuple[str, dict[str, Any]]]:
         """Journalled erasures whose events are not stored yet (a crash came between)."""
         with self._tx(commit=False) as c:

@@ -38,6 +38,8 @@ COMMAND_MODULES = (
     "kuzet.commands.incident",
     "kuzet.commands.db",
     "kuzet.commands.topics",
+    "kuzet.commands.archive",
+    "kuzet.commands.search",
 )
 
 

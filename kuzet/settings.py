@@ -55,6 +55,8 @@ class Settings:
     """Client certificate and key for mutual TLS (optional)."""
     rules_path: Path | None = None
     """Correlation rules TOML; empty uses the rules shipped in `domain/rules.toml`."""
+    procedures_path: Path | None = None
+    """Procedures (checklists, two-person kinds) TOML; empty uses `domain/procedures.toml`."""
     evidence_interval_s: float = 5.0
     """At most one EvidenceAdded per incident per this many seconds (coalescing)."""
     detection_skew_ahead_s: float = 300.0
@@ -170,6 +172,14 @@ class Settings:
     retention_days_free_text: float = 365.0
     """Days after a key's creation when `kuzet privacy retention` shreds it (legal holds skip).
     Free text is operators' notes, sealed per incident: they may name anyone."""
+    # --- detection archive (kuzet archive run, kuzet search) -----------------------------
+    archive_url: str = ""
+    """Empty: the event store's PostgreSQL database, or SQLite `<data_dir>/archive.sqlite`
+    with the local store. Or a `postgresql://` URL of its own."""
+    archive_retention_days: float = 30.0
+    """Whole days of detections the archive keeps (PostgreSQL drops a day's partition)."""
+    archive_batch: int = 5000
+    """Detections per archive write (one COPY on PostgreSQL)."""
 
     def __repr__(self) -> str:
         shown = ", ".join(
@@ -223,6 +233,15 @@ class Settings:
             raise SettingsError("KUZET_PRIVACY_PEPPER is required with KUZET_EVENT_STORE_URL "
                                 "(a secret of 16+ characters, the same for every process)")
         return _local_pepper(self.data_dir / "privacy-pepper")
+
+    @property
+    def archive_location(self) -> str:
+        """Where the detection archive lives: a `postgresql://` URL or a SQLite path."""
+        if self.archive_url:
+            return self.archive_url
+        if self.event_store_url:
+            return self.event_store_url
+        return str(self.ensure_data_dir() / "archive.sqlite")
 
     @property
     def retention_days(self) -> dict[str, float]:
@@ -369,6 +388,9 @@ def load_settings(
 def _check_privacy(settings: Settings) -> None:
     if settings.privacy_pepper and len(settings.privacy_pepper) < 16:
         raise SettingsError("KUZET_PRIVACY_PEPPER=***: must be at least 16 characters")
+    if settings.archive_retention_days <= 0 or settings.archive_batch < 1:
+        raise SettingsError("KUZET_ARCHIVE_RETENTION_DAYS must be > 0 and KUZET_ARCHIVE_BATCH "
+                            ">= 1")
     for data_class, days in settings.retention_days.items():
         if days <= 0:
             raise SettingsError(f"KUZET_RETENTION_DAYS_{data_class.upper()}={days}: must be > 0")

@@ -14,6 +14,7 @@ PROCESSES: list[tuple[str, list[str], str]] = [
     ("relay", ["relay"], "incident events to kuzet.incident-events.v1 and agency topics"),
     ("api", ["api"], "GraphQL API, live subscriptions and the operator console"),
     ("cameras", ["cameras", "watch"], "camera health: silent cameras become incidents"),
+    ("archive", ["archive", "run"], "every detection into the searchable archive"),
 ]
 
 

@@ -11,7 +11,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 OURS = {"domain", "streams", "detectors", "projections", "api", "eventstore", "audit", "adapters",
-        "kuzet"}
+        "archive", "kuzet"}
 ALLOWED = {
     "domain": set(),
     "detectors": {"domain"},
@@ -21,6 +21,7 @@ ALLOWED = {
     "eventstore": {"domain"},
     "audit": {"domain", "projections", "eventstore"},
     "adapters": {"domain"},
+    "archive": {"domain", "eventstore"},
     "kuzet": OURS,
 }
 HEAVY = ["aiokafka", "faust", "asyncpg", "sqlite3", "psycopg", "cv2", "onnxruntime",
