@@ -31,7 +31,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 from uuid import NAMESPACE_URL, UUID, uuid5
 
@@ -40,6 +40,7 @@ from eventsourcing.domain import Aggregate, event
 from domain.erasure import redact_key, redact_subject
 from domain.errors import IllegalTransition, InvalidCommand
 from domain.kinds import ACTIVE_STATUSES, TERMINALISH_STATUSES, Agency, Status
+from domain.procedures import NotVerified, ProcedureIncomplete, SamePerson
 
 __all__ = ["AGENCY_RESPONSES", "MAX_LEVEL", "NAMESPACE", "Incident", "Origin", "agency_actor",
            "incident_id_for", "operator", "rule_actor"]
@@ -157,6 +158,7 @@ class Incident(Aggregate):
         """`agency:report_id` → (response, reason): makes report-backs idempotent."""
         self.agency_responses: dict[str, str] = {}
         """Each agency's latest response."""
+        self._no_procedure_yet()
 
     # --- guards ---------------------------------------------------------------------------
 
@@ -254,6 +256,8 @@ class Incident(Aggregate):
 
     def dispatch(self, *, unit: str, actor: str, at: datetime) -> None:
         self._require("dispatch", {Status.ACKNOWLEDGED})
+        if self.verification_required and self.verified_by is None:
+            raise NotVerified(self.id)
         self._dispatched(unit=unit, actor=actor, timestamp=at)
 
     def resolve(self, *, resolution: str, actor: str, at: datetime) -> None:
@@ -276,8 +280,10 @@ class Incident(Aggregate):
         self._reopened(reason=reason, detection_ids=self.new_evidence(detection_ids),
                        actor=actor, timestamp=at)
 
-    def close(self, *, actor: str, at: datetime) -> None:
+    def close(self, *, actor: str, at: datetime, override: str | None = None) -> None:
+        """Close; mandatory steps still open need a supervisor's `override` reason."""
         self._require("close", TERMINALISH_STATUSES)
+        self._check_procedure_for_close(override, actor, at)
         self._closed(actor=actor, timestamp=at)
 
     def add_note(self, *, text: str, actor: str, at: datetime) -> None:
@@ -351,6 +357,292 @@ class Incident(Aggregate):
                                    data_classes=sorted(set(data_classes)), actor=actor,
                                    timestamp=at)
 
+    # --- procedures (checklists) and two-person verification --------------------------------
+
+    def _no_procedure_yet(self) -> None:
+        """Opened: no checklist and one operator may dispatch, until the events that follow
+        Opened (`ProcedureAssigned`, `VerificationRequired`) say otherwise."""
+        self.procedure: str | None = None
+        """`id@version` of the procedure in force when it opened (`ProcedureAssigned`)."""
+        self.steps: tuple[dict[str, Any], ...] = ()
+        self.step_outcomes: dict[str, dict[str, Any]] = {}
+        """Step key → {"outcome": "done" | "skipped", "actor", "at", "reason"}."""
+        self.overdue_steps: set[str] = set()
+        """Mandatory steps escalated for missing their deadline (each once)."""
+        self.procedure_override: str | None = None
+        self.verification_required = False
+        self.verified_by: str | None = None
+        self.acknowledged_by: str | None = None
+
+    def assign_procedure(self, *, procedure: str, steps: Sequence[Mapping[str, Any]],
+                         actor: str, at: datetime) -> None:
+        """Copy the procedure in force onto the incident (once, when it opens)."""
+        if self.procedure is not None:
+            raise InvalidCommand(self.id, f"incident {self.id} already follows {self.procedure}")
+        if not steps:
+            raise InvalidCommand(self.id, f"procedure {procedure} has no steps")
+        self._procedure_assigned(procedure=procedure, steps=[dict(s) for s in steps],
+                                 actor=actor, timestamp=at)
+
+    def require_verification(self, *, policy: str, actor: str, at: datetime) -> None:
+        """Dispatch will need a second operator's `Verified` (two-person kinds)."""
+        if not self.verification_required:
+            self._verification_required(policy=policy, actor=actor, timestamp=at)
+
+    def step(self, key: str) -> dict[str, Any]:
+        found = next((s for s in self.steps if s["key"] == key), None)
+        if found is None:
+            raise InvalidCommand(self.id, f"incident {self.id} has no step {key!r} "
+                                          f"(procedure {self.procedure or 'none'})")
+        return found
+
+    def step_due_at(self, key: str) -> datetime | None:
+        deadline = self.step(key).get("deadline_s")
+        return self.opened_at + timedelta(seconds=deadline) if deadline else None
+
+    def outstanding_steps(self) -> list[str]:
+        """Mandatory steps neither done nor skipped, in procedure order."""
+        return [s["key"] for s in self.steps
+                if s["mandatory"] and s["key"] not in self.step_outcomes]
+
+    def next_step_due(self) -> tuple[str, datetime] | None:
+        """The outstanding mandatory step whose deadline comes first and that was not yet
+        escalated: (key, due), for the timers; None when nothing is pending."""
+        due = [(d, k) for k in self.outstanding_steps() if k not in self.overdue_steps
+               and (d := self.step_due_at(k)) is not None]
+        return (min(due)[1], min(due)[0]) if due else None
+
+    def _settle_step(self, command: str, key: str) -> None:
+        self._require(command, ACTIVE_STATUSES | TERMINALISH_STATUSES)
+        self.step(key)
+        if key in self.step_outcomes:
+            raise InvalidCommand(self.id, f"step {key!r} is already "
+                                          f"{self.step_outcomes[key]['outcome']}")
+
+    def complete_step(self, *, step: str, actor: str, at: datetime) -> None:
+        self._settle_step("complete a step of", step)
+        self._step_completed(step=step, actor=actor, timestamp=at)
+
+    def skip_step(self, *, step: str, reason: str, actor: str, at: datetime) -> None:
+        self._settle_step("skip a step of", step)
+        if not reason.strip() or len(reason) > MAX_REASON:
+            raise InvalidCommand(self.id, f"skipping a step needs a reason of 1..{MAX_REASON} "
+                                          "characters")
+        self._step_skipped(step=step, reason=reason, actor=actor, timestamp=at)
+
+    def escalate_overdue_step(self, *, step: str, actor: str, at: datetime) -> bool:
+        """A mandatory step past its deadline goes to the supervisor: `StepOverdue`, and one
+        level up while below `MAX_LEVEL`. False (nothing recorded) when the step was settled
+        or escalated meanwhile, is not yet due, or the incident is no longer active."""
+        due = self.step_due_at(step)
+        if (not self.is_active or due is None or at < due or step in self.overdue_steps
+                or step in self.step_outcomes or not self.step(step)["mandatory"]):
+            return False
+        deadline = int((due - self.opened_at).total_seconds())
+        self._step_overdue(step=step, due_at=due, actor=actor, timestamp=at)
+        if self.level < MAX_LEVEL:
+            self._escalated(level=self.level + 1, severity=self.severity,
+                            reason=f"mandatory step {step} not done within {deadline}s",
+                            actor=actor, timestamp=at)
+        return True
+
+    def _check_procedure_for_close(self, override: str | None, actor: str, at: datetime) -> None:
+        """Closing needs every mandatory step settled, or a supervisor's override reason."""
+        missing = self.outstanding_steps()
+        if not missing:
+            return
+        if override is None or not override.strip():
+            raise ProcedureIncomplete(self.id, missing)
+        if len(override) > MAX_REASON:
+            raise InvalidCommand(self.id, f"an override reason must be at most {MAX_REASON} "
+                                          "characters")
+        self._procedure_overridden(reason=override, steps=missing, actor=actor, timestamp=at)
+
+    def _check_verifier(self, actor: str) -> None:
+        self._require("verify", {Status.ACKNOWLEDGED})
+        if not self.verification_required:
+            raise InvalidCommand(self.id, f"incident {self.id} ({self.kind}) needs no "
+                                          "two-person verification")
+        if self.verified_by is not None:
+            raise InvalidCommand(self.id, f"incident {self.id} was already verified by "
+                                          f"{self.verified_by}")
+        if actor == self.acknowledged_by:
+            raise SamePerson(self.id, actor)
+
+    def verify(self, *, actor: str, at: datetime) -> None:
+        """A second operator confirms what the first acknowledged: dispatch may follow."""
+        self._check_verifier(actor)
+        self._verified(acknowledged_by=self.acknowledged_by or "", actor=actor, timestamp=at)
+
+    def reject_verification(self, *, reason: str, actor: str, at: datetime) -> None:
+        """A second operator disagrees: a false alarm that names both people."""
+        self._check_verifier(actor)
+        if not reason.strip() or len(reason) > MAX_REASON:
+            raise InvalidCommand(self.id, f"a rejection needs a reason of 1..{MAX_REASON} "
+                                          "characters")
+        first = self.acknowledged_by or ""
+        self._verification_rejected(reason=reason, acknowledged_by=first, actor=actor,
+                                    timestamp=at)
+        self._marked_false_alarm(
+            reason=f"verification rejected by {actor}; acknowledged by {first}",
+            actor=actor, timestamp=at)
+
+    @event("ProcedureAssigned")
+    def _procedure_assigned(self, procedure: str, steps: list[dict[str, Any]], actor: str,
+                            timestamp: datetime) -> None:
+        """ProcedureAssigned: the incident follows procedure `procedure` (`id@version`);
+        `steps` are its steps as they were then (key, labels per language, mandatory,
+        deadline_s after opening)."""
+        self.procedure = procedure
+        self.steps = tuple(dict(s) for s in steps)
+
+    @event("VerificationRequired")
+    def _verification_required(self, policy: str, actor: str, timestamp: datetime) -> None:
+        """VerificationRequired: dispatch needs a second operator's verification (`policy`
+        names the procedures version whose `two_person_kinds` listed this kind)."""
+        self.verification_required = True
+
+    @event("StepCompleted")
+    def _step_completed(self, step: str, actor: str, timestamp: datetime) -> None:
+        """StepCompleted: `actor` did checklist step `step`."""
+        self.step_outcomes[step] = {"outcome": "done", "actor": actor, "at": timestamp,
+                                    "reason": None}
+
+    @event("StepSkipped")
+    def _step_skipped(self, step: str, reason: str, actor: str, timestamp: datetime) -> None:
+        """StepSkipped: `actor` skipped checklist step `step` because `reason` (free text)."""
+        self.step_outcomes[step] = {"outcome": "skipped", "actor": actor, "at": timestamp,
+                                    "reason": reason}
+
+    @event("StepOverdue")
+    def _step_overdue(self, step: str, due_at: datetime, actor: str,
+                      timestamp: datetime) -> None:
+        """StepOverdue: mandatory step `step` was neither done nor skipped by `due_at`; the
+        incident went to the supervisor (an `Escalated` follows while below the top level)."""
+        self.overdue_steps.add(step)
+
+    @event("ProcedureOverridden")
+    def _procedure_overridden(self, reason: str, steps: list[str], actor: str,
+                              timestamp: datetime) -> None:
+        """ProcedureOverridden: a supervisor closes with mandatory `steps` unsettled, because
+        `reason` (free text); `Closed` follows."""
+        self.procedure_override = reason
+
+    @event("Verified")
+    def _verified(self, acknowledged_by: str, actor: str, timestamp: datetime) -> None:
+        """Verified: `actor`, a second operator, confirmed what `acknowledged_by` acknowledged."""
+        self.verified_by = actor
+
+    @event("VerificationRejected")
+    def _verification_rejected(self, reason: str, acknowledged_by: str, actor: str,
+                               timestamp: datetime) -> None:
+        """VerificationRejected: `actor` disagreed with `acknowledged_by` because `reason`
+        (free text); `MarkedFalseAlarm` follows, naming both."""
+
+    # --- merge and split (issue 14): one situation recorded twice, or two in one ------------
+
+    @property
+    def merged_into(self) -> str | None:
+        """The incident this one was merged into (`MergedInto`), if any."""
+        value: str | None = self.__dict__.get("_merge_target")
+        return value
+
+    @property
+    def merged_from(self) -> tuple[str, ...]:
+        """The incidents merged into this one (`Merged`), in order."""
+        value: tuple[str, ...] = self.__dict__.get("_merge_sources", ())
+        return value
+
+    @property
+    def split_into(self) -> tuple[str, ...]:
+        """The incidents evidence was split off into (`EvidenceSplitOff`), in order."""
+        value: tuple[str, ...] = self.__dict__.get("_split_targets", ())
+        return value
+
+    def absorb(self, other: Incident, *, reason: str, actor: str, at: datetime) -> None:
+        """A supervisor merges `other` into this incident: this one records `Merged` and takes
+        its evidence, images, sources, appeals and routing; `other` records `MergedInto` and
+        is `MERGED` from then on (its history stays; it takes no command but reads).
+
+        Refused (nothing recorded on either): merging an incident into itself
+        (`MergeRefused`), into or from a `CLOSED` or `MERGED` incident (`IllegalTransition`).
+        Merging across kinds and agencies is allowed: the target takes the other's routing,
+        so no agency that was told about either loses sight of the situation."""
+        if other.id == self.id:
+            raise MergeRefused(self.id, f"incident {self.id} cannot be merged into itself")
+        self._require("merge into", set(Status) - CLOSED_OR_MERGED)
+        other._require("merge", set(Status) - CLOSED_OR_MERGED)
+        if len(reason) > MAX_REASON:
+            raise InvalidCommand(self.id, f"a reason must be at most {MAX_REASON} characters")
+        self._merged(
+            merged_id=str(other.id), detection_ids=sorted(self.new_evidence(other.evidence_ids)),
+            source_ids=[s for s in other.sources if s not in self.sources],
+            snapshots=self.new_snapshots(other.snapshots),
+            agencies=[a for a in other.agencies if a not in self.agencies],
+            appeals={k: v for k, v in other.appeals.items() if k not in self.appeals},
+            first_seen_at=other.first_seen_at, last_seen_at=other.last_seen_at,
+            reason=reason, actor=actor, timestamp=at)
+        other._merged_into(into_id=str(self.id), reason=reason, actor=actor, timestamp=at)
+
+    def split(self, *, detection_ids: Sequence[str], reason: str, actor: str,
+              at: datetime) -> Incident:
+        """Move `detection_ids` out of this incident into a new one, returned unsaved.
+
+        The new incident's id derives from this one's id and the moved ids (a repeated split
+        request names the same incident); it opens `OPEN` with this incident's kind, severity,
+        site, routing and subject, `linked_to` this one and rule `split:<this id>`. Its seen
+        times are this incident's (evidence events record times per batch, not per detection).
+        This incident records `EvidenceSplitOff`; both keep their histories."""
+        self._require("split", set(Status) - CLOSED_OR_MERGED)
+        moved = sorted(set(detection_ids))
+        unknown = [d for d in moved if d not in self.evidence_ids]
+        if not moved or unknown:
+            raise InvalidCommand(self.id, f"split evidence of incident {self.id}, not "
+                                          f"{unknown[:5] or 'nothing'}")
+        if len(moved) >= len(self.evidence_ids):
+            raise InvalidCommand(self.id, "a split must leave the incident some evidence")
+        if len(reason) > MAX_REASON:
+            raise InvalidCommand(self.id, f"a reason must be at most {MAX_REASON} characters")
+        key = split_key_for(self.id, moved)
+        new = Incident(
+            incident_key=key, episode=0, kind=self.kind, severity=self.severity,
+            site_id=self.site_id, location=self.location, source_ids=list(self.sources[:1]),
+            detection_ids=moved, first_seen_at=self.first_seen_at,
+            last_seen_at=self.last_seen_at, sla_due_at=at + (self.sla_due_at - self.opened_at),
+            agencies=list(self.agencies), subject=self.subject, linked_to=str(self.id),
+            rule=f"split:{self.id}", actor=actor, timestamp=at, snapshots=[])
+        self._evidence_split_off(detection_ids=moved, into_id=str(new.id), reason=reason,
+                                 actor=actor, timestamp=at)
+        return new
+
+    @event("Merged")
+    def _merged(self, merged_id: str, detection_ids: list[str], source_ids: list[str],
+                snapshots: list[SnapshotRef], agencies: list[str], appeals: dict[str, str],
+                first_seen_at: datetime, last_seen_at: datetime, reason: str, actor: str,
+                timestamp: datetime) -> None:
+        """Merged: incident `merged_id` was merged into this one by `actor` (`reason`, free
+        text); this one took its evidence not yet here (`detection_ids`, `source_ids`,
+        `snapshots`), its `appeals` and its routing (`agencies` added)."""
+        self._take_evidence(detection_ids, source_ids, first_seen_at, last_seen_at, snapshots)
+        self.agencies.extend(agencies)
+        self.appeals.update(appeals)
+        self._merge_sources = (*self.merged_from, merged_id)
+
+    @event("MergedInto")
+    def _merged_into(self, into_id: str, reason: str, actor: str, timestamp: datetime) -> None:
+        """MergedInto: this incident was merged into `into_id` by `actor`; status `MERGED`."""
+        self.status = Status.MERGED
+        self._merge_target = into_id
+
+    @event("EvidenceSplitOff")
+    def _evidence_split_off(self, detection_ids: list[str], into_id: str, reason: str,
+                            actor: str, timestamp: datetime) -> None:
+        """EvidenceSplitOff: `actor` moved `detection_ids` out of this incident into the new
+        incident `into_id` (`reason`, free text)."""
+        self.evidence_ids.difference_update(detection_ids)
+        self.evidence_count = len(self.evidence_ids)
+        self._split_targets = (*self.split_into, into_id)
+
     # --- events (facts only: no guards, no clocks) --------------------------------------
 
     @event("EvidenceAdded")
@@ -414,6 +706,7 @@ class Incident(Aggregate):
     def _acknowledged(self, actor: str, timestamp: datetime) -> None:
         self.status = Status.ACKNOWLEDGED
         self.acknowledged_at = timestamp
+        self.acknowledged_by = actor
 
     @event("Assigned")
     def _assigned(self, assignee: str, actor: str, timestamp: datetime) -> None:

@@ -3,9 +3,14 @@
 Every `Incident` event goes to `kuzet.incident-events.v1` (key: incident id) as a CloudEvents
 1.0 JSON envelope, and, minimised by `domain.privacy`, to `kuzet.agency.<agency>.v1` for each
 agency the incident is routed to at that version (`Opened.agencies` plus `RoutedTo`). The
-position is stored only after the broker acknowledged the whole batch, so a crash re-sends at
-most one batch; re-sent events carry the same CloudEvents `id` (uuid5 of incident id and
-version), which is how consumers drop duplicates.
+relay is a `follow.Follower`: the position is stored only after the broker acknowledged the
+whole batch, with the next offset of every topic partition the relay wrote to (`marks`). An
+instance that starts (a standby taking over from one killed mid-batch) first reads back what
+was written past those offsets and does not send it again, so a crash neither loses nor
+duplicates a message; should that read-back be unavailable (no marks yet), a re-sent event
+carries the same CloudEvents `id` (uuid5 of incident id and version), which is how consumers
+drop duplicates. Where the position lives is the caller's choice (`eventstore.positions` in
+deployments, `FilePosition` in tests); which instance runs is the lease's (`follow.lead`).
 
 One event that cannot be turned into messages (any exception that is not the broker's or the
 store's) never stops the relay: it goes to `kuzet.detections.dlq.v1` (stage `relay`, the event
@@ -21,7 +26,6 @@ it open it through their adapter. Masks (situation centre) are derived from the 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import functools
 import json
 import os
@@ -36,12 +40,14 @@ from domain.kinds import Agency
 from domain.log import LogEvent, NotificationSource
 from domain.privacy import DEFAULT_POLICIES, Action, Tag, minimise
 from domain.topics import APPEAL_STATUS, DETECTIONS_DLQ, INCIDENT_EVENTS, agency_topic
+from follow import Follower, Page
 from streams.appeal_feed import AppealFeed
 from streams.consumer import failure_letter
 from streams.errors import is_infrastructure
 
 __all__ = ["AiokafkaPublisher", "FilePosition", "Message", "Publisher", "Relay", "RelayConfig",
-           "RelayError", "cloud_event", "event_id", "event_type", "keyed_partition"]
+           "RelayError", "RelayPosition", "cloud_event", "event_id", "event_type",
+           "keyed_partition"]
 
 EVENT_NAMESPACE = uuid5(NAMESPACE_URL, "https://kuzet.dev/ns/incident-event")
 INCIDENT = "Incident"
@@ -59,8 +65,27 @@ class Message:
 
 
 class Publisher(Protocol):
-    async def publish(self, messages: Sequence[Message]) -> None:
-        """Send every message and return once the broker acknowledged all of them."""
+    async def publish(self, messages: Sequence[Message]) -> Mapping[str, int] | None:
+        """Send every message and return once the broker acknowledged all of them; returns
+        the next offset per `topic:partition` written to, where the publisher knows it."""
+
+
+class RelayPosition(Protocol):
+    """Where the relay keeps its position and marks (blocking calls: run in a thread)."""
+
+    def load(self) -> int: ...
+
+    def marks(self) -> dict[str, int]: ...
+
+    def save(self, position: int, marks: Mapping[str, int] | None = None) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class _Unreadable:
+    """A log position the reader could not decode, even alone."""
+
+    position: int
+    error: BaseException
 
 
 class HistorySource(Protocol):
@@ -106,24 +131,34 @@ def _encode(envelope: Mapping[str, Any]) -> bytes:
 
 
 class FilePosition:
-    """The last relayed position in a small file, replaced atomically."""
+    """The last relayed position (and marks) in a small file, replaced atomically. For tests
+    and embedding; deployments keep it in the event store (`eventstore.positions`)."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
 
-    def load(self) -> int:
+    def _read(self) -> dict[str, Any]:
         try:
-            return int(json.loads(self.path.read_text())["position"])
+            found = json.loads(self.path.read_text())
+            int(found["position"])
+            return dict(found)
         except FileNotFoundError:
-            return 0
+            return {"position": 0}
         except (ValueError, KeyError, TypeError) as exc:
             raise RelayError(f"relay position file {str(self.path)!r} is unreadable: {exc}"
                              ) from None
 
-    def save(self, position: int) -> None:
+    def load(self) -> int:
+        return int(self._read()["position"])
+
+    def marks(self) -> dict[str, int]:
+        return {str(k): int(v) for k, v in dict(self._read().get("marks", {})).items()}
+
+    def save(self, position: int, marks: Mapping[str, int] | None = None) -> None:
+        kept = dict(marks) if marks is not None else self.marks() if self.path.exists() else {}
         self.path.parent.mkdir(parents=True, exist_ok=True)
         tmp = self.path.with_suffix(".tmp")
-        tmp.write_text(json.dumps({"position": position}))
+        tmp.write_text(json.dumps({"position": position, "marks": kept}))
         with open(tmp, "rb") as f:
             os.fsync(f.fileno())
         os.replace(tmp, self.path)
@@ -133,7 +168,7 @@ class Relay:
     """Follows `source` from the stored position and publishes through `publisher`."""
 
     def __init__(self, source: NotificationSource, history: HistorySource, publisher: Publisher,
-                 position: FilePosition, config: RelayConfig | None = None) -> None:
+                 position: RelayPosition, config: RelayConfig | None = None) -> None:
         self.source = source
         self.history = history
         self.publisher = publisher
@@ -144,6 +179,17 @@ class Relay:
         """After a page failed to decode: read one event at a time up to this position."""
         self.appeal_feed = AppealFeed(self.history.events_of,
                                       APPEAL_STATUS + self.config.topic_suffix)
+        self._marks: dict[str, int] = {}
+        self._sent: set[tuple[str, bytes, str]] = set()
+        """(topic, key, event id) read back at start: written by a predecessor, not re-sent."""
+        self._sent_until = 0
+        self.follower: Follower[LogEvent | _Unreadable] = Follower(
+            self._read, self._publish, self, batch=self.config.batch)
+
+    def topics(self) -> list[str]:
+        """Every topic the relay writes CloudEvents to (dead letters aside)."""
+        names = [INCIDENT_EVENTS, APPEAL_STATUS, *(agency_topic(a) for a in Agency)]
+        return [n + self.config.topic_suffix for n in names]
 
     def _routed(self, event: LogEvent) -> tuple[list[str], list[str]]:
         """The agencies the incident was routed to before `event`, and as of it (inclusive)."""
@@ -190,30 +236,63 @@ class Relay:
         data = minimise(event.name, event.data, agency, self.config.policies)
         return _encode({**envelope, "data": data})
 
-    async def step(self) -> int:
-        """Relay the next page of the log; returns log positions consumed."""
-        start = self.position.load() + 1
-        limit = 1 if start <= self._careful_until else self.config.batch
+    async def load(self) -> int:
+        """The stored position (the follower's cursor)."""
+        return await asyncio.to_thread(self.position.load)
+
+    async def save(self, position: int) -> None:
+        await asyncio.to_thread(self.position.save, position, self._marks)
+
+    def _read(self, start: int, limit: int) -> Page[LogEvent | _Unreadable]:
+        """A page from `start`; one event at a time after a page failed to decode, and an
+        `_Unreadable` for a position that fails alone."""
+        limit = 1 if start <= self._careful_until else limit
         try:
-            events = await asyncio.to_thread(self.source.read, start, limit)
+            events: list[LogEvent | _Unreadable] = list(self.source.read(start, limit))
         except Exception as exc:
             if is_infrastructure(exc):
                 raise
             if limit > 1:  # find the event at fault: one at a time through this page
                 self._careful_until = start + limit - 1
-                return await self.step()
-            await self.publisher.publish([self._dead_letter(start, exc)])
-            self.position.save(start)
-            return 1
-        if not events:
-            return 0
+                return self._read(start, 1)
+            return Page([_Unreadable(start, exc)], start)
+        return Page(events, events[-1].position if events else start - 1)
+
+    async def _publish(self, page: Page[LogEvent | _Unreadable]) -> None:
         batch = []
-        for e in events:
-            if e.aggregate == INCIDENT:
+        for e in page.items:
+            if isinstance(e, _Unreadable):
+                batch.append(self._dead_letter(e.position, e.error))
+            elif e.aggregate == INCIDENT:
                 batch += self._messages_or_dead_letter(e)
-        await self.publisher.publish(batch)
-        self.position.save(events[-1].position)
-        return len(events)
+        if self._sent:
+            batch = [m for m in batch if _identity(m) not in self._sent]
+            if page.last >= self._sent_until:
+                self._sent.clear()
+        acked = await self.publisher.publish(batch)
+        self._marks.update(acked or {})
+
+    async def step(self) -> int:
+        """Relay the next page of the log; returns log positions consumed."""
+        return await self.follower.step()
+
+    async def recover(self) -> int:
+        """Before following: load the marks and read back what was written past them (by a
+        predecessor that died before storing its position), so it is not sent again; returns
+        the messages found. Without marks (a first start) there is nothing to compare with."""
+        self._marks = await asyncio.to_thread(self.position.marks)
+        read_back = getattr(self.publisher, "read_back", None)
+        self._sent.clear()
+        if read_back is None or not self._marks:
+            return 0
+        found, ends = await read_back(self.topics(), self._marks)
+        position = await self.load()
+        for topic, key, value in found:
+            if (ident := _identity(Message(topic, key, value))) is not None:
+                self._sent.add(ident)
+        self._sent_until = position + self.config.batch
+        self._marks.update(ends)
+        return len(found)
 
     def _messages_or_dead_letter(self, event: LogEvent) -> list[Message]:
         try:
@@ -238,13 +317,20 @@ class Relay:
                        failure_letter(raw, exc, source, stage="relay"))
 
     async def run(self, stop: asyncio.Event, *, idle_s: float = 0.5) -> None:
-        while not stop.is_set():
-            if not await self.step():
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(stop.wait(), idle_s)
+        await self.recover()
+        await self.follower.run(stop, idle_s=idle_s)
 
     async def lag(self) -> int:
         return await asyncio.to_thread(self.source.head) - self.position.load()
+
+
+def _identity(message: Message) -> tuple[str, bytes, str] | None:
+    """What makes a relayed message unique: its topic, key and event id."""
+    try:
+        body = json.loads(message.value)
+        return message.topic, message.key, str(body.get("id") or body["event_id"])
+    except (ValueError, KeyError, TypeError, AttributeError):
+        return None
 
 
 def _agencies_in(events: Iterable[LogEvent], start: Iterable[str] = ()) -> list[str]:
@@ -296,11 +382,24 @@ class AiokafkaPublisher:
         if self._producer is not None:
             await self._producer.stop()
 
-    async def publish(self, messages: Sequence[Message]) -> None:
+    async def publish(self, messages: Sequence[Message]) -> dict[str, int]:
         from aiokafka.errors import KafkaError
 
         try:  # `send` only queues; one after another keeps each incident's events in order
             sent = [await self._producer.send(m.topic, m.value, key=m.key) for m in messages]
-            await asyncio.gather(*sent)
+            acked = await asyncio.gather(*sent)
         except KafkaError as exc:
             raise RelayError(f"the broker refused a batch: {exc!r}") from None
+        ends: dict[str, int] = {}
+        for meta in acked:
+            mark = f"{meta.topic}:{meta.partition}"
+            ends[mark] = max(ends.get(mark, 0), int(meta.offset) + 1)
+        return ends
+
+    async def read_back(self, topics: Sequence[str], since: Mapping[str, int]
+                        ) -> tuple[list[tuple[str, bytes, bytes]], dict[str, int]]:
+        """(topic, key, value) of every record at or past `since` (`topic:partition` → offset;
+        a partition not named: from its start) in `topics`, and each partition's end."""
+        from streams.readback import read_past
+
+        return await read_past(self._bootstrap, self._options, topics, since)

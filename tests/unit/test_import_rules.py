@@ -10,14 +10,15 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-OURS = {"domain", "streams", "detectors", "projections", "api", "eventstore", "audit", "adapters",
+OURS = {"domain", "follow", "streams", "detectors", "projections", "api", "eventstore", "audit", "adapters",
         "archive", "kuzet"}
 ALLOWED = {
     "domain": set(),
     "detectors": {"domain"},
-    "streams": {"domain"},
-    "projections": {"domain"},
-    "api": {"domain", "projections"},
+    "follow": {"domain"},
+    "streams": {"domain", "follow"},
+    "projections": {"domain", "follow"},
+    "api": {"domain", "projections", "follow"},
     "eventstore": {"domain"},
     "audit": {"domain", "projections", "eventstore"},
     "adapters": {"domain"},
