@@ -1,7 +1,8 @@
 """The projection runner: follows the notification log into every view; rebuild and verify.
 
 `step()` reads one page of the log and, per view, folds the events past that view's position
-over the documents they touch and commits documents and position in one transaction.
+over the documents they touch and commits documents and position in one transaction (a
+`follow.Follower` whose position is the slowest view's, saved by the store with the output).
 `rebuild(name)` folds the whole log in memory and swaps a fresh table in at the head it read to;
 `verify(name)` folds the log up to the live view's position and compares content digests.
 
@@ -21,6 +22,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 from domain.log import LogEvent, NotificationSource
+from follow import Follower, Page
 from projections.asof import fold_log, fold_views
 from projections.errors import PositionConflictError, UnknownViewError
 from projections.store import ViewStore
@@ -74,6 +76,18 @@ class ProjectionRunner:
         self.views = {v.name: v for v in views}
         self.batch = batch
         self.heartbeat_s = heartbeat_s
+        self.follower: Follower[LogEvent] = Follower(self._read, self._apply, self, batch=batch)
+
+    def _read(self, start: int, limit: int) -> Page[LogEvent]:
+        events = self.source.read(start, limit)
+        return Page(events, events[-1].position if events else start - 1)
+
+    async def load(self) -> int:
+        """The follower's position: the slowest view's."""
+        return min([await self.store.position(name) for name in self.views] or [0])
+
+    async def save(self, position: int) -> None:
+        """Nothing: each view's position was committed with its documents (`_commit`)."""
 
     def view(self, name: str) -> View:
         if name not in self.views:
@@ -85,9 +99,11 @@ class ProjectionRunner:
 
     async def step(self) -> int:
         """Apply the next page of the log to every view behind it; returns events read."""
+        return await self.follower.step()
+
+    async def _apply(self, page: Page[LogEvent]) -> None:
+        events = page.items
         positions = {name: await self.store.position(name) for name in self.views}
-        start = min(positions.values()) + 1
-        events = await asyncio.to_thread(self.source.read, start, self.batch)
         for name, view in self.views.items():
             mine = [e for e in events if e.position > positions[name]]
             if mine:
@@ -97,7 +113,6 @@ class ProjectionRunner:
                     continue
         if any(e.name in ERASURES for e in events):
             await self.store.scrub()
-        return len(events)
 
     async def _commit(self, view: View, events: list[LogEvent], expected: int) -> None:
         keys = {k for k in (view.key(e) for e in events) if k is not None}
