@@ -52,6 +52,7 @@ from domain.observations import (
 )
 from domain.operations import Guard, OperatorCommands
 from domain.privacy import SHREDDED
+from domain.procedures import ProcedureSet
 from domain.queries import IncidentQueries
 from domain.routing import RoutingPolicy
 from domain.rules import RuleSet, Schedule
@@ -82,8 +83,14 @@ def snapshot_of(incident: Incident) -> IncidentSnapshot:
         incident_id=incident.id, number=incident.episode, status=incident.status,
         level=incident.level, severity=incident.severity, opened_at=incident.opened_at,
         sla_due_at=incident.sla_due_at, last_seen_at=incident.last_seen_at,
-        resolved_at=incident.resolved_at,
+        resolved_at=incident.resolved_at, **_step_due(incident),
     ))
+
+
+def _step_due(incident: Incident) -> dict[str, Any]:
+    """The next mandatory step deadline the timers watch (`Episode.step`, `step_due_at`)."""
+    due = incident.next_step_due()
+    return {"step": due[0], "step_due_at": due[1]} if due else {}
 
 
 def _result(incident: Incident, refused: Sequence[Detection] = (), *,
@@ -151,10 +158,27 @@ class IncidentApp(OperatorCommands, ErasureRecords, IncidentQueries):
     name = "kuzet"
 
     def __init__(self, env: dict[str, str] | None, rules: RuleSet,
-                 routing: RoutingPolicy | None = None) -> None:
+                 routing: RoutingPolicy | None = None,
+                 procedures: ProcedureSet | None = None) -> None:
         super().__init__(env)
         self.rules = rules
         self.routing = routing or RoutingPolicy()
+        self.procedures = procedures or ProcedureSet()
+        """Checklists and two-person kinds given to incidents as they open (none: none)."""
+
+    def _follow_procedure(self, incident: Incident, now: datetime) -> None:
+        """Record on a new incident the procedure in force for its kind and site type, and
+        whether its dispatch needs a second operator (`ProcedureAssigned`,
+        `VerificationRequired`), by the rule that opened it."""
+        site = self.routing.sites.get(incident.site_id)
+        procedure = self.procedures.for_incident(incident.kind, site.type if site else None)
+        if procedure is not None:
+            incident.assign_procedure(procedure=self.procedures.ref(procedure),
+                                      steps=[s.as_fact() for s in procedure.steps],
+                                      actor=incident.rule, at=now)
+        if self.procedures.needs_two_people(incident.kind):
+            incident.require_verification(policy=f"procedures@{self.procedures.version}",
+                                          actor=incident.rule, at=now)
 
     def _agencies(self, kind: Kind, site_id: str | None, severity: int) -> list[str]:
         """The rule's agencies plus every matching route's (routing policy, one place)."""
@@ -200,6 +224,7 @@ class IncidentApp(OperatorCommands, ErasureRecords, IncidentQueries):
         if track.next_episode != d.episode:  # the cache was stale: let the caller re-decide
             return replace(self.key_state(d.key), refused=d.detections)
         incident = self._new_incident(d, now)
+        self._follow_procedure(incident, now)
         _attach_appeals(incident, d.detections, self.rules.rule_ref(d.group), now)
         track.start_episode(incident_id=incident.id, at=now)
         try:
@@ -322,7 +347,10 @@ class IncidentApp(OperatorCommands, ErasureRecords, IncidentQueries):
         incident = self.incident(d.incident_id)
         actor = self.rules.rule_ref(Kind(incident.kind))
         try:
-            if isinstance(d, AutoResolve):
+            if isinstance(d, Escalate) and d.step is not None:
+                if not incident.escalate_overdue_step(step=d.step, actor=actor, at=d.at):
+                    return _result(incident)
+            elif isinstance(d, AutoResolve):
                 incident.auto_resolve(reason=d.reason, actor=actor, at=d.at)
             elif incident.status in {Status.OPEN, Status.REOPENED} and d.level > incident.level:
                 incident.escalate(level=d.level, severity=d.severity, reason=d.reason,
@@ -434,6 +462,7 @@ class IncidentApp(OperatorCommands, ErasureRecords, IncidentQueries):
             linked_to=None, rule=f"schedule:{schedule.id}@{self.rules.version}",
             actor=self.rules.rule_ref(schedule.kind), timestamp=now,
         )
+        self._follow_procedure(incident, now)
         track.start_episode(incident_id=incident.id, at=now)
         try:
             self.save(track, incident)

@@ -14,8 +14,9 @@ from datetime import datetime
 from domain.incident import Incident
 
 __all__ = [
-    "Acknowledge", "AddNote", "Assign", "Close", "Dispatch", "Escalate", "MarkFalseAlarm",
-    "OperatorCommand", "PlaceLegalHold", "ReleaseLegalHold", "Reopen", "Resolve", "Route",
+    "Acknowledge", "AddNote", "Assign", "Close", "CompleteStep", "Dispatch", "Escalate",
+    "MarkFalseAlarm", "OperatorCommand", "PlaceLegalHold", "RejectVerification",
+    "ReleaseLegalHold", "Reopen", "Resolve", "Route", "SkipStep", "Verify",
 ]
 
 
@@ -67,8 +68,12 @@ class Reopen:
 
 @dataclass(frozen=True, slots=True)
 class Close:
+    """Close; with mandatory procedure steps unsettled only with a supervisor's `override`."""
+
+    override: str | None = None
+
     def apply(self, incident: Incident, actor: str, at: datetime) -> None:
-        incident.close(actor=actor, at=at)
+        incident.close(actor=actor, at=at, override=self.override)
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,6 +124,46 @@ class ReleaseLegalHold:
         incident.release_legal_hold(reason=self.reason, actor=actor, at=at)
 
 
+@dataclass(frozen=True, slots=True)
+class CompleteStep:
+    """A checklist step of the incident's procedure is done."""
+
+    step: str
+
+    def apply(self, incident: Incident, actor: str, at: datetime) -> None:
+        incident.complete_step(step=self.step, actor=actor, at=at)
+
+
+@dataclass(frozen=True, slots=True)
+class SkipStep:
+    """A checklist step is not needed here, and why (closing accepts a skipped step)."""
+
+    step: str
+    reason: str
+
+    def apply(self, incident: Incident, actor: str, at: datetime) -> None:
+        incident.skip_step(step=self.step, reason=self.reason, actor=actor, at=at)
+
+
+@dataclass(frozen=True, slots=True)
+class Verify:
+    """A second operator confirms an acknowledged incident of a two-person kind."""
+
+    def apply(self, incident: Incident, actor: str, at: datetime) -> None:
+        incident.verify(actor=actor, at=at)
+
+
+@dataclass(frozen=True, slots=True)
+class RejectVerification:
+    """A second operator disagrees: the incident becomes a false alarm naming both."""
+
+    reason: str
+
+    def apply(self, incident: Incident, actor: str, at: datetime) -> None:
+        incident.reject_verification(reason=self.reason, actor=actor, at=at)
+
+
 OperatorCommand = (Acknowledge | Assign | Dispatch | Resolve | MarkFalseAlarm | Reopen | Close
-                   | AddNote | Route | Escalate | PlaceLegalHold | ReleaseLegalHold)
+                   | AddNote | Route | Escalate | PlaceLegalHold | ReleaseLegalHold
+                   | CompleteStep | SkipStep | Verify | RejectVerification)
 """Every command an operator, supervisor or legal officer runs on one incident."""

@@ -68,6 +68,9 @@ class Episode:
     sla_due_at: datetime
     last_seen_at: datetime
     resolved_at: datetime | None = None
+    step: str | None = None
+    """The outstanding mandatory procedure step whose deadline comes next (not escalated)."""
+    step_due_at: datetime | None = None
 
     @property
     def active(self) -> bool:
@@ -137,6 +140,8 @@ class Escalate:
     severity: int
     at: datetime
     reason: str
+    step: str | None = None
+    """Set when a mandatory procedure step missed its deadline (not the SLA)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -351,7 +356,21 @@ def _tick_episode(state: KeyState, group: GroupRule,
         return replace(state, episode=up), [
             Escalate(ref, episode.incident_id, level, severity, now, reason)
         ]
-    return state, []
+    return _tick_step(state, episode, now)
+
+
+def _tick_step(state: KeyState, episode: Episode,
+               now: datetime) -> tuple[KeyState, list[Decision]]:
+    """A mandatory procedure step past its deadline goes to the supervisor, as the SLA does:
+    the store decides (`Incident.escalate_overdue_step`) and its answer, reconciled, names
+    the next deadline."""
+    if episode.step is None or episode.step_due_at is None or now < episode.step_due_at:
+        return state, []
+    level = min(episode.level + 1, MAX_LEVEL)
+    waiting = replace(episode, step=None, step_due_at=None)
+    return replace(state, episode=waiting), [Escalate(
+        state.key, episode.incident_id, level, episode.severity, now,
+        f"mandatory step {episode.step} overdue", step=episode.step)]
 
 
 def _forgettable(state: KeyState, group: GroupRule, now: datetime) -> bool:

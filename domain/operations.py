@@ -91,8 +91,9 @@ class OperatorCommands(IncidentStore):
                             expected_version=expected_version, guard=guard)
 
     def close_incident(self, incident_id: UUID, *, by: str, at: datetime,
-                       expected_version: int | None = None) -> Incident:
-        return self.execute(incident_id, Close(), by=by, at=at,
+                       expected_version: int | None = None,
+                       override: str | None = None) -> Incident:
+        return self.execute(incident_id, Close(override), by=by, at=at,
                             expected_version=expected_version)
 
     def add_note(self, incident_id: UUID, *, text: str, by: str, at: datetime,

@@ -6,6 +6,7 @@ from importlib import resources
 from typing import TYPE_CHECKING, Any
 
 from domain.application import IncidentApp
+from domain.procedures import ProcedureSet, load_procedures
 from domain.routing import RoutingPolicy, load_routing, load_sites
 from domain.rules import RuleSet, load_rules
 from kuzet.settings import Settings
@@ -17,7 +18,7 @@ if TYPE_CHECKING:
     from projections.asof import RecordedLog
 
 __all__ = ["build_incident_app", "build_log_reader", "build_recorded_log", "build_worker_app",
-           "load_rule_set", "open_incident_app", "stream_config"]
+           "load_procedure_set", "load_rule_set", "open_incident_app", "stream_config"]
 
 
 def load_rule_set(settings: Settings) -> RuleSet:
@@ -32,6 +33,21 @@ def load_rule_set(settings: Settings) -> RuleSet:
         return load_rules(text, str(settings.rules_path))
     text = resources.files("domain").joinpath("rules.toml").read_text()
     return load_rules(text, "domain/rules.toml")
+
+
+def load_procedure_set(settings: Settings) -> ProcedureSet:
+    """The deployment's procedures file, or the set shipped in `domain/procedures.toml`."""
+    if settings.procedures_path is not None:
+        try:
+            text = settings.procedures_path.read_text()
+        except OSError as exc:
+            from kuzet.settings import SettingsError
+
+            raise SettingsError(f"KUZET_PROCEDURES_PATH={str(settings.procedures_path)!r}: "
+                                f"{exc}") from None
+        return load_procedures(text, str(settings.procedures_path))
+    text = resources.files("domain").joinpath("procedures.toml").read_text()
+    return load_procedures(text, "domain/procedures.toml")
 
 
 def load_routing_policy(settings: Settings) -> RoutingPolicy:
@@ -77,7 +93,8 @@ def open_incident_app(settings: Settings, rules: RuleSet | None = None, *,
     env = settings.event_store_env()
     if cache_aggregates:
         env = {**env, "AGGREGATE_CACHE_MAXSIZE": str(WORKER_AGGREGATE_CACHE)}
-    return IncidentApp(env, rules or load_rule_set(settings), load_routing_policy(settings))
+    return IncidentApp(env, rules or load_rule_set(settings), load_routing_policy(settings),
+                       load_procedure_set(settings))
 
 
 def build_log_reader(app: IncidentApp, *, stored_form: bool = False) -> FastLogReader:
