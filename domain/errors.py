@@ -9,6 +9,7 @@
     │   ├── IllegalTransition   the command is not allowed in the incident's status
     │   ├── VersionConflict     the caller's expected version is not the current one
     │   └── InvalidCommand      a command argument is out of range (empty note, lower level…)
+    │       └── MergeRefused    a merge that can never be right (an incident into itself)
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ __all__ = [
     "InvalidDetection",
     "InvalidHealthRecord",
     "InvalidRules",
+    "MergeRefused",
     "VersionConflict",
 ]
 
@@ -108,3 +110,8 @@ class VersionConflict(IncidentError):
 
 class InvalidCommand(IncidentError):
     """Raised when a command argument is out of range (empty note, non-increasing level…)."""
+
+
+class MergeRefused(InvalidCommand):
+    """Raised when a merge can never be carried out whatever the statuses (an incident into
+    itself); a merge into or from a closed or merged incident is an `IllegalTransition`."""
