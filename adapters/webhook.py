@@ -19,6 +19,7 @@ from adapters.delivery import Attempted, Sender, Stopped
 from adapters.envelope import Body, FeedEvent, Unseal, body_for, parse_record, sha256
 from adapters.errors import ParkedNotFound, UnsealError
 from adapters.feed import Feed, Record
+from adapters.metrics import AdapterMetrics
 from adapters.retry import Verdict
 from adapters.state import AdapterState, Checkpoint, Outcome, Parked, Receipt
 
@@ -55,6 +56,7 @@ class WebhookAdapter:
         self.unseal = unseal
         self.clock = clock
         self.on_reveal = on_reveal
+        self.metrics = AdapterMetrics(name)
         """Told of every delivery that revealed personal fields in the clear (the access
         log: who received whom); awaited before the receipt is committed."""
 
@@ -97,13 +99,23 @@ class WebhookAdapter:
             poison = Attempted(Verdict.PARK, None, 0, event.problem or "unreadable record")
             await self.state.commit(Outcome(parked=self._parked(event, where, poison),
                                             checkpoint=checkpoint))
+            self.metrics.parked.inc()
         elif await self.state.delivered(self.name, event.id):
             await self.state.commit(Outcome(checkpoint=checkpoint))
+            self.metrics.duplicate.inc()
         else:
             result, body = await self._deliver(event.id, event.raw, stop)
             await self._revealed(result, body)
             await self.state.commit(self._outcome(event, where, result, body.content,
                                                   checkpoint))
+            self._count(result)
+
+    def _count(self, result: Attempted) -> None:
+        """Outcome and retries of one committed delivery (the parked queue's CLI too)."""
+        (self.metrics.delivered if result.verdict is Verdict.DELIVERED
+         else self.metrics.parked).inc()
+        if result.attempts > 1:
+            self.metrics.retries.inc(result.attempts - 1)
 
     async def _deliver(self, event_id: str, raw: bytes, stop: asyncio.Event
                        ) -> tuple[Attempted, Body]:
@@ -124,7 +136,9 @@ class WebhookAdapter:
         if result.verdict is Verdict.DELIVERED:
             return Outcome(receipt=self._receipt(event, where, result, body),
                            checkpoint=checkpoint)
-        log.warning("adapter %s parked event %s: %s", self.name, event.id, result.reason)
+        log.warning("adapter %s parked event %s: %s", self.name, event.id, result.reason,
+                    extra={"event_id": event.id, "partition": where.partition,
+                           "offset": where.offset})
         return Outcome(parked=self._parked(event, where, result), checkpoint=checkpoint)
 
     def _receipt(self, event: FeedEvent, where: _Where, result: Attempted,
@@ -158,6 +172,7 @@ class WebhookAdapter:
                 outcome = replace(outcome, parked=replace(
                     outcome.parked, attempts=parked.attempts + result.attempts))
             await self.state.commit(outcome)
+            self._count(result)
             results[parked.event_id] = result.verdict
         return results
 

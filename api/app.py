@@ -17,6 +17,7 @@ from api.console import console_routes
 from api.export import access_export
 from api.fanout import LogFollower
 from api.limits import BodySizeLimit
+from api.metrics import track_subscribers
 from api.reader import IncidentReader
 from api.replay import ReplayPages
 from api.revocations import RevocationList
@@ -62,6 +63,7 @@ def create_app(config: ApiConfig, incidents: IncidentApp | None = None,
     `boardAt`) over `as_of_views` (the board always; the others as the runner configures them)."""
     services = build_services(config, incidents, history, as_of_views)
     graphql = KuzetGraphQL(services)
+    track_subscribers(lambda: len(services.follower.subscribers))
 
     @contextlib.asynccontextmanager
     async def lifespan(_: Starlette) -> AsyncIterator[None]:

@@ -9,8 +9,10 @@ handler with structlog's `ProcessorFormatter` renders each record:
   "incident_id": "..."}` — one object per line, for Loki / Elasticsearch / journald.
 
 Fields passed as `log.warning(..., extra={"incident_id": ...})` come out as keys of their own.
-Libraries that install their own handlers (uvicorn's access log) keep their format; the Faust
-worker's handler is replaced in json mode (`reinstall`).
+In json mode uvicorn is started without its own logging config (`uvicorn_log_config`), so its
+error and access lines propagate to the root handler and come out as JSON too; the Faust
+worker's handler is replaced in json mode (`reinstall`). In console mode uvicorn keeps its
+own format.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from typing import Any, TextIO
 
 import structlog
 
-__all__ = ["FORMATS", "configure_logging", "formatter", "reinstall"]
+__all__ = ["FORMATS", "configure_logging", "formatter", "reinstall", "uvicorn_log_config"]
 
 FORMATS = ("console", "json")
 
@@ -62,6 +64,7 @@ def formatter(fmt: str) -> structlog.stdlib.ProcessorFormatter:
     if fmt not in FORMATS:
         raise ValueError(f"log format {fmt!r}: console or json")
     pre_chain: list[Any] = [
+        structlog.contextvars.merge_contextvars,  # ids a hop bound (partition…)
         structlog.stdlib.add_log_level,
         structlog.stdlib.add_logger_name,
         structlog.processors.TimeStamper(fmt="iso", utc=True),
@@ -97,3 +100,13 @@ def reinstall(root: logging.Logger) -> None:
     handler = _current.get("handler")
     if _current.get("format") == "json" and handler is not None:
         root.handlers[:] = [handler]
+
+
+def uvicorn_log_config() -> dict[str, Any] | None:
+    """`log_config` for `uvicorn.run`: None in json mode (uvicorn installs no handler of its
+    own, its loggers propagate to Kuzet's root handler), uvicorn's default otherwise."""
+    if _current.get("format") == "json":
+        return None
+    from uvicorn.config import LOGGING_CONFIG
+
+    return LOGGING_CONFIG

@@ -35,6 +35,7 @@ from domain.rules import RuleSet
 from domain.topics import CORRELATION, DETECTIONS
 from streams.consumer import CorrelateHop, OffsetTracker, Record, RouteHop, dlq_record
 from streams.engine import CorrelationEngine
+from streams.metrics import CONSUMED, CONSUMER_LAG, RECORDS_CONSUMED
 from streams.producer import start_producer
 from streams.relay import keyed_partition
 from streams.session import BrokerFault, HopHealth, batch_lag, check_positions, commit_within
@@ -195,15 +196,17 @@ class Correlator:
         if hop is not None:
             self._committer = committer
         consumer.subscribe([topic], listener=committer)
+        consumed = CONSUMED.get(topic) or RECORDS_CONSUMED.labels(topic)
         try:
             await consumer.start()
             while True:
                 batches = await consumer.getmany(
                     timeout_ms=int(self.config.batch_within_s * 1000),
                     max_records=self.config.batch_size)
-                health.fetched(batch_lag(consumer, batches))
+                health.fetched(batch_lag(consumer, batches, CONSUMER_LAG.set))
                 await committer.check()
                 if batches:
+                    consumed.inc(sum(map(len, batches.values())))
                     await handle(batches, committer)
         finally:
             if self._committer is committer:

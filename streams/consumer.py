@@ -19,13 +19,16 @@ import base64
 import hashlib
 import json
 import logging
+import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from itertools import repeat
 from typing import Any, NamedTuple
 
 import orjson
+from structlog.contextvars import bind_contextvars, unbind_contextvars
 
 from domain.correlation import shard_key
 from domain.detection import (
@@ -42,7 +45,7 @@ from domain.errors import FieldError, InvalidDetection
 from domain.rules import RuleSet
 from domain.topics import CORRELATION, DETECTIONS_DLQ
 from streams.errors import is_infrastructure
-from streams.metrics import DEAD_LETTERS
+from streams.metrics import DEAD_LETTERS, DURABLE_SECONDS
 
 __all__ = ["CorrelateHop", "OffsetTracker", "Record", "RouteHop", "Token", "dead_letter",
            "dlq_record", "failure_letter"]
@@ -292,19 +295,33 @@ class CorrelateHop:
     clock: Callable[[], datetime]
     tracker: OffsetTracker
     _raw: dict[Token, tuple[str, bytes | None, bytes | None]] = field(default_factory=dict)
+    _observed: dict[Token, float] = field(default_factory=dict)
+    """Each handed-out detection's observed_at (epoch seconds) until it settles: the
+    observed → durable histogram."""
 
     async def handle(self, batches: dict[Any, Sequence[Any]]) -> None:
         """Feed one fetch; partitions revoked meanwhile are left to their next owner."""
         epoch = self.tracker.epoch
         try:
             for tp, msgs in batches.items():
+                bind_contextvars(partition=tp.partition)  # on any line logged meanwhile
                 items = await self._take(tp, msgs, epoch)
                 if items and not self.tracker.revoked_since(tp.partition, epoch):
                     settled = await self._process(tp.partition, items)
                     settled += await self._dead_letter_rejected()
-                    self.tracker.settle(settled, since=epoch)
+                    self._settle(settled, epoch)
         finally:
             self._raw.clear()
+            unbind_contextvars("partition")
+
+    def _settle(self, tokens: list[Token], epoch: int) -> None:
+        """Settle `tokens` (`OffsetTracker.settle`) and observe their observed → durable
+        latency."""
+        self.tracker.settle(tokens, since=epoch)
+        if tokens:
+            now, pop = time.time(), self._observed.pop
+            DURABLE_SECONDS.observe_many([now - at for at in map(pop, tokens, repeat(None))
+                                          if at is not None])
 
     async def _process(self, partition: int, items: list[tuple[Detection, Token]]
                        ) -> list[Token]:
@@ -316,7 +333,7 @@ class CorrelateHop:
             if is_infrastructure(exc):
                 raise
             log.warning("correlate: a batch of %d failed (%s: %s); retrying one by one",
-                        len(items), type(exc).__name__, exc)
+                        len(items), type(exc).__name__, exc, extra={"partition": partition})
         settled = []
         for item in items:
             try:
@@ -377,6 +394,7 @@ class CorrelateHop:
                 continue
             assert det is not None
             self._raw[token] = (tp.topic, _safe_key(msg.key), msg.value)
+            self._observed[token] = det.observed_at.timestamp()
             items.append((det, token))
         return items
 
@@ -384,15 +402,17 @@ class CorrelateHop:
         epoch = self.tracker.epoch
         settled = await self.engine.tick(self.clock())
         settled += await self._dead_letter_rejected()
-        self.tracker.settle(settled, since=epoch)
+        self._settle(settled, epoch)
 
     async def drain(self) -> None:
         """Write every coalescing buffer now (before a clean stop: then commit `due`)."""
         epoch = self.tracker.epoch
         settled = await self.engine.drain(self.clock())
         settled += await self._dead_letter_rejected()
-        self.tracker.settle(settled, since=epoch)
+        self._settle(settled, epoch)
 
     def revoke(self, partitions: Sequence[int]) -> None:
         self.engine.revoke(partitions)
         self.tracker.forget(partitions)
+        gone = set(partitions)
+        self._observed = {t: at for t, at in self._observed.items() if t.partition not in gone}

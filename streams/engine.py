@@ -64,11 +64,14 @@ from domain.kinds import Kind
 from domain.rules import RuleSet
 from streams.errors import is_infrastructure
 from streams.ledger import Ledger, ledger_for, stamp
-from streams.metrics import BELOW_RULE, SKIPPED
+from streams.metrics import BELOW_RULE, EVIDENCE_FLUSHED, OPENED_BY_KIND, SKIPPED
+from streams.silencing import SilenceGate
 
 __all__ = ["Conflict", "CorrelationEngine", "Rejected"]
 
 log = logging.getLogger("kuzet.streams.engine")
+_SKIPPED = {kind: SKIPPED.labels(kind.value) for kind in Kind}
+_BELOW_RULE = {kind: BELOW_RULE.labels(kind.value) for kind in Kind}
 T = TypeVar("T", bound=Hashable)
 
 
@@ -136,6 +139,7 @@ class CorrelationEngine(Generic[T]):
         self.ledger_retention = ledger_retention
         """Digests and hits older than this are pruned (the contract's skew plus a day)."""
         self.shards: dict[int, _Shard[T]] = {}
+        self.silences: SilenceGate[T] = SilenceGate(app)
         self.rejected: list[Rejected[T]] = []
         self._schedules_checked: datetime | None = None
         self._pruned: datetime | None = None
@@ -156,8 +160,9 @@ class CorrelationEngine(Generic[T]):
         if is_infrastructure(exc):
             raise exc
         reason = "conflict" if isinstance(exc, Conflict) else "exception"
+        where = {k: getattr(token, k) for k in ("partition", "offset") if hasattr(token, k)}
         log.warning("rejecting detection %s (%s): %s", det.detection_id, type(exc).__name__,
-                    exc, extra={"detection_id": str(det.detection_id)})
+                    exc, extra={"detection_id": str(det.detection_id), **where})
         self.rejected.append(Rejected(token, det, reason, exc))
 
     def revoke(self, partitions: Iterable[int]) -> None:
@@ -172,8 +177,8 @@ class CorrelationEngine(Generic[T]):
         """Correlate a batch from one partition; returns the tokens now settled."""
         shard = self.shards.setdefault(partition, _Shard())
         items = await self._admit(items)
+        items, settled = await self._unless_silenced(items, now)
         items = await self._warm(shard, items, now)
-        settled: list[T] = []
         immediate: list[tuple[Decision, list[T]]] = []
         for det, token in items:
             try:
@@ -186,6 +191,26 @@ class CorrelationEngine(Generic[T]):
         settled += await self._flush(shard, now, force=False)
         settled += await self._write_hits(shard)
         return settled
+
+    async def _unless_silenced(self, items: list[tuple[Detection, T]], now: datetime
+                               ) -> tuple[list[tuple[Detection, T]], list[T]]:
+        """Detections under a silence (`streams.silencing`) are counted on it, not correlated;
+        their tokens settle once counted (a failed count dead-letters them)."""
+        gate = self.silences
+        if gate.due(now):
+            await self._store(gate.load, now)
+        items, held = gate.split(items)
+        if not held:
+            return items, []
+        failed = await self._store(gate.write, held, now)
+        settled: list[T] = []
+        for silence_id, pairs in held.items():
+            for det, token in pairs:
+                if silence_id in failed:
+                    self._reject(token, det, failed[silence_id])
+                else:
+                    settled.append(token)
+        return items, settled
 
     async def _admit(self, items: Sequence[tuple[Detection, T]]
                      ) -> list[tuple[Detection, T]]:
@@ -332,11 +357,11 @@ class CorrelationEngine(Generic[T]):
     def _route_decision(self, shard: _Shard[T], decision: Decision, tokens: list[T],
                         immediate: list[tuple[Decision, list[T]]], settled: list[T]) -> None:
         if isinstance(decision, Skipped):
-            SKIPPED.labels(decision.detection.kind.value).inc()
+            _SKIPPED[decision.detection.kind].inc()
             settled += tokens
         elif isinstance(decision, Observe):
             if decision.detection.kind in WATCHLIST_KINDS:
-                BELOW_RULE.labels(decision.detection.kind.value).inc()
+                _BELOW_RULE[decision.detection.kind].inc()
             shard.observations.add(decision.detection, tokens)
         elif isinstance(decision, AddEvidence):
             buf = shard.evidence.setdefault((decision.incident_id, decision.suppressed), _Buffer())
@@ -364,6 +389,7 @@ class CorrelationEngine(Generic[T]):
                 continue
             if isinstance(decision, OpenIncident) and applied is not None and applied.changed:
                 shard.last_flush[decision.incident_id] = now
+                OPENED_BY_KIND[decision.group].inc()
             if applied is None or not applied.refused:
                 settled += tokens
             if applied is not None:
@@ -397,7 +423,8 @@ class CorrelationEngine(Generic[T]):
         dets = getattr(decision, "detections", ())
         if not tokens or not dets:  # a timer: nothing to dead-letter; it runs again next tick
             log.warning("decision %s failed: %s: %s", type(decision).__name__,
-                        type(exc).__name__, exc)
+                        type(exc).__name__, exc,
+                        extra={"incident_id": str(getattr(decision, "incident_id", ""))})
             return
         for i, token in enumerate(tokens):
             self._reject(token, dets[min(i, len(dets) - 1)], exc)
@@ -422,7 +449,8 @@ class CorrelationEngine(Generic[T]):
             return []
         if depth >= 2:
             log.warning("dropping %d detection(s) for %s: store keeps refusing",
-                        len(applied.refused), key)
+                        len(applied.refused), key, extra={"incident_id": str(
+                            snap.episode.incident_id) if snap is not None else ""})
             return tokens
         pending: list[T] = list(tokens)
         held: Detection | None = None
@@ -472,6 +500,7 @@ class CorrelationEngine(Generic[T]):
                 continue
             if applied is None or not applied.refused:
                 settled += buf.tokens
+                EVIDENCE_FLUSHED.inc(len(buf.detections))
             if applied is not None:
                 decision = AddEvidence("", k[0], tuple(buf.detections), k[1])
                 settled += await self._correct(shard, decision, applied, buf.tokens, now)

@@ -18,7 +18,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -65,13 +65,18 @@ class HopHealth:
                 "partitions": sorted(self.assigned)}
 
 
-def batch_lag(consumer: Any, batches: dict[Any, Any]) -> int:
-    """Records left behind the high watermark after this fetch (its partitions only)."""
+def batch_lag(consumer: Any, batches: dict[Any, Any],
+              each: Callable[[str, int, int], None] | None = None) -> int:
+    """Records left behind the high watermark after this fetch (its partitions only);
+    `each(topic, partition, lag)` is told every partition's own (the lag gauge)."""
     lag = 0
     for tp, msgs in batches.items():
         high = consumer.highwater(tp)
         if msgs and high is not None:
-            lag += max(0, high - (msgs[-1].offset + 1))
+            behind = max(0, high - (msgs[-1].offset + 1))
+            lag += behind
+            if each is not None:
+                each(tp.topic, tp.partition, behind)
     return lag
 
 

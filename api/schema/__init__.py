@@ -18,6 +18,7 @@ from api.errors import (
     ViewForbidden,
     ViewUnavailable,
 )
+from api.metrics import OperationMetrics
 from api.schema.broadcast import SharedEventExecutor
 from api.schema.limits import RequestLimits, limit_rules
 from api.schema.mutation import Mutation
@@ -76,5 +77,5 @@ def build_schema(config: ApiConfig) -> strawberry.Schema:
         query=Query, mutation=Mutation, subscription=Subscription,
         execution_context_class=SharedEventExecutor,
         extensions=[lambda: RequestLimits(config, rules), lambda: ParserCache(maxsize=256),
-                    lambda: ValidationCache(maxsize=256)],
+                    lambda: ValidationCache(maxsize=256), OperationMetrics],
     )

@@ -18,6 +18,7 @@ from strawberry.types import Info
 from api.auth import Principal
 from api.errors import BadCursor, SlowConsumer
 from api.fanout import Update
+from api.metrics import SLOW_DROPS, delivered
 from api.schema.audit import state_noter
 from api.schema.context import Context, principal_of
 from api.schema.fields import described_subscription
@@ -78,6 +79,7 @@ class Subscription:
                 while True:
                     live = await sub.queue.get()
                     if live is None:
+                        SLOW_DROPS.inc()
                         raise SlowConsumer(str(last))
                     if live.position > last:
                         last = live.position
@@ -85,5 +87,6 @@ class Subscription:
                         if note is not None:
                             note(live.state)
                         yield live.payload(audience, build_update)
+                        delivered(live.record.at)  # resumed: the payload was sent
             finally:
                 follower.unsubscribe(sub)

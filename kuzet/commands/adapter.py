@@ -490,9 +490,12 @@ def inbound(host: Annotated[str | None, typer.Option(help="Listen address.")] = 
 
     serve_health("adapter inbound", settings.health_port, lambda: port_answers(
         settings.adapter_inbound_host, settings.adapter_inbound_port))
+    from kuzet.logs import uvicorn_log_config
+
     level = settings.log_level
     uvicorn.run(app, host=settings.adapter_inbound_host, port=settings.adapter_inbound_port,
-                log_level="warning" if level == "warn" else level)
+                log_level="warning" if level == "warn" else level,
+                log_config=uvicorn_log_config())
 
 
 def register(app: typer.Typer) -> None:

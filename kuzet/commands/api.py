@@ -135,12 +135,15 @@ def serve(config: ConfigOpt = None, host: str | None = None, port: int | None = 
 
 
 def _serve(uvicorn: Any, app: Any, settings: Settings) -> None:
+    from kuzet.logs import uvicorn_log_config
+
     level = settings.log_level
     # No permessage-deflate: live frames are ~150 bytes, and compressing each one per
     # subscriber costs more CPU than the bandwidth it saves (bench/api_fanout.py --deflate).
     uvicorn.run(app, host=settings.api_host, port=settings.api_port,
                 log_level="warning" if level == "warn" else level, ws="websockets-sansio",
-                ws_per_message_deflate=False, ws_max_size=settings.api_max_body_bytes)
+                ws_per_message_deflate=False, ws_max_size=settings.api_max_body_bytes,
+                log_config=uvicorn_log_config())
 
 
 def dev_token(settings: Settings, role: str = "operator", subject: str = "dev-operator",

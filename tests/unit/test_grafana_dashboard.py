@@ -15,7 +15,7 @@ from projections.metrics import LagMetrics
 
 DASHBOARD = Path(__file__).resolve().parents[2] / "docs" / "grafana" / "kuzet.json"
 METRIC_MODULES = ("streams.metrics", "streams.camera_watch", "detectors.metrics",
-                  "adapters.inbound")
+                  "adapters.inbound", "adapters.metrics", "api.metrics")
 """Modules that register their metrics in the default registry on import."""
 SUFFIXES = {"counter": ("_total", "_created"), "gauge": ("",),
             "histogram": ("_bucket", "_sum", "_count", "_created"),
