@@ -56,6 +56,7 @@ from domain.procedures import ProcedureSet
 from domain.queries import IncidentQueries
 from domain.routing import RoutingPolicy
 from domain.rules import RuleSet, Schedule
+from domain.silencing import SilenceCommands
 from domain.track import CorrelationTrack, track_id_for
 
 __all__ = ["Applied", "Guard", "IncidentApp", "origin_of", "snapshot_of"]
@@ -147,7 +148,7 @@ def _evidence_fields(dets: Sequence[Detection]) -> dict[str, Any]:
     }
 
 
-class IncidentApp(OperatorCommands, ErasureRecords, IncidentQueries):
+class IncidentApp(OperatorCommands, ErasureRecords, IncidentQueries, SilenceCommands):
     """Kuzet's application: incidents, correlation tracks and observations in one store.
 
     Composed by use case: the correlator's decisions and observations (here), people's
