@@ -65,6 +65,7 @@ from domain.rules import RuleSet
 from streams.errors import is_infrastructure
 from streams.ledger import Ledger, ledger_for, stamp
 from streams.metrics import BELOW_RULE, EVIDENCE_FLUSHED, OPENED_BY_KIND, SKIPPED
+from streams.silencing import SilenceGate
 
 __all__ = ["Conflict", "CorrelationEngine", "Rejected"]
 
@@ -138,6 +139,7 @@ class CorrelationEngine(Generic[T]):
         self.ledger_retention = ledger_retention
         """Digests and hits older than this are pruned (the contract's skew plus a day)."""
         self.shards: dict[int, _Shard[T]] = {}
+        self.silences: SilenceGate[T] = SilenceGate(app)
         self.rejected: list[Rejected[T]] = []
         self._schedules_checked: datetime | None = None
         self._pruned: datetime | None = None
@@ -175,8 +177,8 @@ class CorrelationEngine(Generic[T]):
         """Correlate a batch from one partition; returns the tokens now settled."""
         shard = self.shards.setdefault(partition, _Shard())
         items = await self._admit(items)
+        items, settled = await self._unless_silenced(items, now)
         items = await self._warm(shard, items, now)
-        settled: list[T] = []
         immediate: list[tuple[Decision, list[T]]] = []
         for det, token in items:
             try:
@@ -189,6 +191,26 @@ class CorrelationEngine(Generic[T]):
         settled += await self._flush(shard, now, force=False)
         settled += await self._write_hits(shard)
         return settled
+
+    async def _unless_silenced(self, items: list[tuple[Detection, T]], now: datetime
+                               ) -> tuple[list[tuple[Detection, T]], list[T]]:
+        """Detections under a silence (`streams.silencing`) are counted on it, not correlated;
+        their tokens settle once counted (a failed count dead-letters them)."""
+        gate = self.silences
+        if gate.due(now):
+            await self._store(gate.load, now)
+        items, held = gate.split(items)
+        if not held:
+            return items, []
+        failed = await self._store(gate.write, held, now)
+        settled: list[T] = []
+        for silence_id, pairs in held.items():
+            for det, token in pairs:
+                if silence_id in failed:
+                    self._reject(token, det, failed[silence_id])
+                else:
+                    settled.append(token)
+        return items, settled
 
     async def _admit(self, items: Sequence[tuple[Detection, T]]
                      ) -> list[tuple[Detection, T]]:
