@@ -47,7 +47,7 @@ def incident(i: int) -> Incident:
                    detection_ids=[f"d-{i}-0"], first_seen_at=t, last_seen_at=t,
                    sla_due_at=t + timedelta(minutes=5), agencies=["situation_centre"],
                    subject={}, linked_to=None, rule="rule:bench@1", actor="rule:bench@1",
-                   timestamp=t)
+                   timestamp=t, snapshots=[])
     inc.add_evidence(detection_ids=[f"d-{i}-1"], source_ids=["cam-x"], count=1, first_seen_at=t,
                      last_seen_at=t, max_confidence=0.9, snapshots=[], suppressed=False,
                      actor="rule:bench@1", at=t)

@@ -48,7 +48,8 @@ def fill(app: IncidentApp, n: int) -> int:
                        detection_ids=[f"d-{i}-0"], first_seen_at=t, last_seen_at=t,
                        sla_due_at=t + timedelta(minutes=5), agencies=["situation_centre"],
                        subject={"plate": f"P{i}"} if kind == "plate_match" else {},
-                       linked_to=None, rule="rule:bench@1", actor="rule:bench@1", timestamp=t)
+                       linked_to=None, rule="rule:bench@1", actor="rule:bench@1", timestamp=t,
+                       snapshots=[])
         inc.add_evidence(detection_ids=[f"d-{i}-1"], source_ids=["cam-x"], count=1,
                          first_seen_at=t, last_seen_at=t, max_confidence=0.9, snapshots=[],
                          suppressed=False, actor="rule:bench@1", at=t)

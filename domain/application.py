@@ -38,7 +38,7 @@ from domain.correlation import (
 )
 from domain.detection import Detection
 from domain.errors import IllegalTransition
-from domain.incident import Incident, Origin, incident_id_for
+from domain.incident import Incident, Origin, coalesce_snapshots, incident_id_for
 from domain.kinds import TERMINALISH_STATUSES, Kind, Status
 from domain.legal import ErasureRecords
 from domain.observations import (
@@ -144,7 +144,8 @@ def _evidence_fields(dets: Sequence[Detection]) -> dict[str, Any]:
         "first_seen_at": min(d.observed_at for d in dets),
         "last_seen_at": max(d.observed_at for d in dets),
         "max_confidence": max(d.confidence for d in dets),
-        "snapshots": [d.snapshot.uri for d in dets if d.snapshot is not None],
+        "snapshots": coalesce_snapshots({"ref": d.snapshot.uri, "sha256": d.snapshot.sha256}
+                                        for d in dets if d.snapshot is not None),
     }
 
 
@@ -252,6 +253,7 @@ class IncidentApp(OperatorCommands, ErasureRecords, IncidentQueries, SilenceComm
             agencies=self._agencies(d.group, site, group.severity), subject=subject,
             linked_to=str(d.linked_to) if d.linked_to else None,
             rule=self.rules.rule_ref(d.group), actor=self.rules.rule_ref(d.group), timestamp=now,
+            snapshots=ev["snapshots"],
         )
 
     def _join(self, incident: Incident, dets: Sequence[Detection], now: datetime, *,
@@ -336,6 +338,7 @@ class IncidentApp(OperatorCommands, ErasureRecords, IncidentQueries, SilenceComm
             return _result(incident, d.detections)
         incident.reopen(reason="detected again within reopen window",
                         detection_ids=[x.detection_id for x in d.detections],
+                        snapshots=_evidence_fields(d.detections)["snapshots"],
                         actor=self.rules.rule_ref(group.kind), at=now)
         try:
             self.save(incident)
@@ -455,6 +458,7 @@ class IncidentApp(OperatorCommands, ErasureRecords, IncidentQueries, SilenceComm
         group = self.rules.groups[schedule.kind]
         track = CorrelationTrack(key=d.key, timestamp=now)
         incident = Incident(
+            snapshots=[],
             incident_key=d.key, episode=0, kind=schedule.kind.value, severity=group.severity,
             site_id=schedule.site_id, location=None, source_ids=[], detection_ids=[],
             first_seen_at=start, last_seen_at=end, sla_due_at=now + group.sla_ack,

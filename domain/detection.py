@@ -80,8 +80,11 @@ class Location:
 
 @dataclass(frozen=True, slots=True)
 class Snapshot:
+    """An evidence image: where it is, and its content digest (None: the detector sent only
+    the reference; such an image cannot be checked or served, only referenced)."""
+
     uri: str
-    sha256: str
+    sha256: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -148,17 +151,17 @@ def _snapshot(check: FieldChecker, value: object) -> Snapshot | None:
     if value is None:
         return None
     if not isinstance(value, dict):
-        check.bad("snapshot", value, "expected an object {uri, sha256}")
+        check.bad("snapshot", value, "expected an object {uri, sha256?}")
         return None
     uri, digest = value.get("uri"), value.get("sha256")
     ok = True
     if not isinstance(uri, str) or not uri or len(uri) > 1024:
         check.bad("snapshot.uri", uri, "expected a non-empty URI of at most 1024 chars")
         ok = False
-    if not isinstance(digest, str) or not _SHA256.match(digest):
-        check.bad("snapshot.sha256", digest, "expected 64 lower-case hex digits")
+    if digest is not None and (not isinstance(digest, str) or not _SHA256.match(digest)):
+        check.bad("snapshot.sha256", digest, "expected 64 lower-case hex digits (or omit it)")
         ok = False
-    return Snapshot(str(uri), str(digest)) if ok else None
+    return Snapshot(str(uri), None if digest is None else str(digest)) if ok else None
 
 
 def _model(check: FieldChecker, value: object) -> ModelRef | None:
@@ -283,9 +286,14 @@ def revalidated_detection(rec: Mapping[str, Any]) -> Detection:
         location=Location(float(loc["lat"]), float(loc["lon"])) if loc is not None else None,
         bbox=(float(box[0]), float(box[1]), float(box[2]), float(box[3])) if box else None,
         attributes=MappingProxyType(dict(rec.get("attributes") or {})),
-        snapshot=Snapshot(str(snap["uri"]), str(snap["sha256"])) if snap else None,
+        snapshot=_revalidated_snapshot(snap) if snap else None,
         model=ModelRef(str(model["name"]), str(model["version"])) if model else None,
     )
+
+
+def _revalidated_snapshot(snap: Mapping[str, Any]) -> Snapshot:
+    digest = snap.get("sha256")
+    return Snapshot(str(snap["uri"]), None if digest is None else str(digest))
 
 
 def parse_detection(raw: bytes | str) -> Detection:
@@ -356,7 +364,8 @@ def detection_to_dict(d: Detection) -> dict[str, Any]:
     if d.attributes:
         out["attributes"] = dict(d.attributes)
     if d.snapshot is not None:
-        out["snapshot"] = {"uri": d.snapshot.uri, "sha256": d.snapshot.sha256}
+        out["snapshot"] = ({"uri": d.snapshot.uri, "sha256": d.snapshot.sha256}
+                           if d.snapshot.sha256 is not None else {"uri": d.snapshot.uri})
     if d.model is not None:
         out["model"] = {"name": d.model.name, "version": d.model.version}
     return out

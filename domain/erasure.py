@@ -5,7 +5,8 @@ Every personal value is stored sealed under the data key of the identity it belo
 * `face:<subject id>`: a wanted subject (`subject.subject_id`, a `subject=` correlation key);
 * `plate:<PLATE>`: a number plate, upper-case letters and digits only (`subject.plate`, a
   `plate=` correlation key), so `A 123 bc 02` and `A123BC02` are one identity;
-* `snapshot:<incident id>`: the incident's snapshot references (one key per incident);
+* `snapshot:<incident id>`: the incident's snapshot references (one key per incident; of a
+  structured reference `{ref, sha256}` only the ref is sealed, the digest stays in the clear);
 * `free_text:<incident id>`: the incident's operator notes, which may name anyone (one key per
   incident; a subject's shred takes its incidents' snapshot and free-text keys with it).
 
@@ -169,9 +170,19 @@ def seal_field(name: str, value: Any, originator_id: str, seal: Seal) -> Any:
         return {k: _seal_attribute(k, v, seal) for k, v in value.items()}
     if name == "snapshots" and isinstance(value, list | tuple):
         owner = snapshot_identity(originator_id)
-        return [seal(v, owner, name) if isinstance(v, str) else v for v in value]
+        return [_seal_snapshot(v, owner, seal) for v in value]
     if name == "text" and isinstance(value, str):
         return seal(value, Identity(DataClass.FREE_TEXT, originator_id), name)
+    return value
+
+
+def _seal_snapshot(value: Any, owner: Identity, seal: Seal) -> Any:
+    """A bare ref (v1) is sealed whole; a structured one (`{ref, sha256}`) has its ref sealed
+    and its digest kept in the clear: the proof that the image existed outlives a shred."""
+    if isinstance(value, str):
+        return seal(value, owner, "snapshots")
+    if isinstance(value, Mapping) and isinstance(value.get("ref"), str):
+        return {**value, "ref": seal(value["ref"], owner, "snapshots")}
     return value
 
 
@@ -207,8 +218,12 @@ def redact_subject(subject: Mapping[str, Any], classes: Collection[str]) -> dict
 
 
 def redact_snapshots(snapshots: Sequence[Any], classes: Collection[str]) -> list[Any]:
-    erased = DataClass.SNAPSHOT in classes
-    return [SHREDDED if erased and isinstance(s, str) else s for s in snapshots]
+    """Bare refs read as `SHREDDED`; structured ones keep their digest, the ref shredded."""
+    if DataClass.SNAPSHOT not in classes:
+        return list(snapshots)
+    return [SHREDDED if isinstance(s, str)
+            else {**s, "ref": SHREDDED} if isinstance(s, Mapping) and isinstance(s.get("ref"), str)
+            else s for s in snapshots]
 
 
 # --- the record of a shred ---------------------------------------------------------------------

@@ -7,10 +7,18 @@ methods only apply facts. Every event records its `actor` ("operator:<id>" or
 "rule:<group>@<version>") and its `timestamp`, which the caller passes in: nothing here reads
 a clock, so replay is stable.
 
-Event history (all version 1):
-    Opened, EvidenceAdded, Escalated, Acknowledged, Assigned, Dispatched, Resolved,
-    AutoResolved, MarkedFalseAlarm, Reopened, Closed, NoteAdded, RoutedTo, AgencyResponded,
-    OriginAmended, LateEvidenceAdded, AppealAttached.
+Event history (version 1 unless noted):
+    Opened (v2), EvidenceAdded (v2), Escalated, Acknowledged, Assigned, Dispatched, Resolved,
+    AutoResolved, MarkedFalseAlarm, Reopened (v2), Closed, NoteAdded, RoutedTo,
+    AgencyResponded, OriginAmended, LateEvidenceAdded (v2), AppealAttached.
+
+Evidence images: `Opened`, `EvidenceAdded`, `LateEvidenceAdded` and `Reopened` (v2) carry the
+snapshot references of their detections as `{"ref": uri, "sha256": hex digest or None}`,
+coalesced (one per image: de-duplicated by sha256, or by ref when a detector sent no digest)
+and never capped: every image stays referenced. v1 events read back through upcasters: v1
+`Opened` and `Reopened` stored none, v1 evidence events stored at most 5 bare URIs (read as
+refs without a digest). The ref is personal data (sealed under the incident's snapshot key);
+the digest is not, so it stays readable after a shred as proof that the image existed.
 
 Facts about what was seen do not depend on the order detections arrive in: first and last seen
 are the minimum and maximum observed times over all evidence, and the incident's site and
@@ -37,13 +45,14 @@ from uuid import NAMESPACE_URL, UUID, uuid5
 
 from eventsourcing.domain import Aggregate, event
 
-from domain.erasure import redact_key, redact_subject
+from domain.erasure import redact_key, redact_snapshots, redact_subject
 from domain.errors import IllegalTransition, InvalidCommand
 from domain.kinds import ACTIVE_STATUSES, TERMINALISH_STATUSES, Agency, Status
 from domain.procedures import NotVerified, ProcedureIncomplete, SamePerson
 
-__all__ = ["AGENCY_RESPONSES", "MAX_LEVEL", "NAMESPACE", "Incident", "Origin", "agency_actor",
-           "incident_id_for", "operator", "rule_actor"]
+__all__ = ["AGENCY_RESPONSES", "MAX_LEVEL", "NAMESPACE", "Incident", "Origin", "SnapshotRef",
+           "agency_actor", "coalesce_snapshots", "incident_id_for", "operator", "rule_actor",
+           "snapshot_key"]
 
 NAMESPACE = uuid5(NAMESPACE_URL, "https://kuzet.dev/ns/incident")
 MAX_LEVEL = 3
@@ -52,6 +61,36 @@ AGENCY_RESPONSES = frozenset({"accepted", "declined", "done"})
 """What an agency may report back about an incident routed to it."""
 MAX_REASON = 2000
 MAX_REPORT_ID = 200
+
+SnapshotRef = dict[str, Any]
+"""One evidence image: `{"ref": uri, "sha256": 64 hex digits or None}` (as stored)."""
+
+
+def snapshot_key(snapshot: Mapping[str, Any]) -> str:
+    """What makes two references one image: the digest, else (no digest sent) the ref."""
+    digest = snapshot.get("sha256")
+    if isinstance(digest, str) and digest:
+        return f"sha256:{digest}"
+    return f"ref:{snapshot.get('ref')}"
+
+
+def coalesce_snapshots(snapshots: Iterable[Mapping[str, Any]],
+                       known: Iterable[str] = ()) -> list[SnapshotRef]:
+    """`snapshots` de-duplicated by `snapshot_key`, in first-seen order, without those whose
+    key is in `known` (already on the incident). Nothing else is dropped."""
+    seen = set(known)
+    out: list[SnapshotRef] = []
+    for snap in snapshots:
+        key = snapshot_key(snap)
+        if key not in seen:
+            seen.add(key)
+            out.append({"ref": snap.get("ref"), "sha256": snap.get("sha256") or None})
+    return out
+
+
+def _v1_snapshots(state: dict[str, Any]) -> None:
+    """Upcast v1 bare refs (strings, or sealed markers of strings) to refs without a digest."""
+    state["snapshots"] = [{"ref": s, "sha256": None} for s in state.get("snapshots") or ()]
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,7 +138,34 @@ class Incident(Aggregate):
     def create_id(incident_key: str, episode: int) -> UUID:
         return incident_id_for(incident_key, episode)
 
-    @event("Opened")
+    class Opened(Aggregate.Created):
+        """Opened: a rule saw enough evidence for a new incident. v2 added `snapshots` (the
+        opening detections' images; v1 events read back with none)."""
+
+        class_version = 2
+        incident_key: str
+        episode: int
+        kind: str
+        severity: int
+        site_id: str | None
+        location: Mapping[str, float] | None
+        source_ids: Sequence[str]
+        detection_ids: Sequence[str]
+        first_seen_at: datetime
+        last_seen_at: datetime
+        sla_due_at: datetime
+        agencies: Sequence[str]
+        subject: Mapping[str, Any]
+        linked_to: str | None
+        rule: str
+        actor: str
+        snapshots: Sequence[Mapping[str, Any]]
+
+        @staticmethod
+        def upcast_v1_v2(state: dict[str, Any]) -> None:
+            state["snapshots"] = []
+
+    @event(Opened)
     def __init__(
         self,
         *,
@@ -120,6 +186,7 @@ class Incident(Aggregate):
         rule: str,
         actor: str,
         timestamp: datetime,
+        snapshots: Sequence[Mapping[str, Any]],
     ) -> None:
         """Opened: a rule saw enough evidence (`detection_ids`) for a new incident."""
         self.incident_key = incident_key
@@ -134,6 +201,10 @@ class Incident(Aggregate):
         self.evidence_ids: set[str] = set(detection_ids)
         self.evidence_count = len(self.evidence_ids)
         self.opening_detection_ids = list(detection_ids)
+        self.snapshots: list[SnapshotRef] = []
+        """Every evidence image referenced by this incident's events (coalesced)."""
+        self._snapshot_keys: set[str] = set()
+        self._take_snapshots(snapshots)
         self.first_seen_at = first_seen_at
         self.last_seen_at = last_seen_at
         self.origin_at = first_seen_at
@@ -170,6 +241,20 @@ class Incident(Aggregate):
     def is_active(self) -> bool:
         return self.status in ACTIVE_STATUSES
 
+    def new_snapshots(self, snapshots: Iterable[Mapping[str, Any]]) -> list[SnapshotRef]:
+        """The images not yet referenced by this incident, coalesced."""
+        return coalesce_snapshots(snapshots, self._snapshot_keys)
+
+    def snapshot(self, sha256: str) -> SnapshotRef | None:
+        """The reference of this incident's image with digest `sha256`, if it has one."""
+        return next((s for s in self.snapshots if s.get("sha256") == sha256), None)
+
+    def _take_snapshots(self, snapshots: Iterable[Mapping[str, Any]]) -> None:
+        """Events carry coalesced refs (the commands coalesce): each is kept as recorded."""
+        for snap in snapshots:
+            self._snapshot_keys.add(snapshot_key(snap))
+            self.snapshots.append(dict(snap))
+
     def new_evidence(self, detection_ids: Iterable[str]) -> list[str]:
         """The ids not yet recorded on this incident, in first-seen order (dedup)."""
         return [d for d in dict.fromkeys(detection_ids) if d not in self.evidence_ids]
@@ -179,7 +264,7 @@ class Incident(Aggregate):
     def add_evidence(
         self, *, detection_ids: Sequence[str], source_ids: Sequence[str], count: int,
         first_seen_at: datetime, last_seen_at: datetime, max_confidence: float,
-        snapshots: Sequence[str], suppressed: bool, actor: str, at: datetime,
+        snapshots: Sequence[Mapping[str, Any]], suppressed: bool, actor: str, at: datetime,
         origin: Origin | None = None,
     ) -> bool:
         """Record new detections; ids already recorded are dropped. False if nothing new.
@@ -191,7 +276,7 @@ class Incident(Aggregate):
         self._evidence_added(
             detection_ids=fresh, source_ids=[s for s in source_ids if s not in self.sources],
             count=count, first_seen_at=first_seen_at, last_seen_at=last_seen_at,
-            max_confidence=max_confidence, snapshots=list(snapshots)[:5],
+            max_confidence=max_confidence, snapshots=self.new_snapshots(snapshots),
             suppressed=suppressed, actor=actor, timestamp=at,
         )
         self._amend_origin(origin, actor, at)
@@ -200,7 +285,8 @@ class Incident(Aggregate):
     def add_late_evidence(
         self, *, detection_ids: Sequence[str], source_ids: Sequence[str], count: int,
         first_seen_at: datetime, last_seen_at: datetime, max_confidence: float,
-        snapshots: Sequence[str], actor: str, at: datetime, origin: Origin | None = None,
+        snapshots: Sequence[Mapping[str, Any]], actor: str, at: datetime,
+        origin: Origin | None = None,
     ) -> bool:
         """Record detections that arrived after the incident was resolved, closed or marked a
         false alarm (observed before that): flagged late, the status stays. False if none new."""
@@ -211,7 +297,7 @@ class Incident(Aggregate):
         self._late_evidence_added(
             detection_ids=fresh, source_ids=[s for s in source_ids if s not in self.sources],
             count=count, first_seen_at=first_seen_at, last_seen_at=last_seen_at,
-            max_confidence=max_confidence, snapshots=list(snapshots)[:5], actor=actor,
+            max_confidence=max_confidence, snapshots=self.new_snapshots(snapshots), actor=actor,
             timestamp=at,
         )
         self._amend_origin(origin, actor, at)
@@ -275,10 +361,10 @@ class Incident(Aggregate):
         self._marked_false_alarm(reason=reason, actor=actor, timestamp=at)
 
     def reopen(self, *, reason: str, detection_ids: Sequence[str], actor: str,
-               at: datetime) -> None:
+               at: datetime, snapshots: Sequence[Mapping[str, Any]] = ()) -> None:
         self._require("reopen", TERMINALISH_STATUSES)
         self._reopened(reason=reason, detection_ids=self.new_evidence(detection_ids),
-                       actor=actor, timestamp=at)
+                       snapshots=self.new_snapshots(snapshots), actor=actor, timestamp=at)
 
     def close(self, *, actor: str, at: datetime, override: str | None = None) -> None:
         """Close; mandatory steps still open need a supervisor's `override` reason."""
@@ -645,32 +731,64 @@ class Incident(Aggregate):
 
     # --- events (facts only: no guards, no clocks) --------------------------------------
 
-    @event("EvidenceAdded")
+    class EvidenceAdded(Aggregate.Event):
+        """EvidenceAdded: `count` detections (ids listed, deduplicated) since the last one and
+        their images (`snapshots`, coalesced). v2: each image is `{ref, sha256}`, all of
+        them; v1 stored at most 5 bare refs (read back as refs without a digest)."""
+
+        class_version = 2
+        detection_ids: list[str]
+        source_ids: list[str]
+        count: int
+        first_seen_at: datetime
+        last_seen_at: datetime
+        max_confidence: float
+        snapshots: list[SnapshotRef]
+        suppressed: bool
+        actor: str
+        upcast_v1_v2 = staticmethod(_v1_snapshots)
+
+    @event(EvidenceAdded)
     def _evidence_added(
         self, detection_ids: list[str], source_ids: list[str], count: int,
         first_seen_at: datetime, last_seen_at: datetime, max_confidence: float,
-        snapshots: list[str], suppressed: bool, actor: str, timestamp: datetime,
+        snapshots: list[SnapshotRef], suppressed: bool, actor: str, timestamp: datetime,
     ) -> None:
-        """EvidenceAdded: `count` detections (ids listed, deduplicated) since the last one."""
-        self._take_evidence(detection_ids, source_ids, first_seen_at, last_seen_at)
+        self._take_evidence(detection_ids, source_ids, first_seen_at, last_seen_at, snapshots)
 
     def _take_evidence(self, detection_ids: list[str], source_ids: list[str],
-                       first_seen_at: datetime, last_seen_at: datetime) -> None:
+                       first_seen_at: datetime, last_seen_at: datetime,
+                       snapshots: list[SnapshotRef]) -> None:
+        self._take_snapshots(snapshots)
         self.evidence_ids.update(detection_ids)
         self.evidence_count = len(self.evidence_ids)
         self.sources.extend(s for s in source_ids if s not in self.sources)
         self.first_seen_at = min(self.first_seen_at, first_seen_at)
         self.last_seen_at = max(self.last_seen_at, last_seen_at)
 
-    @event("LateEvidenceAdded")
+    class LateEvidenceAdded(Aggregate.Event):
+        """LateEvidenceAdded: `count` detections observed before the incident was resolved
+        arrived after it (a camera's backlog, a delayed upload); the status stays. v2: images
+        as `{ref, sha256}`, all of them; v1 stored at most 5 bare refs."""
+
+        class_version = 2
+        detection_ids: list[str]
+        source_ids: list[str]
+        count: int
+        first_seen_at: datetime
+        last_seen_at: datetime
+        max_confidence: float
+        snapshots: list[SnapshotRef]
+        actor: str
+        upcast_v1_v2 = staticmethod(_v1_snapshots)
+
+    @event(LateEvidenceAdded)
     def _late_evidence_added(
         self, detection_ids: list[str], source_ids: list[str], count: int,
         first_seen_at: datetime, last_seen_at: datetime, max_confidence: float,
-        snapshots: list[str], actor: str, timestamp: datetime,
+        snapshots: list[SnapshotRef], actor: str, timestamp: datetime,
     ) -> None:
-        """LateEvidenceAdded: `count` detections observed before the incident was resolved
-        arrived after it (a camera's backlog, a delayed upload); the status stays."""
-        self._take_evidence(detection_ids, source_ids, first_seen_at, last_seen_at)
+        self._take_evidence(detection_ids, source_ids, first_seen_at, last_seen_at, snapshots)
         self.late_evidence += len(detection_ids)
 
     @event("AppealAttached")
@@ -732,9 +850,24 @@ class Incident(Aggregate):
         self.status = Status.FALSE_ALARM
         self.resolved_at = timestamp
 
-    @event("Reopened")
-    def _reopened(self, reason: str, detection_ids: list[str], actor: str,
-                  timestamp: datetime) -> None:
+    class Reopened(Aggregate.Event):
+        """Reopened: detected again within the reopen window (`detection_ids`, their images in
+        `snapshots`), or reopened by an operator (none). v2 added `snapshots` (v1: none)."""
+
+        class_version = 2
+        reason: str
+        detection_ids: list[str]
+        snapshots: list[SnapshotRef]
+        actor: str
+
+        @staticmethod
+        def upcast_v1_v2(state: dict[str, Any]) -> None:
+            state["snapshots"] = []
+
+    @event(Reopened)
+    def _reopened(self, reason: str, detection_ids: list[str], snapshots: list[SnapshotRef],
+                  actor: str, timestamp: datetime) -> None:
+        self._take_snapshots(snapshots)
         self.status = Status.REOPENED
         self.resolved_at = None
         self.evidence_ids.update(detection_ids)
@@ -774,3 +907,4 @@ class Incident(Aggregate):
         `data_classes` read as `[shredded]` (redacted here too, as a replay would read them)."""
         self.incident_key = redact_key(self.incident_key, data_classes)
         self.subject = redact_subject(self.subject, data_classes)
+        self.snapshots = redact_snapshots(self.snapshots, data_classes)

@@ -98,9 +98,14 @@ def detection_schema() -> dict[str, Any]:
                     "text": {"type": "string", "maxLength": MAX_APPEAL_TEXT,
                              "description": "the appeal's text (personal data: sealed at rest)"},
                 }},
-            "snapshot": {"type": "object", "required": ["uri", "sha256"], "properties": {
-                "uri": {"type": "string", "minLength": 1, "maxLength": 1024},
-                "sha256": {"type": "string", "pattern": "^[0-9a-f]{64}$"}}},
+            "snapshot": {
+                "type": "object", "required": ["uri"],
+                "description": "the evidence image: its reference and (recommended) the sha256 "
+                               "of the file's bytes; without a digest the image is referenced "
+                               "but cannot be verified or served",
+                "properties": {
+                    "uri": {"type": "string", "minLength": 1, "maxLength": 1024},
+                    "sha256": {"type": "string", "pattern": "^[0-9a-f]{64}$"}}},
             "model": {"type": "object", "required": ["name", "version"], "properties": {
                 "name": {"type": "string", "minLength": 1, "maxLength": _ID},
                 "version": {"type": "string", "minLength": 1, "maxLength": _ID}}},

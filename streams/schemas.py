@@ -61,6 +61,15 @@ SEALED_VALUE: dict[str, Any] = {
     "properties": {SEALED: {"const": 1}, "k": {"type": "string"}, "f": {"type": "string"},
                    "c": {"type": "string", "contentEncoding": "base64"}},
 }
+SNAPSHOT_REF: dict[str, Any] = {
+    "type": "object",
+    "description": "One evidence image: `ref` (its URI, personal: sealed) and `sha256` (the "
+                   "digest of the file's bytes, in the clear; null when the detector sent none)",
+    "required": ["ref", "sha256"],
+    "properties": {"ref": SEALED_VALUE,
+                   "sha256": {"anyOf": [{"type": "string", "pattern": "^[0-9a-f]{64}$"},
+                                        {"type": "null"}]}},
+}
 _MASKED = {"type": "string", "pattern": "^masked:",
            "description": "The situation centre's pseudonym of the whole field"}
 
@@ -83,7 +92,9 @@ def _data_schema(name: str) -> dict[str, Any]:
     personal = tagged_fields(name)
     props = {k: json_schema(v) for k, v in hints.items() if k not in _SKIP}
     for field in personal.keys() & props.keys():
-        forms = [_sealed(props[field]), _MASKED]
+        sealed = ({"type": "array", "items": SNAPSHOT_REF} if field == "snapshots"
+                  else _sealed(props[field]))
+        forms = [sealed, _MASKED]
         if field == "incident_key":  # personal only when keyed by a subject or a plate
             forms.append({"type": "string", "pattern": "^[a-z_]+:(site|source|cell)=",
                           "description": "a correlation key without personal data"})

@@ -22,6 +22,7 @@ def opened() -> Incident:
         location=None, source_ids=["cam-1"], detection_ids=["d1", "d2"], first_seen_at=T0,
         last_seen_at=T0 + S, sla_due_at=T0 + 60 * S, agencies=["situation_centre"],
         subject={}, linked_to=None, rule="rule:fire@1", actor="rule:fire@1", timestamp=T0 + S,
+        snapshots=[],
     )
 
 

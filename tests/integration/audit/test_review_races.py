@@ -49,7 +49,7 @@ def _incident(key: str) -> Incident:
     return Incident(incident_key=key, episode=0, kind="fire", severity=2, site_id="s",
                     location=None, source_ids=["c"], detection_ids=["d"], first_seen_at=T0,
                     last_seen_at=T0, sla_due_at=T0, agencies=[], subject={}, linked_to=None,
-                    rule="r", actor="r", timestamp=T0)
+                    rule="r", actor="r", timestamp=T0, snapshots=[])
 
 
 def test_an_append_racing_the_end_of_verify_is_not_a_deletion(

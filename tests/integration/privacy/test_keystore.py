@@ -166,7 +166,7 @@ def test_per_incident_keys_seal_snapshots_and_notes(sealed_app: IncidentApp) -> 
                           Identity(DataClass.FREE_TEXT, str(incident_id))])
     assert sorted(k.data_class for k in own) == ["free_text", "snapshot"]
     history = {type(e).__name__: e for e in sealed_app.history(incident_id)}
-    assert history["EvidenceAdded"].snapshots == ["s3://ev/1.jpg"]
+    assert history["EvidenceAdded"].snapshots == [{"ref": "s3://ev/1.jpg", "sha256": "0" * 64}]
     assert history["NoteAdded"].text == "driver looked away"
     stored = b"\n".join(n.state for n in sealed_app.recorder.select_notifications(1, 20))
     assert b"s3://ev/1.jpg" not in stored and b"looked away" not in stored

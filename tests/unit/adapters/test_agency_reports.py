@@ -20,6 +20,7 @@ S = timedelta(seconds=1)
 
 def routed_to_police() -> Incident:
     return Incident(
+        snapshots=[],
         incident_key="fight:site=s1", episode=0, kind="fight", severity=3, site_id="s1",
         location=None, source_ids=["cam-1"], detection_ids=["d1"], first_seen_at=T0,
         last_seen_at=T0, sla_due_at=T0 + 60 * S, agencies=["situation_centre", "police"],
