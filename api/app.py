@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import AsyncIterator, Sequence
+from typing import Any
 
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -35,7 +36,7 @@ __all__ = ["create_app"]
 
 def build_services(config: ApiConfig, app: IncidentApp | None = None,
                    history: RecordedLog | None = None,
-                   as_of_views: Sequence[View] = ()) -> Services:
+                   as_of_views: Sequence[View] = (), search: Any = None) -> Services:
     incidents = app or IncidentApp(dict(config.event_store_env), config.rules)
     follower = LogFollower(incidents, poll_interval_s=config.poll_interval_s,
                            batch=config.poll_batch, queue_size=config.subscriber_queue)
@@ -52,16 +53,17 @@ def build_services(config: ApiConfig, app: IncidentApp | None = None,
                     revocations=RevocationList(incidents, config.revocation_refresh_s),
                     access=AccessLog(incidents, config.access_flush_s), caps=Caps(config),
                     replay=replay, views=views, history=history,
-                    as_of_views={v.name: v for v in (OperatorBoard(), *as_of_views)})
+                    as_of_views={v.name: v for v in (OperatorBoard(), *as_of_views)},
+                    search=search)
 
 
 def create_app(config: ApiConfig, incidents: IncidentApp | None = None,
                history: RecordedLog | None = None,
-               as_of_views: Sequence[View] = ()) -> Starlette:
+               as_of_views: Sequence[View] = (), search: Any = None) -> Starlette:
     """The ASGI app; `incidents` may be passed to share one application object. `history`
     (the log with recorded times) enables auditors' time travel (`at:` on the view queries,
     `boardAt`) over `as_of_views` (the board always; the others as the runner configures them)."""
-    services = build_services(config, incidents, history, as_of_views)
+    services = build_services(config, incidents, history, as_of_views, search)
     graphql = KuzetGraphQL(services)
     track_subscribers(lambda: len(services.follower.subscribers))
 

@@ -46,13 +46,13 @@ from uuid import NAMESPACE_URL, UUID, uuid5
 from eventsourcing.domain import Aggregate, event
 
 from domain.erasure import redact_key, redact_snapshots, redact_subject
-from domain.errors import IllegalTransition, InvalidCommand
-from domain.kinds import ACTIVE_STATUSES, TERMINALISH_STATUSES, Agency, Status
+from domain.errors import IllegalTransition, InvalidCommand, MergeRefused
+from domain.kinds import ACTIVE_STATUSES, CLOSED_OR_MERGED, TERMINALISH_STATUSES, Agency, Status
 from domain.procedures import NotVerified, ProcedureIncomplete, SamePerson
 
 __all__ = ["AGENCY_RESPONSES", "MAX_LEVEL", "NAMESPACE", "Incident", "Origin", "SnapshotRef",
            "agency_actor", "coalesce_snapshots", "incident_id_for", "operator", "rule_actor",
-           "snapshot_key"]
+           "snapshot_key", "split_key_for"]
 
 NAMESPACE = uuid5(NAMESPACE_URL, "https://kuzet.dev/ns/incident")
 MAX_LEVEL = 3
@@ -125,6 +125,13 @@ def agency_actor(agency: str, person: str | None = None) -> str:
     if not agency or (person is not None and not 0 < len(person) <= 200):
         raise ValueError(f"agency {agency!r} / person {person!r} must be non-empty (person <= 200)")
     return f"agency:{agency}" + (f"/{person}" if person else "")
+
+
+def split_key_for(incident_id: UUID, detection_ids: Iterable[str]) -> str:
+    """The incident key of evidence `detection_ids` split off incident `incident_id`: no
+    correlation key (nothing correlates into a split), and deterministic."""
+    digest = uuid5(NAMESPACE, ",".join(sorted(detection_ids))).hex[:16]
+    return f"split:{incident_id}:{digest}"
 
 
 def rule_actor(rule_ref: str) -> str:

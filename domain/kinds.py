@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from enum import Enum
 
-__all__ = ["ACTIVE_STATUSES", "TERMINALISH_STATUSES", "Agency", "Kind", "SourceKind", "Status"]
+__all__ = ["ACTIVE_STATUSES", "CLOSED_OR_MERGED", "TERMINALISH_STATUSES", "Agency", "Kind",
+           "SourceKind", "Status"]
 
 
 class Kind(str, Enum):
@@ -60,6 +61,8 @@ class Status(str, Enum):
     FALSE_ALARM = "FALSE_ALARM"
     REOPENED = "REOPENED"
     CLOSED = "CLOSED"
+    MERGED = "MERGED"
+    """Merged into another incident (`MergedInto`): its evidence and routing live there."""
 
 
 ACTIVE_STATUSES = frozenset(
@@ -69,3 +72,6 @@ ACTIVE_STATUSES = frozenset(
 
 TERMINALISH_STATUSES = frozenset({Status.RESOLVED, Status.AUTO_RESOLVED, Status.FALSE_ALARM})
 """Finished but reopenable: a new detection within `reopen_within` reopens the incident."""
+
+CLOSED_OR_MERGED = frozenset({Status.CLOSED, Status.MERGED})
+"""Final statuses: nothing merges into or out of them, nothing splits from them."""

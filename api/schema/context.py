@@ -47,6 +47,8 @@ class Services:
     """The log with recorded times (the audit chain), for auditors' time travel."""
     as_of_views: Mapping[str, View] = field(default_factory=dict)
     """The views time travel folds, by name (configured like the projection runner's)."""
+    search: Any = None
+    """The detection archive's search (`api.schema.search.DetectionSearchPort`), or None."""
     starts: Turnstile = field(default_factory=lambda: Turnstile(8, 0.01))
     """Paces WebSocket operations' starts (at most 8 per 10 ms, whatever the sockets): a
     burst of thousands of subscriptions starts over seconds between other requests' steps."""

@@ -19,6 +19,7 @@ from api.schema.audit import AuditQueries, note_records, note_states
 from api.schema.context import Context, principal_of
 from api.schema.fields import described
 from api.schema.filters import IncidentFilter, check_first, filter_spec
+from api.schema.search import SearchQueries
 from api.schema.types import (
     Incident,
     IncidentConnection,
@@ -89,7 +90,7 @@ def parse_incident_id(value: str) -> UUID:
 
 
 @strawberry.type
-class Query(AgencyViews, AuditQueries):
+class Query(AgencyViews, AuditQueries, SearchQueries):
     @described("Incidents the caller may see, by opening time. Without a `status` filter "
                "CLOSED incidents are left out; served from the operator board when the "
                "projections keep it, else folded from the event store.")

@@ -118,7 +118,10 @@ def serve(config: ConfigOpt = None, host: str | None = None, port: int | None = 
     api = api_config(settings)
     incidents = build_incident_app(settings, api.rules)  # with the routing policy
     views = all_views(incidents.routing.sites, settings.canteen_min_k)  # as the runner has them
-    app = create_app(api, incidents, _recorded_log(incidents), views)
+    from kuzet.commands.search import graphql_port
+
+    app = create_app(api, incidents, _recorded_log(incidents), views,
+                     graphql_port(settings, incidents))
     console.print(f"Kuzet API on http://{settings.api_host}:{settings.api_port}/graphql "
                   f"(console: /console)")
     from kuzet.health import port_answers, serve_health
