@@ -63,6 +63,9 @@ __all__ = ["Applied", "Guard", "IncidentApp", "origin_of", "snapshot_of"]
 
 PERSONAL_ATTRIBUTES = ("subject_id", "plate")
 OBSERVATION_ATTEMPTS = 5
+MAX_MERGE_HOPS = 16
+"""Merged into an incident that was merged in turn…: how far evidence follows (a cycle is
+impossible — a merged incident takes no merge — but a bound costs nothing)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,6 +112,22 @@ def _keyed(applied: Applied, key: str) -> Applied:
     if snap is None or snap.key != SHREDDED or not key:
         return applied
     return replace(applied, snapshot=replace(snap, key=key))
+
+
+def _redirected(applied: Applied, key: str, number: int) -> Applied:
+    """`applied` as the correlator should cache it for `key` (episode `number`) when the
+    incident it names is one the key was redirected to by a merge."""
+    snap = applied.snapshot
+    if snap is None:
+        return applied
+    return replace(applied, snapshot=IncidentSnapshot(key, replace(snap.episode, number=number)))
+
+
+def _redirected_from(applied: Applied, merged: Incident | None) -> Applied:
+    """`applied` (about the live incident) as seen by the key of `merged`, if it was merged."""
+    if merged is None:
+        return applied
+    return _redirected(applied, merged.incident_key, merged.episode)
 
 
 def _earliest_first(dets: Sequence[Detection]) -> list[Detection]:
@@ -192,8 +211,27 @@ class IncidentApp(OperatorCommands, ErasureRecords, IncidentQueries, SilenceComm
         track = self._get(track_id_for(key), CorrelationTrack)
         if track is None or track.latest_incident_id is None:
             return Applied(None, 0)
-        latest = self.incident(track.latest_incident_id)
-        return _keyed(Applied(snapshot_of(latest), track.next_episode), key)
+        latest, _ = self._live(track.latest_incident_id)
+        applied = Applied(snapshot_of(latest), track.next_episode)
+        if latest.id != incident_id_for(key, track.next_episode - 1):  # merged: redirected
+            applied = _redirected(applied, key, track.next_episode - 1)
+        return _keyed(applied, key)
+
+    def _live(self, incident_id: UUID, loaded: dict[UUID, Incident] | None = None
+              ) -> tuple[Incident, Incident | None]:
+        """The incident evidence for `incident_id` belongs in: itself, or the incident it was
+        merged into (followed to the end), with the merged one asked for (None if not merged).
+        `loaded` caches live incidents across a batch."""
+        cache = loaded if loaded is not None else {}
+        asked = cache.get(incident_id) or self.incident(incident_id)
+        incident = asked
+        for _ in range(MAX_MERGE_HOPS):
+            if incident.merged_into is None:
+                break
+            into = UUID(incident.merged_into)
+            incident = cache.get(into) or self.incident(into)
+        cache[incident.id] = incident
+        return incident, (asked if asked is not incident else None)
 
     # --- the correlator's decisions --------------------------------------------------------
 
@@ -269,7 +307,9 @@ class IncidentApp(OperatorCommands, ErasureRecords, IncidentQueries, SilenceComm
 
     def add_evidence(self, incident_id: UUID, dets: Sequence[Detection], now: datetime, *,
                      suppressed: bool = False) -> Applied:
-        return self._join(self.incident(incident_id), dets, now, suppressed=suppressed)
+        """Evidence for `incident_id` (or the incident it was merged into)."""
+        incident, merged = self._live(incident_id)
+        return _redirected_from(self._join(incident, dets, now, suppressed=suppressed), merged)
 
     def add_evidence_batch(self, batches: Sequence[tuple[UUID, Sequence[Detection], bool]],
                            now: datetime) -> list[Applied]:
@@ -289,9 +329,9 @@ class IncidentApp(OperatorCommands, ErasureRecords, IncidentQueries, SilenceComm
         results: list[Applied] = []
         loaded: dict[UUID, Incident] = {}
         for incident_id, dets, suppressed in batches:
-            incident = loaded.get(incident_id) or self.incident(incident_id)
-            loaded[incident_id] = incident
-            results.append(self._stage(incident, dets, now, suppressed=suppressed))
+            incident, merged = self._live(incident_id, loaded)
+            results.append(_redirected_from(
+                self._stage(incident, dets, now, suppressed=suppressed), merged))
         changed = [i for i in loaded.values() if i.pending_events]
         if changed:
             try:
@@ -327,7 +367,10 @@ class IncidentApp(OperatorCommands, ErasureRecords, IncidentQueries, SilenceComm
         return _result(incident, refused, changed=bool(late))
 
     def reopen_by_rule(self, d: ReopenIncident, now: datetime) -> Applied:
-        incident = self.incident(d.incident_id)
+        incident, merged = self._live(d.incident_id)
+        if merged is not None:  # merged meanwhile: the detections join (or reopen) the target
+            return _redirected_from(self.reopen_by_rule(replace(
+                d, incident_id=incident.id), now), merged)
         if incident.is_active:
             return self._join(incident, d.detections, now, suppressed=False)
         group = self.rules.groups[Kind(incident.kind)]
@@ -347,8 +390,11 @@ class IncidentApp(OperatorCommands, ErasureRecords, IncidentQueries, SilenceComm
         return _result(incident, changed=True)
 
     def run_timer(self, d: AutoResolve | Escalate) -> Applied:
-        """Auto-resolve or escalate by rule; a no-op if an operator got there first."""
-        incident = self.incident(d.incident_id)
+        """Auto-resolve or escalate by rule; a no-op if an operator got there first (or the
+        incident was merged: the timers of the target run on its own state)."""
+        incident, merged = self._live(d.incident_id)
+        if merged is not None:
+            return _redirected_from(_result(incident), merged)
         actor = self.rules.rule_ref(Kind(incident.kind))
         try:
             if isinstance(d, Escalate) and d.step is not None:

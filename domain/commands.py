@@ -10,13 +10,14 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from uuid import UUID
 
 from domain.incident import Incident
 
 __all__ = [
     "Acknowledge", "AddNote", "Assign", "Close", "CompleteStep", "Dispatch", "Escalate",
-    "MarkFalseAlarm", "OperatorCommand", "PlaceLegalHold", "RejectVerification",
-    "ReleaseLegalHold", "Reopen", "Resolve", "Route", "SkipStep", "Verify",
+    "MarkFalseAlarm", "Merge", "OperatorCommand", "PlaceLegalHold", "RejectVerification",
+    "ReleaseLegalHold", "Reopen", "Resolve", "Route", "SkipStep", "Split", "Verify",
 ]
 
 
@@ -167,3 +168,23 @@ OperatorCommand = (Acknowledge | Assign | Dispatch | Resolve | MarkFalseAlarm | 
                    | AddNote | Route | Escalate | PlaceLegalHold | ReleaseLegalHold
                    | CompleteStep | SkipStep | Verify | RejectVerification)
 """Every command an operator, supervisor or legal officer runs on one incident."""
+
+
+# --- merge and split (issue 14): commands on two incidents -------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Merge:
+    """A supervisor merges incident `merged_id` into the incident the command runs on; that
+    one takes its evidence and routing, and the merged one's correlation key points to it."""
+
+    merged_id: UUID
+    reason: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Split:
+    """A supervisor moves evidence (`detection_ids`) out of an incident into a new one."""
+
+    detection_ids: tuple[str, ...]
+    reason: str = ""

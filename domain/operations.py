@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from datetime import datetime
+from typing import Any
 from uuid import UUID
 
 from eventsourcing.persistence import IntegrityError
@@ -21,16 +22,19 @@ from domain.commands import (
     Dispatch,
     Escalate,
     MarkFalseAlarm,
+    Merge,
     OperatorCommand,
     PlaceLegalHold,
     ReleaseLegalHold,
     Reopen,
     Resolve,
     Route,
+    Split,
 )
 from domain.errors import VersionConflict
 from domain.incident import Incident, agency_actor, operator
 from domain.loading import IncidentStore
+from domain.track import CorrelationTrack, track_id_for
 
 __all__ = ["Guard", "OperatorCommands"]
 
@@ -143,3 +147,47 @@ class OperatorCommands(IncidentStore):
                 continue
             return True
         raise VersionConflict(incident_id, incident.version, self.incident(incident_id).version)
+
+    # --- merge and split (issue 14): one transaction over both incidents --------------------
+
+    def merge(self, into_id: UUID, command: Merge, *, by: str, at: datetime,
+              expected_version: int | None = None,
+              guard: Guard | None = None) -> tuple[Incident, Incident]:
+        """Merge `command.merged_id` into `into_id` (both guarded; `expected_version` is the
+        target's). One transaction saves both incidents and, where the merged incident is its
+        key's latest, the redirect of its correlation track. Returns (target, merged)."""
+        target = self.incident(into_id)
+        merged = self.incident(command.merged_id)
+        if guard is not None:
+            guard(target)
+            guard(merged)
+        if expected_version is not None and target.version != expected_version:
+            raise VersionConflict(into_id, expected_version, target.version)
+        target.absorb(merged, reason=command.reason, actor=operator(by), at=at)
+        track = self._get(track_id_for(merged.incident_key), CorrelationTrack)
+        staged: list[Any] = [target, merged]
+        if track is not None and track.redirect(merged_id=merged.id, into_id=target.id, at=at):
+            staged.append(track)
+        self._save_both(into_id, expected_version or target.version - 1, *staged)
+        return target, merged
+
+    def split(self, incident_id: UUID, command: Split, *, by: str, at: datetime,
+              expected_version: int | None = None,
+              guard: Guard | None = None) -> tuple[Incident, Incident]:
+        """Move `command.detection_ids` into a new incident; returns (source, new)."""
+        incident = self.incident(incident_id)
+        if guard is not None:
+            guard(incident)
+        if expected_version is not None and incident.version != expected_version:
+            raise VersionConflict(incident_id, expected_version, incident.version)
+        new = incident.split(detection_ids=command.detection_ids, reason=command.reason,
+                             actor=operator(by), at=at)
+        self._save_both(incident_id, expected_version or incident.version - 1, incident, new)
+        return incident, new
+
+    def _save_both(self, incident_id: UUID, expected: int, *aggregates: Any) -> None:
+        try:
+            self.save(*aggregates)
+        except IntegrityError:
+            raise VersionConflict(incident_id, expected,
+                                  self.incident(incident_id).version) from None

@@ -77,6 +77,9 @@ FIELD_TAGS: Mapping[str, Mapping[str, frozenset[Tag]]] = {
     "AgencyResponded": {"reason": frozenset({Tag.FREE_TEXT})},
     "LegalHoldPlaced": {"reason": frozenset({Tag.FREE_TEXT})},
     "LegalHoldReleased": {"reason": frozenset({Tag.FREE_TEXT})},
+    "Merged": {"reason": frozenset({Tag.FREE_TEXT})},
+    "MergedInto": {"reason": frozenset({Tag.FREE_TEXT})},
+    "EvidenceSplitOff": {"reason": frozenset({Tag.FREE_TEXT})},
 }
 """Tags per event name and field name; "*" applies to every incident event.
 

@@ -2,9 +2,10 @@
 
 Every `Incident` event goes to `kuzet.incident-events.v1` (key: incident id) as a CloudEvents
 1.0 JSON envelope, and, minimised by `domain.privacy`, to `kuzet.agency.<agency>.v1` for each
-agency the incident is routed to at that version (`Opened.agencies` plus `RoutedTo`). The
-relay is a `follow.Follower`: the position is stored only after the broker acknowledged the
-whole batch, with the next offset of every topic partition the relay wrote to (`marks`). An
+agency the incident is routed to at that version (`Opened.agencies` plus `RoutedTo` and
+`Merged`). The relay is a `follow.Follower`: the position is stored only after the broker
+acknowledged the whole batch, with the next offset of every topic partition the relay wrote
+to (`marks`). An
 instance that starts (a standby taking over from one killed mid-batch) first reads back what
 was written past those offsets and does not send it again, so a crash neither loses nor
 duplicates a message; should that read-back be unavailable (no marks yet), a re-sent event
@@ -336,7 +337,7 @@ def _identity(message: Message) -> tuple[str, bytes, str] | None:
 def _agencies_in(events: Iterable[LogEvent], start: Iterable[str] = ()) -> list[str]:
     found = list(start)
     for e in events:
-        if e.name in {"Opened", "RoutedTo"}:
+        if e.name in {"Opened", "RoutedTo", "Merged"}:  # a merge target takes the routing
             found.extend(a for a in e.data["agencies"] if a not in found)
     return found
 

@@ -2,8 +2,10 @@
 
 Rows hold status, severity, level, opened_at (age is computed at read time), SLA due time,
 whether the acknowledgement was late, sources, evidence count, assignee and the agencies the
-incident is routed to (the API scopes and filters board rows by them). No personal data:
-no subject, no correlation key, no snapshots. `open_rows` and `counts` are the read side.
+incident is routed to (the API scopes and filters board rows by them), its location (the
+console's map), and merges (`merged_from`, `merged_into` on a `MERGED` row) and splits
+(`split_into`). No personal data: no subject, no correlation key, no snapshots. `open_rows`
+and `counts` are the read side.
 """
 
 from __future__ import annotations
@@ -31,7 +33,7 @@ class OperatorBoard:
         if event.name == "Opened":
             return {**opened_fields(event), "sources": list(dict.fromkeys(d["source_ids"])),
                     "evidence_count": len(set(d["detection_ids"])), "assignee": None,
-                    "agencies": list(d["agencies"])}
+                    "agencies": list(d["agencies"]), "location": d["location"]}
         if doc is None or event.name == "Closed":
             return None
         new = lifecycle(doc, event)
@@ -43,6 +45,9 @@ class OperatorBoard:
                 new["late_evidence"] = doc.get("late_evidence", 0) + len(d["detection_ids"])
         elif event.name == "OriginAmended":  # the earliest sighting's source comes first
             new["sources"] = [d["source_id"], *(s for s in doc["sources"] if s != d["source_id"])]
+            new["location"] = d["location"] or doc.get("location")
+        elif event.name in {"Merged", "EvidenceSplitOff"}:
+            _merge_or_split(new, doc, event)
         elif event.name == "Reopened":
             new["evidence_count"] = doc["evidence_count"] + len(d["detection_ids"])
         elif event.name == "Assigned":
@@ -50,6 +55,20 @@ class OperatorBoard:
         elif event.name == "RoutedTo" and "agencies" in doc:  # older rows: rebuild the board
             new["agencies"] = [*doc["agencies"], *d["agencies"]]
         return new
+
+
+def _merge_or_split(new: Doc, doc: Doc, event: LogEvent) -> None:
+    """`Merged`: the target takes the merged incident's evidence, sources and routing;
+    `EvidenceSplitOff`: the moved detections leave (the new incident has its own row)."""
+    d = event.data
+    if event.name == "EvidenceSplitOff":
+        new["evidence_count"] = doc["evidence_count"] - len(d["detection_ids"])
+        new["split_into"] = [*doc.get("split_into", []), d["into_id"]]
+        return
+    new["evidence_count"] = doc["evidence_count"] + len(d["detection_ids"])
+    new["sources"] = [*doc["sources"], *(s for s in d["source_ids"] if s not in doc["sources"])]
+    new["agencies"] = [*doc.get("agencies", []), *d["agencies"]]
+    new["merged_from"] = [*doc.get("merged_from", []), d["merged_id"]]
 
 
 def sla_breached(row: Doc, now: datetime) -> bool:

@@ -14,7 +14,7 @@ STATUS_AFTER = {
     "Acknowledged": Status.ACKNOWLEDGED, "Dispatched": Status.DISPATCHED,
     "Resolved": Status.RESOLVED, "AutoResolved": Status.AUTO_RESOLVED,
     "MarkedFalseAlarm": Status.FALSE_ALARM, "Reopened": Status.REOPENED,
-    "Closed": Status.CLOSED,
+    "Closed": Status.CLOSED, "MergedInto": Status.MERGED,
 }
 _FINISHED = {"Resolved", "AutoResolved", "MarkedFalseAlarm"}
 
@@ -32,6 +32,8 @@ def lifecycle(doc: Doc, event: LogEvent) -> Doc:
         new["cleared_at"] = event.timestamp
     elif event.name == "Reopened":
         new["cleared_at"] = None
+    elif event.name == "MergedInto":  # its evidence and routing now live in `into_id`
+        new["merged_into"] = event.data["into_id"]
     elif event.name == "Escalated":
         new["level"] = event.data["level"]
         new["severity"] = event.data["severity"]

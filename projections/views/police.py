@@ -70,6 +70,10 @@ class PoliceView:
             _with_snapshots(new, d["snapshots"])
         elif event.name == "Reopened":
             _with_snapshots(new, d.get("snapshots"))
+        elif event.name == "Merged":  # the merged incident's sightings and images join
+            new["sightings"] = _seen(doc["sightings"], d["source_ids"], d["first_seen_at"],
+                                     d["last_seen_at"])
+            _with_snapshots(new, d["snapshots"])
         elif event.name == "PersonalDataErased":
             new["subject"] = redact_subject(doc["subject"], d["data_classes"])
             new["snapshots"] = redact_snapshots(doc["snapshots"], d["data_classes"])

@@ -37,6 +37,7 @@ def in_status(status: Status) -> Incident:
         Status.FALSE_ALARM: ["false"],
         Status.REOPENED: ["auto", "reopen"],
         Status.CLOSED: ["ack", "resolve", "close"],
+        Status.MERGED: ["merged"],
     }[status]
     for step in steps:
         COMMANDS[step](inc)
@@ -52,7 +53,19 @@ COMMANDS = {
     "false": lambda i: i.mark_false_alarm(reason="steam", actor=OP, at=T0 + 4 * S),
     "reopen": lambda i: i.reopen(reason="again", detection_ids=["d9"], actor=OP, at=T0 + 5 * S),
     "close": lambda i: i.close(actor=OP, at=T0 + 6 * S),
+    "merged": lambda i: _merge_target().absorb(i, reason="dup", actor=OP, at=T0 + 7 * S),
 }
+
+
+def _merge_target() -> Incident:
+    """Another open incident (its own key) that an incident is merged into."""
+    return Incident(
+        incident_key="fire:site=s2", episode=0, kind="fire", severity=4, site_id="s2",
+        location=None, source_ids=["cam-2"], detection_ids=["d5"], first_seen_at=T0,
+        last_seen_at=T0 + S, sla_due_at=T0 + 60 * S, agencies=["situation_centre"],
+        subject={}, linked_to=None, rule="rule:fire@1", actor="rule:fire@1", timestamp=T0 + S,
+        snapshots=[],
+    )
 
 LEGAL = {
     "ack": {Status.OPEN, Status.REOPENED},
@@ -62,10 +75,11 @@ LEGAL = {
     "false": {Status.OPEN, Status.REOPENED, Status.ACKNOWLEDGED, Status.DISPATCHED},
     "reopen": {Status.RESOLVED, Status.AUTO_RESOLVED, Status.FALSE_ALARM},
     "close": {Status.RESOLVED, Status.AUTO_RESOLVED, Status.FALSE_ALARM},
+    "merged": set(Status) - {Status.CLOSED, Status.MERGED},
 }
 RESULT = {"ack": Status.ACKNOWLEDGED, "dispatch": Status.DISPATCHED, "resolve": Status.RESOLVED,
           "auto": Status.AUTO_RESOLVED, "false": Status.FALSE_ALARM, "reopen": Status.REOPENED,
-          "close": Status.CLOSED}
+          "close": Status.CLOSED, "merged": Status.MERGED}
 
 
 @pytest.mark.parametrize("status", list(Status))
