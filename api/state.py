@@ -16,7 +16,8 @@ from domain.incident import Incident
 from domain.kinds import Status
 
 __all__ = [
-    "INCIDENT_TOPIC_PREFIX", "EventRecord", "IncidentState", "jsonable", "record_of", "state_of",
+    "INCIDENT_TOPIC_PREFIX", "EventRecord", "IncidentState", "checklist_of", "jsonable",
+    "record_of", "state_of",
 ]
 
 INCIDENT_TOPIC_PREFIX = "domain.incident:Incident."
@@ -50,6 +51,13 @@ class IncidentState:
     rule: str
     version: int
     subject: dict[str, Any] = field(default_factory=dict)
+    procedure: str | None = None
+    checklist: tuple[dict[str, Any], ...] = ()
+    """The procedure's steps: key, labels, mandatory, due_at, outcome, actor, at, reason,
+    overdue (`checklist_of`)."""
+    verification_required: bool = False
+    verified_by: str | None = None
+    acknowledged_by: str | None = None
 
     def sla_breached(self, now: datetime) -> bool:
         """Still waiting for acknowledgement past its SLA deadline at `now`."""
@@ -67,8 +75,24 @@ def state_of(incident: Incident) -> IncidentState:
         sla_due_at=incident.sla_due_at, acknowledged_at=incident.acknowledged_at,
         resolved_at=incident.resolved_at, assigned_to=incident.assigned_to,
         notes=incident.notes, rule=incident.rule, version=incident.version,
-        subject=dict(incident.subject),
+        subject=dict(incident.subject), procedure=incident.procedure,
+        checklist=checklist_of(incident),
+        verification_required=incident.verification_required,
+        verified_by=incident.verified_by, acknowledged_by=incident.acknowledged_by,
     )
+
+
+def checklist_of(incident: Incident) -> tuple[dict[str, Any], ...]:
+    """Each step of the incident's procedure with its outcome so far (None: pending)."""
+    out = []
+    for step in incident.steps:
+        done = incident.step_outcomes.get(step["key"], {})
+        out.append({"key": step["key"], "labels": dict(step["labels"]),
+                    "mandatory": step["mandatory"], "due_at": incident.step_due_at(step["key"]),
+                    "outcome": done.get("outcome"), "actor": done.get("actor"),
+                    "at": done.get("at"), "reason": done.get("reason"),
+                    "overdue": step["key"] in incident.overdue_steps})
+    return tuple(out)
 
 
 @dataclass(frozen=True, slots=True)

@@ -80,6 +80,9 @@ FIELD_TAGS: Mapping[str, Mapping[str, frozenset[Tag]]] = {
     "Merged": {"reason": frozenset({Tag.FREE_TEXT})},
     "MergedInto": {"reason": frozenset({Tag.FREE_TEXT})},
     "EvidenceSplitOff": {"reason": frozenset({Tag.FREE_TEXT})},
+    "StepSkipped": {"reason": frozenset({Tag.FREE_TEXT})},
+    "ProcedureOverridden": {"reason": frozenset({Tag.FREE_TEXT})},
+    "VerificationRejected": {"reason": frozenset({Tag.FREE_TEXT})},
 }
 """Tags per event name and field name; "*" applies to every incident event.
 

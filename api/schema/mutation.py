@@ -26,7 +26,9 @@ from api.schema.types import (
     InvalidInput,
     MutationResult,
     NotFound,
+    ProcedureIncomplete,
     Success,
+    VerificationRefused,
     VersionConflict,
     incident_type,
 )
@@ -39,20 +41,30 @@ from domain.commands import (
     AddNote,
     Assign,
     Close,
+    CompleteStep,
     Dispatch,
     Escalate,
     MarkFalseAlarm,
     OperatorCommand,
+    RejectVerification,
     Reopen,
     Resolve,
     Route,
+    SkipStep,
+    Verify,
 )
 from domain.incident import Incident
+from domain.procedures import ProcedureIncomplete as StepsOutstanding
+from domain.procedures import VerificationRefused as Refused
 
 __all__ = ["Mutation", "RevokeResult", "Revoked"]
 
 SUPERVISORS = frozenset({Role.SUPERVISOR, Role.ADMIN})
 """Who may widen an incident's routing, escalate it by hand and close it."""
+DESK = frozenset({Role.OPERATOR, Role.SUPERVISOR})
+"""Who works an incident's checklist and is the second pair of eyes of two-person
+verification: situation-centre people (not narrowed to one agency), not administrators,
+auditors or agencies' staff."""
 
 
 def _command(app: IncidentApp, command: OperatorCommand, incident_id: UUID, expected: int,
@@ -82,11 +94,22 @@ async def _run(info: Info[Context, None], command: OperatorCommand, incident_id:
         return IllegalTransition(message=str(exc), status=exc.status)
     except errors.VersionConflict as exc:
         return VersionConflict(message=str(exc), current_version=exc.current)
+    except StepsOutstanding as exc:
+        return ProcedureIncomplete(message=str(exc), steps=list(exc.steps))
+    except Refused as exc:
+        return VerificationRefused(message=str(exc), code=exc.code)
     except (errors.InvalidCommand, ValueError) as exc:
         return InvalidInput(message=str(exc))
     state = state_of(incident)
     note_states(info, [state])
     return Success(incident=incident_type(state, info.context.reveal))
+
+
+def _desk(info: Info[Context, None], what: str) -> Forbidden | None:
+    who = principal_of(info)
+    if who.role not in DESK or who.scope is not None:
+        return Forbidden(message=f"role {who.role.value} of {who.agency} may not {what}")
+    return None
 
 
 def _supervisor(info: Info[Context, None], what: str) -> Forbidden | None:
@@ -168,10 +191,41 @@ class Mutation:
 
     @strawberry.mutation
     async def close_incident(self, info: Info[Context, None], id: strawberry.ID,
-                             expected_version: int) -> MutationResult:
-        """A supervisor closes a resolved, auto-resolved or false-alarm incident."""
+                             expected_version: int,
+                             override_reason: str | None = None) -> MutationResult:
+        """A supervisor closes a resolved, auto-resolved or false-alarm incident; with
+        mandatory checklist steps still open, only with `overrideReason`."""
         refused = _supervisor(info, "close incidents")
-        return refused or await _run(info, Close(), id, expected_version)
+        return refused or await _run(info, Close(override_reason), id, expected_version)
+
+    @strawberry.mutation
+    async def complete_step(self, info: Info[Context, None], id: strawberry.ID,
+                            expected_version: int, step: str) -> MutationResult:
+        """Operators and supervisors tick a checklist step of the incident's procedure."""
+        refused = _desk(info, "work checklists")
+        return refused or await _run(info, CompleteStep(step), id, expected_version)
+
+    @strawberry.mutation
+    async def skip_step(self, info: Info[Context, None], id: strawberry.ID,
+                        expected_version: int, step: str, reason: str) -> MutationResult:
+        """A checklist step is not needed here: closing accepts it skipped with a reason."""
+        refused = _desk(info, "work checklists")
+        return refused or await _run(info, SkipStep(step, reason), id, expected_version)
+
+    @strawberry.mutation
+    async def verify_incident(self, info: Info[Context, None], id: strawberry.ID,
+                              expected_version: int) -> MutationResult:
+        """Two-person verification: a second operator (not the one who acknowledged)
+        confirms the incident, so it may be dispatched."""
+        refused = _desk(info, "verify incidents")
+        return refused or await _run(info, Verify(), id, expected_version)
+
+    @strawberry.mutation
+    async def reject_verification(self, info: Info[Context, None], id: strawberry.ID,
+                                  expected_version: int, reason: str) -> MutationResult:
+        """The second operator disagrees: a false alarm naming both people."""
+        refused = _desk(info, "verify incidents")
+        return refused or await _run(info, RejectVerification(reason), id, expected_version)
 
     @strawberry.mutation
     async def revoke_token(self, info: Info[Context, None], token_id: str | None = None,

@@ -12,12 +12,17 @@ from api.auth import Audience
 from api.fanout import Update
 from api.policy import Reveal, reveal_for
 from api.schema.broadcast import Shared
+from api.schema.fields import described
 from api.state import EventRecord, IncidentState
+from domain.privacy import READER_POLICIES, Action, Tag, action_for
+
+_FREE_TEXT = frozenset({Tag.FREE_TEXT})
 
 __all__ = [
-    "Forbidden", "HistoryEntry", "IllegalTransition", "Incident", "IncidentConnection",
-    "IncidentEdge", "IncidentHistory", "IncidentUpdate", "InvalidInput", "Me", "MutationResult",
-    "NotFound", "PageInfo", "Success", "VersionConflict", "build_update", "history_entry",
+    "ChecklistStep", "Forbidden", "HistoryEntry", "IllegalTransition", "Incident",
+    "IncidentConnection", "IncidentEdge", "IncidentHistory", "IncidentUpdate", "InvalidInput",
+    "Me", "MutationResult", "NotFound", "PageInfo", "ProcedureIncomplete", "Success",
+    "Verification", "VerificationRefused", "VersionConflict", "build_update", "history_entry",
     "incident_type", "json_value",
 ]
 
@@ -52,6 +57,46 @@ class Incident:
         description="Face subject / plate: in the clear for police and auditors, a pseudonym "
                     "(`masked:...`) for the situation centre, null for other agencies.")
     personal_masked: bool
+    procedure: str | None = strawberry.field(
+        default=None, description="`id@version` of the procedure in force when it opened.")
+    checklist: list[ChecklistStep] = strawberry.field(
+        default_factory=list, description="The procedure's steps and what became of them.")
+    verification: Verification | None = strawberry.field(
+        default=None, description="Two-person verification, for kinds that need it.")
+
+
+@strawberry.type(description="One step of an incident's procedure (checklist).")
+class ChecklistStep:
+    key: str
+    labels: JSON = strawberry.field(description="The label in every language (en, ru, kk).")
+    mandatory: bool
+    due_at: datetime | None = strawberry.field(description="Deadline (opening + deadline_s).")
+    outcome: str | None = strawberry.field(description="`done`, `skipped` or null (pending).")
+    actor: str | None
+    at: datetime | None
+    reason: str | None = strawberry.field(description="Why it was skipped (free text: null "
+                                                      "for audiences that may not read it).")
+    overdue: bool = strawberry.field(description="Escalated for missing its deadline.")
+
+    @described("The label in `lang` (en, ru, kk; else English).")
+    def label(self, lang: str = "en") -> str:
+        labels = cast(dict[str, str], self.labels)
+        return labels.get(lang) or labels.get("en") or self.key
+
+
+@strawberry.type(description="Dispatch needs a second operator's verification.")
+class Verification:
+    acknowledged_by: str | None
+    verified_by: str | None
+
+
+def _checklist(s: IncidentState, reveal: Reveal) -> list[ChecklistStep]:
+    keep_text = action_for(reveal.name, _FREE_TEXT, READER_POLICIES) is Action.KEEP
+    return [ChecklistStep(
+        key=c["key"], labels=json_value(c["labels"]), mandatory=c["mandatory"],
+        due_at=c["due_at"], outcome=c["outcome"], actor=c["actor"], at=c["at"],
+        reason=c["reason"] if keep_text else None, overdue=c["overdue"],
+    ) for c in s.checklist]
 
 
 def json_value(value: Any) -> JSON:
@@ -71,7 +116,11 @@ def incident_type(s: IncidentState, reveal: Reveal, now: datetime | None = None)
         acknowledged_at=s.acknowledged_at, resolved_at=s.resolved_at,
         assigned_to=s.assigned_to, notes=s.notes, rule=s.rule, version=s.version,
         subject=json_value(reveal.subject(s.subject)),
-        personal_masked=not reveal.sees_personal,
+        personal_masked=not reveal.sees_personal, procedure=s.procedure,
+        checklist=_checklist(s, reveal),
+        verification=Verification(acknowledged_by=s.acknowledged_by,
+                                  verified_by=s.verified_by)
+        if s.verification_required else None,
     )
 
 
@@ -187,7 +236,23 @@ class InvalidInput:
     message: str
 
 
+@strawberry.type(description="Closing refused: mandatory steps are neither done nor skipped "
+                             "(a supervisor may close with `overrideReason`).")
+class ProcedureIncomplete:
+    message: str
+    steps: list[str]
+
+
+@strawberry.type(description="A two-person verification path refused: `code` is NOT_VERIFIED "
+                             "(dispatch before a second operator verified) or SAME_PERSON "
+                             "(the one who acknowledged cannot verify).")
+class VerificationRefused:
+    message: str
+    code: str
+
+
 MutationResult = Annotated[
-    Success | IllegalTransition | VersionConflict | NotFound | Forbidden | InvalidInput,
+    Success | IllegalTransition | VersionConflict | NotFound | Forbidden | InvalidInput
+    | ProcedureIncomplete | VerificationRefused,
     strawberry.union("MutationResult"),
 ]

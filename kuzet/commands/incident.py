@@ -1,4 +1,6 @@
-"""`kuzet incident ack|dispatch|resolve|false-alarm|reopen|close|escalate|note|assign ID`.
+"""`kuzet incident ack|dispatch|resolve|false-alarm|reopen|close|escalate|note|assign ID`,
+`kuzet incident verify|reject-verification ID` (two-person verification) and
+`kuzet incident step list|done|skip ID [STEP]` (the procedure's checklist).
 
 The operator commands from a terminal (a supervisor's close and escalate included), each a
 typed command (`domain.commands`) carried out by `IncidentApp.execute` with the operator's id
@@ -122,11 +124,81 @@ def reopen(incident_id: IdArg, reason: Annotated[str, typer.Option(help="Why.")]
 
 @incident_app.command("close")
 def close(incident_id: IdArg, by: ByOpt = None, expected_version: VersionOpt = None,
+          override: Annotated[str | None, typer.Option(
+              help="A supervisor's reason to close with mandatory steps still open.")] = None,
           config: ConfigOpt = None) -> None:
     """Close a resolved, auto-resolved or false-alarm incident (it leaves the board)."""
     from domain.commands import Close
 
-    _run(incident_id, Close(), by, expected_version, config)
+    _run(incident_id, Close(override), by, expected_version, config)
+
+
+@incident_app.command("verify")
+def verify(incident_id: IdArg, by: ByOpt = None, expected_version: VersionOpt = None,
+           config: ConfigOpt = None) -> None:
+    """Second operator: confirm an acknowledged incident of a two-person kind."""
+    from domain.commands import Verify
+
+    _run(incident_id, Verify(), by, expected_version, config)
+
+
+@incident_app.command("reject-verification")
+def reject_verification(incident_id: IdArg, reason: Annotated[str, typer.Option(help="Why.")],
+                        by: ByOpt = None, expected_version: VersionOpt = None,
+                        config: ConfigOpt = None) -> None:
+    """Second operator: disagree; the incident becomes a false alarm naming both people."""
+    from domain.commands import RejectVerification
+
+    _run(incident_id, RejectVerification(reason), by, expected_version, config)
+
+
+step_app = typer.Typer(help="The incident's checklist (its procedure's steps).",
+                       no_args_is_help=True)
+StepArg = Annotated[str, typer.Argument(help="The step's key (see `step list`).")]
+
+
+@step_app.command("list")
+def step_list(incident_id: IdArg, config: ConfigOpt = None) -> None:
+    """Print the checklist: each step, mandatory or not, its deadline and outcome."""
+    from domain.errors import DomainError
+    from kuzet.wiring import build_incident_app
+
+    app = build_incident_app(load_settings(config))
+    try:
+        incident = app.incident(_id(incident_id))
+    except DomainError as exc:
+        raise KuzetError(str(exc)) from None
+    finally:
+        app.close()
+    console.print(f"{incident.id} procedure {incident.procedure or 'none'}", highlight=False)
+    for step in incident.steps:
+        done = incident.step_outcomes.get(step["key"], {})
+        due = incident.step_due_at(step["key"])
+        console.print(
+            f"  {step['key']} {'mandatory' if step['mandatory'] else 'optional'} "
+            f"due {due.isoformat() if due else '-'} {done.get('outcome') or 'pending'}"
+            f"{' by ' + done['actor'] if done else ''}"
+            f"{' (overdue)' if step['key'] in incident.overdue_steps else ''}", highlight=False)
+
+
+@step_app.command("done")
+def step_done(incident_id: IdArg, step: StepArg, by: ByOpt = None,
+              expected_version: VersionOpt = None, config: ConfigOpt = None) -> None:
+    """Mark a checklist step done."""
+    from domain.commands import CompleteStep
+
+    _run(incident_id, CompleteStep(step), by, expected_version, config)
+
+
+@step_app.command("skip")
+def step_skip(incident_id: IdArg, step: StepArg,
+              reason: Annotated[str, typer.Option(help="Why it is not needed.")],
+              by: ByOpt = None, expected_version: VersionOpt = None,
+              config: ConfigOpt = None) -> None:
+    """Skip a checklist step, saying why (closing accepts it)."""
+    from domain.commands import SkipStep
+
+    _run(incident_id, SkipStep(step, reason), by, expected_version, config)
 
 
 @incident_app.command("escalate")
@@ -162,4 +234,5 @@ def note(incident_id: IdArg, text: Annotated[str, typer.Argument(help="The note.
 
 
 def register(app: typer.Typer) -> None:
+    incident_app.add_typer(step_app, name="step")
     app.add_typer(incident_app, name="incident")
