@@ -5,6 +5,14 @@ free-text (notes) keys of every incident that referenced it; `apply_retention` d
 older than their data class's retention period. Both refuse or skip keys referenced by an
 incident under legal hold.
 
+Evidence files go with their keys: when a shred or retention destroys an incident's snapshot
+key, the images that incident references (by digest, `domain.evidence` layout under the
+evidence store's root, `evidence=`) are deleted from disk after the erasure is recorded. The
+digests stay on the incident's events (in the clear) as proof the images existed. Images are
+content-addressed, so an image another incident also references goes too: privacy first.
+A file already gone is not an error; one that cannot be deleted is reported (`Shred.kept`)
+and deleted by the next run (`delete_evidence` is idempotent).
+
 Order of work, chosen so that no crash leaves plaintext readable and no view stale for good:
 the keys are destroyed, the incidents referencing them read and the erasure journalled in
 one transaction (`KeyStore.shred_referenced`), then the domain application records the
@@ -16,18 +24,21 @@ never that a view keeps plaintext the store no longer has.
 
 from __future__ import annotations
 
+import contextlib
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 from domain.application import IncidentApp
-from domain.erasure import check_reason, incident_identities, parse_subject
+from domain.erasure import DataClass, check_reason, incident_identities, parse_subject
+from domain.evidence import evidence_relpath, is_digest
 from eventstore.keystore import KeyRow, KeyStore, PrivacyError
 
 __all__ = ["RETENTION_ACTOR", "LegalHoldActive", "PrivacyError", "Retention", "Shred",
-           "apply_retention", "record_pending", "shred_subject"]
+           "apply_retention", "delete_evidence", "record_pending", "shred_subject"]
 
 RETENTION_ACTOR = "rule:retention"
 BATCH_KEYS = 200
@@ -51,6 +62,10 @@ class Shred:
     erasure_id: str
     keys: Mapping[str, str]
     incidents: Mapping[str, Sequence[str]]
+    deleted: Sequence[str] = ()
+    """Digests of the evidence files deleted from disk."""
+    kept: Sequence[str] = ()
+    """Digests whose file could not be deleted (named with the reason): the next run retries."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,10 +90,30 @@ def record_pending(app: IncidentApp, keys: KeyStore) -> int:
     return len(pending)
 
 
+def delete_evidence(app: IncidentApp, incident_ids: Iterable[str],
+                    evidence: Path) -> tuple[list[str], list[str]]:
+    """Delete the image files the incidents reference, by digest under `evidence`; returns
+    (digests deleted or already gone, "digest: reason" for files that could not be)."""
+    deleted: list[str] = []
+    kept: list[str] = []
+    for incident_id in incident_ids:
+        for snap in app.incident(uuid.UUID(incident_id)).snapshots:
+            digest = snap.get("sha256")
+            if not isinstance(digest, str) or not is_digest(digest) or digest in deleted:
+                continue
+            try:
+                with contextlib.suppress(FileNotFoundError):
+                    (evidence / evidence_relpath(digest)).unlink()
+                deleted.append(digest)
+            except OSError as exc:
+                kept.append(f"{digest}: {exc.strerror or exc}")
+    return deleted, kept
+
+
 def shred_subject(app: IncidentApp, keys: KeyStore, subject: str, *, reason: str, actor: str,
-                  at: datetime) -> Shred | None:
-    """Destroy `subject`'s key and its incidents' snapshot and free-text keys; None if no key
-    is held for the subject."""
+                  at: datetime, evidence: Path | None = None) -> Shred | None:
+    """Destroy `subject`'s key and its incidents' snapshot and free-text keys (and, with
+    `evidence`, their image files); None if no key is held for the subject."""
     identity = parse_subject(subject)
     check_reason(reason, identity)
     record_pending(app, keys)
@@ -90,12 +125,14 @@ def shred_subject(app: IncidentApp, keys: KeyStore, subject: str, *, reason: str
     if held:
         raise LegalHoldActive(held)
     return _carry_out(app, keys, found, cause="request", reason=reason, actor=actor, at=at,
-                      incident_keys=True)
+                      incident_keys=True, evidence=evidence)
 
 
 def apply_retention(app: IncidentApp, keys: KeyStore, days: Mapping[str, float], *,
-                    at: datetime, dry_run: bool = False) -> Retention:
-    """Shred every key older than its class's `days` unless a held incident references it."""
+                    at: datetime, dry_run: bool = False,
+                    evidence: Path | None = None) -> Retention:
+    """Shred every key older than its class's `days` unless a held incident references it
+    (with `evidence`, deleting the image files of incidents whose snapshot key went)."""
     record_pending(app, keys)
     due = keys.expired({c: at - timedelta(days=d) for c, d in days.items()})
     refs = keys.refs([k.key_id for k in due])
@@ -111,7 +148,7 @@ def apply_retention(app: IncidentApp, keys: KeyStore, days: Mapping[str, float],
         classes = sorted({k.data_class for k in batch})
         result.shreds.append(_carry_out(
             app, keys, batch, cause="retention", actor=RETENTION_ACTOR, at=at,
-            reason=f"retention period elapsed ({', '.join(classes)})"))
+            reason=f"retention period elapsed ({', '.join(classes)})", evidence=evidence))
     return result
 
 
@@ -120,7 +157,8 @@ def _incidents(refs: Mapping[str, Iterable[str]]) -> list[str]:
 
 
 def _carry_out(app: IncidentApp, keys: KeyStore, rows: Sequence[KeyRow], *, cause: str,
-               reason: str, actor: str, at: datetime, incident_keys: bool = False) -> Shred:
+               reason: str, actor: str, at: datetime, incident_keys: bool = False,
+               evidence: Path | None = None) -> Shred:
     """Destroy `rows` (with `incident_keys`, also the snapshot and free-text keys of each
     incident referencing them), then record the erasure. What was destroyed and which
     incidents it touched are read in the destroying transaction, so an incident another
@@ -134,4 +172,9 @@ def _carry_out(app: IncidentApp, keys: KeyStore, rows: Sequence[KeyRow], *, caus
     app.record_erasure(erasure_id=erasure_id, keys=key_classes, incidents=by_incident,
                        cause=cause, reason=reason, actor=actor, at=at)
     keys.mark_recorded(erasure_id)
-    return Shred(erasure_id, key_classes, by_incident)
+    if evidence is None:
+        return Shred(erasure_id, key_classes, by_incident)
+    imaged = [i for i, ids in by_incident.items()
+              if any(key_classes.get(k) == DataClass.SNAPSHOT.value for k in ids)]
+    deleted, kept = delete_evidence(app, imaged, evidence)
+    return Shred(erasure_id, key_classes, by_incident, deleted, kept)

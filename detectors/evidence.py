@@ -1,8 +1,11 @@
 """Evidence store: JPEG snapshots in a local directory, content-addressed by sha256.
 
-A snapshot is written once to `<root>/<first two hex>/<sha256>.jpg` (written to a temporary
-name and renamed, so a reader never sees half a file) and referenced from a detection by
-`snapshot.uri` (a `file://` URI) and `snapshot.sha256`. Identical images share one file.
+A snapshot is written once to `<root>/<first two hex>/<sha256>.jpg` (`domain.evidence`; written
+to a temporary name and renamed, so a reader never sees half a file) and referenced from a
+detection by `snapshot.uri` (a `file://` URI) and `snapshot.sha256`, the digest of the file's
+bytes computed here as it is written: the API checks it before serving the image, and it stays
+on the incident as proof of the image after a shred or retention deletes the file
+(`audit.retention`). Identical images share one file.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ import numpy as np
 
 from detectors.errors import EvidenceError
 from domain.detection import Snapshot
+from domain.evidence import evidence_relpath
 
 __all__ = ["EvidenceStore"]
 
@@ -40,7 +44,7 @@ class EvidenceStore:
         return Snapshot(uri=path.as_uri(), sha256=digest)
 
     def path_of(self, digest: str) -> Path:
-        return self.root / digest[:2] / f"{digest}.jpg"
+        return self.root / evidence_relpath(digest)
 
     def _write(self, path: Path, data: bytes) -> None:
         try:

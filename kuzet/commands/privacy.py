@@ -72,14 +72,18 @@ def shred(subject: Annotated[str, typer.Argument(help="plate:<PLATE> or face:<SU
     from audit.retention import shred_subject
     from domain.incident import operator
 
-    with _stores(load_settings(config)) as (app, keys):
+    settings = load_settings(config)
+    with _stores(settings) as (app, keys):
         done = shred_subject(app, keys, subject, reason=reason, actor=operator(_operator(by)),
-                             at=datetime.now(UTC))
+                             at=datetime.now(UTC), evidence=settings.data_dir / "evidence")
     if done is None:
         console.print("no personal data held for this subject: nothing to shred")
         return
     console.print(f"shredded {len(done.keys)} key(s) touching {len(done.incidents)} "
-                  f"incident(s); erasure {done.erasure_id}")
+                  f"incident(s); erasure {done.erasure_id}; {len(done.deleted)} evidence "
+                  "file(s) deleted")
+    for kept in done.kept:
+        console.print(f"evidence file not deleted (the next run retries): {kept}")
 
 
 @privacy_app.command()
@@ -91,12 +95,15 @@ def retention(dry_run: Annotated[bool, typer.Option("--dry-run", help="Only list
     settings = load_settings(config)
     with _stores(settings) as (app, keys):
         result = apply_retention(app, keys, settings.retention_days, at=datetime.now(UTC),
-                                 dry_run=dry_run)
+                                 dry_run=dry_run, evidence=settings.data_dir / "evidence")
     for key_id, incidents in result.held.items():
         console.print(f"kept {key_id}: legal hold on {', '.join(incidents)}")
     due = len(result.due) - len(result.held)
     verb = "would shred" if dry_run else "shredded"
     console.print(f"{verb} {due} key(s) past retention; {len(result.held)} kept by legal holds")
+    if not dry_run:
+        files = sum(len(s.deleted) for s in result.shreds)
+        console.print(f"deleted {files} evidence file(s) of shredded snapshot keys")
 
 
 def _hold(incident_id: str, reason: str, by: str | None, config: Path | None, *,
