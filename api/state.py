@@ -58,6 +58,11 @@ class IncidentState:
     verification_required: bool = False
     verified_by: str | None = None
     acknowledged_by: str | None = None
+    merged_into: str | None = None
+    """Status MERGED: the incident this one was merged into."""
+    merged_from: tuple[str, ...] = ()
+    split_into: tuple[str, ...] = ()
+    linked_to: str | None = None
 
     def sla_breached(self, now: datetime) -> bool:
         """Still waiting for acknowledgement past its SLA deadline at `now`."""
@@ -79,6 +84,8 @@ def state_of(incident: Incident) -> IncidentState:
         checklist=checklist_of(incident),
         verification_required=incident.verification_required,
         verified_by=incident.verified_by, acknowledged_by=incident.acknowledged_by,
+        merged_into=incident.merged_into, merged_from=incident.merged_from,
+        split_into=incident.split_into, linked_to=incident.linked_to,
     )
 
 

@@ -18,6 +18,7 @@ from strawberry.types import Info
 from api.auth import Principal, Role
 from api.revocations import revoke
 from api.schema.audit import note_states
+from api.schema.cases import CaseMutations
 from api.schema.context import Context, principal_of
 from api.schema.query import parse_incident_id
 from api.schema.types import (
@@ -128,7 +129,7 @@ RevokeResult = Annotated[Revoked | Forbidden | InvalidInput, strawberry.union("R
 
 
 @strawberry.type
-class Mutation:
+class Mutation(CaseMutations):
     @strawberry.mutation
     async def acknowledge_incident(self, info: Info[Context, None], id: strawberry.ID,
                                    expected_version: int) -> MutationResult:

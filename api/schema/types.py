@@ -63,6 +63,14 @@ class Incident:
         default_factory=list, description="The procedure's steps and what became of them.")
     verification: Verification | None = strawberry.field(
         default=None, description="Two-person verification, for kinds that need it.")
+    merged_into: str | None = strawberry.field(
+        default=None, description="Status MERGED: the incident this one was merged into.")
+    merged_from: list[str] = strawberry.field(
+        default_factory=list, description="Incidents merged into this one.")
+    split_into: list[str] = strawberry.field(
+        default_factory=list, description="Incidents evidence was split off into.")
+    linked_to: str | None = strawberry.field(
+        default=None, description="The earlier incident this one follows or was split from.")
 
 
 @strawberry.type(description="One step of an incident's procedure (checklist).")
@@ -121,6 +129,8 @@ def incident_type(s: IncidentState, reveal: Reveal, now: datetime | None = None)
         verification=Verification(acknowledged_by=s.acknowledged_by,
                                   verified_by=s.verified_by)
         if s.verification_required else None,
+        merged_into=s.merged_into, merged_from=list(s.merged_from),
+        split_into=list(s.split_into), linked_to=s.linked_to,
     )
 
 
