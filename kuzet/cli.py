@@ -40,6 +40,7 @@ COMMAND_MODULES = (
     "kuzet.commands.topics",
     "kuzet.commands.archive",
     "kuzet.commands.search",
+    "kuzet.commands.rules",
 )
 
 

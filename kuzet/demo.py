@@ -117,6 +117,9 @@ def _scenario(stack: LocalStack, settings: Settings, console: Console, *, follow
         console.print(f"  {'[green]✓' if ok else '[red]✗'}[/] {key}")
     console.print(f"DLQ ({DETECTIONS_DLQ}): {dlq} record(s); unexpected incidents: {extra}")
     ok = all(checks.values()) and extra == 0 and dlq == EXPECTED_DLQ
+    from kuzet.demo_procedures import exercise_procedures  # issue 14: checklist, two people
+
+    ok = exercise_procedures(settings, rows, console) and ok
     console.print("[green]demo OK[/]" if ok else "[red]demo did not match expectations[/]")
     from kuzet.commands.projections import print_views
 
