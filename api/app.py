@@ -15,6 +15,7 @@ from api.access import AccessLog
 from api.caps import Caps
 from api.config import ApiConfig
 from api.console import console_routes
+from api.evidence import evidence_route
 from api.export import access_export
 from api.fanout import LogFollower
 from api.limits import BodySizeLimit
@@ -87,6 +88,7 @@ def create_app(config: ApiConfig, incidents: IncidentApp | None = None,
         *console_routes(config.timezone),
         Route("/healthz", health),
         Route("/audit/personal-data-access", access_export(services)),
+        Route("/evidence/{incident_id}/{sha256}", evidence_route(services)),
     ], lifespan=lifespan)
     app.state.services = services
     app.add_middleware(BodySizeLimit, max_bytes=config.max_body_bytes)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from api.errors import ApiConfigError, InvalidToken
@@ -70,6 +71,9 @@ class ApiConfig:
     this long (`api.views.judge`): `incidents` folds the store, agency views say why."""
     connect_timeout_s: float = 5.0
     """Bound on opening a PostgreSQL read-model store."""
+    evidence_dir: Path | None = None
+    """The detectors' evidence store (`<data_dir>/evidence`): images served by digest by
+    `GET /evidence/{incident}/{sha256}` (`api.evidence`); None: no image is served."""
 
     def __post_init__(self) -> None:
         if self.token_keys is None:

@@ -47,7 +47,8 @@ def api_config(settings: Settings) -> ApiConfig:
             max_body_bytes=settings.api_max_body_bytes,
             poll_interval_s=settings.api_poll_interval_s, read_model=read_model_location(settings),
             timezone=settings.timezone, max_view_staleness_s=settings.view_max_staleness_s,
-            connect_timeout_s=settings.connect_timeout_s)
+            connect_timeout_s=settings.connect_timeout_s,
+            evidence_dir=settings.data_dir / "evidence")
     except ApiConfigError as exc:  # names the setting; never echoes the secret
         raise SettingsError(f"API settings: {exc}") from None
 
