@@ -36,6 +36,7 @@ COMMAND_MODULES = (
     "kuzet.commands.cameras",
     "kuzet.commands.appeals",
     "kuzet.commands.incident",
+    "kuzet.commands.silence",
     "kuzet.commands.db",
     "kuzet.commands.topics",
     "kuzet.commands.archive",

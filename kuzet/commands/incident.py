@@ -1,6 +1,7 @@
 """`kuzet incident ack|dispatch|resolve|false-alarm|reopen|close|escalate|note|assign ID`,
 `kuzet incident verify|reject-verification ID` (two-person verification) and
-`kuzet incident step list|done|skip ID [STEP]` (the procedure's checklist).
+`kuzet incident step list|done|skip ID [STEP]` (the procedure's checklist),
+`kuzet incident merge ID MERGED_ID` and `kuzet incident split ID DETECTION_ID...`.
 
 The operator commands from a terminal (a supervisor's close and escalate included), each a
 typed command (`domain.commands`) carried out by `IncidentApp.execute` with the operator's id
@@ -12,6 +13,7 @@ transition, version conflict, unknown incident, bad input) prints one line and e
 from __future__ import annotations
 
 import getpass
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
@@ -24,7 +26,9 @@ from kuzet.errors import KuzetError
 from kuzet.settings import load_settings
 
 if TYPE_CHECKING:
+    from domain.application import IncidentApp
     from domain.commands import OperatorCommand
+    from domain.incident import Incident
 
 __all__ = ["register"]
 
@@ -231,6 +235,58 @@ def note(incident_id: IdArg, text: Annotated[str, typer.Argument(help="The note.
     from domain.commands import AddNote
 
     _run(incident_id, AddNote(text), by, expected_version, config)
+
+
+# --- merge and split (issue 14 item 4) ---------------------------------------------------
+
+
+def _two(action: str, run: Callable[[IncidentApp, UUID], tuple[Incident, Incident]],
+         incident_id: str, config: Path | None) -> None:
+    from domain.errors import DomainError
+    from kuzet.wiring import build_incident_app
+
+    iid = _id(incident_id)
+    app = build_incident_app(load_settings(config))
+    try:
+        first, second = run(app, iid)
+    except (DomainError, ValueError) as exc:
+        raise KuzetError(str(exc)) from None
+    finally:
+        app.close()
+    console.print(f"{action}: {first.id} {first.status.value} v{first.version} "
+                  f"({first.evidence_count} detections); {second.id} {second.status.value} "
+                  f"v{second.version} ({second.evidence_count})", highlight=False)
+
+
+@incident_app.command("merge")
+def merge(incident_id: Annotated[str, typer.Argument(help="The incident that stays.")],
+          merged_id: Annotated[str, typer.Argument(help="The incident merged into it.")],
+          reason: Annotated[str, typer.Option(help="Why (free text).")] = "",
+          by: ByOpt = None, expected_version: VersionOpt = None,
+          config: ConfigOpt = None) -> None:
+    """A supervisor merges MERGED_ID into INCIDENT_ID: it takes the evidence and routing, the
+    merged one becomes MERGED and its later detections land in INCIDENT_ID."""
+    from domain.commands import Merge
+
+    command = Merge(_id(merged_id), reason)
+    _two("merged", lambda app, iid: app.merge(
+        iid, command, by=by or getpass.getuser(), at=datetime.now(UTC),
+        expected_version=expected_version), incident_id, config)
+
+
+@incident_app.command("split")
+def split(incident_id: IdArg,
+          detection_ids: Annotated[list[str], typer.Argument(help="Detection ids to move.")],
+          reason: Annotated[str, typer.Option(help="Why (free text).")] = "",
+          by: ByOpt = None, expected_version: VersionOpt = None,
+          config: ConfigOpt = None) -> None:
+    """A supervisor moves evidence out of an incident into a new one (printed second)."""
+    from domain.commands import Split
+
+    command = Split(tuple(detection_ids), reason)
+    _two("split", lambda app, iid: app.split(
+        iid, command, by=by or getpass.getuser(), at=datetime.now(UTC),
+        expected_version=expected_version), incident_id, config)
 
 
 def register(app: typer.Typer) -> None:
