@@ -378,3 +378,41 @@ def test_a_missed_step_deadline_escalates_through_the_timer() -> None:
     assert result.snapshot.episode.step == "call_fire_service"
     assert app.apply(decision, T0 + 61 * S) is not None  # redelivered: nothing more recorded
     assert app.incident(inc.id).version == stored.version
+
+
+# --- what the agency feeds and readers get of the new events ---------------------------------
+
+
+@pytest.mark.parametrize("event", ["StepSkipped", "ProcedureOverridden", "VerificationRejected"])
+def test_reasons_are_free_text_minimised_per_agency(event: str) -> None:
+    """The relay and the API minimise by `domain.privacy`: a reason may name anyone, so only
+    audiences whose policy keeps free text get it; the rest of the event goes to all."""
+    from domain.privacy import DEFAULT_POLICIES, READER_POLICIES, Action, Tag, minimise
+
+    data = {"reason": "Ivanov said so", "step": "call_police", "steps": ["call_police"],
+            "acknowledged_by": A, "actor": B}
+    for agency in (*DEFAULT_POLICIES, "auditor"):
+        out = minimise(event, data, agency, READER_POLICIES)
+        keeps = READER_POLICIES[agency].get(Tag.FREE_TEXT) is Action.KEEP
+        assert ("reason" in out) is keeps, agency
+        assert {k: v for k, v in out.items() if k != "reason"} == {
+            k: v for k, v in data.items() if k != "reason"}
+
+
+def test_assigned_steps_and_verification_carry_no_personal_data() -> None:
+    from domain.privacy import DEFAULT_POLICIES, minimise
+
+    steps = [s.as_fact() for s in SHIPPED.procedures[0].steps]
+    for agency in DEFAULT_POLICIES:
+        assert minimise("ProcedureAssigned", {"procedure": "fire@1", "steps": steps},
+                        agency)["steps"] == steps
+        assert minimise("Verified", {"acknowledged_by": A}, agency) == {"acknowledged_by": A}
+
+
+def test_the_example_procedures_load() -> None:
+    from pathlib import Path
+
+    text = (Path(__file__).resolve().parents[2] / "examples" / "procedures.toml").read_text()
+    example = load_procedures(text, "examples/procedures.toml")
+    assert example.version > SHIPPED.version
+    assert example.for_incident("crowd", "school") is not None
