@@ -9,6 +9,11 @@ The watcher's state is a fold of the health topic: on every assignment it reads 
 from the beginning (the topic keeps a day), so it needs no store and commits no offsets, and a
 restarted or rebalanced watcher publishes the same records again (same ids: the correlator
 drops the repeats). A record that fails the health contract is counted and skipped.
+
+Planned outages: silences by camera (`domain.silences`, `kuzet silence create camera ID`) are
+the watch's `PlannedSilence`s; the watcher reloads them every `silence_refresh_s` (through
+`load_silences`, which reads the event store) so a silenced camera's outage publishes nothing
+while the silence lasts (the correlator would count it on the silence anyway).
 """
 
 from __future__ import annotations
@@ -16,7 +21,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -25,13 +30,14 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListen
 from aiokafka.structs import TopicPartition
 from prometheus_client import Counter, Gauge
 
-from domain.camera_watch import CameraWatch
+from domain.camera_watch import CameraWatch, PlannedSilence
 from domain.detection import encode_detection
 from domain.errors import InvalidHealthRecord
 from domain.health import parse_health
+from domain.silences import SilenceScope, SilenceWindow
 from domain.topics import DETECTIONS, HEALTH
 
-__all__ = ["CameraWatcher", "WatchStats"]
+__all__ = ["CameraWatcher", "WatchStats", "camera_silences"]
 
 log = logging.getLogger("kuzet.cameras")
 
@@ -40,6 +46,12 @@ HEALTH_RECORDS = Counter("kuzet_camera_health_records_total",
 SOURCES_DOWN = Gauge("kuzet_camera_sources_down", "Sources without frames past the threshold")
 OFFLINE_PUBLISHED = Counter("kuzet_camera_offline_records_total",
                             "camera_offline detections published")
+
+
+def camera_silences(windows: Sequence[SilenceWindow]) -> tuple[PlannedSilence, ...]:
+    """The silences by camera as the watch's planned silences (other scopes do not apply)."""
+    return tuple(PlannedSilence(w.value, w.starts_at, w.ends_at) for w in windows
+                 if w.scope is SilenceScope.CAMERA)
 
 
 @dataclass
@@ -72,7 +84,9 @@ class CameraWatcher:
 
     def __init__(self, bootstrap_servers: str, make_watch: Callable[[], CameraWatch],
                  clock: Callable[[], datetime], *, group_id: str = "kuzet-cameras",
-                 tick_s: float = 1.0, client_options: Mapping[str, Any] | None = None) -> None:
+                 tick_s: float = 1.0, client_options: Mapping[str, Any] | None = None,
+                 load_silences: Callable[[datetime], Sequence[PlannedSilence]] | None = None,
+                 silence_refresh_s: float = 5.0) -> None:
         self.bootstrap, self.group_id, self.tick_s = bootstrap_servers, group_id, tick_s
         self.client_options = dict(client_options or {})
         self.make_watch, self.clock = make_watch, clock
@@ -82,6 +96,21 @@ class CameraWatcher:
         self._published: dict[str, str] = {}
         """Per source: the id of the last record sent (a new repeat has a new id)."""
         self._consumer: AIOKafkaConsumer | None = None
+        self.load_silences, self.silence_refresh_s = load_silences, silence_refresh_s
+        self._silences_at: datetime | None = None
+
+    async def refresh_silences(self) -> None:
+        """Reload the planned silences when due (a store that refuses keeps the old ones)."""
+        now = self.clock()
+        if self.load_silences is None or (
+                self._silences_at is not None
+                and (now - self._silences_at).total_seconds() < self.silence_refresh_s):
+            return
+        self._silences_at = now
+        try:
+            self.watch.silences = tuple(await asyncio.to_thread(self.load_silences, now))
+        except Exception as exc:  # the store is down: keep watching with what we knew
+            log.warning("planned silences not reloaded: %s: %s", type(exc).__name__, exc)
 
     async def consumer_seek_to_beginning(self, partitions: Iterable[TopicPartition]) -> None:
         assert self._consumer is not None
@@ -91,6 +120,7 @@ class CameraWatcher:
         """Drop the sources of `partitions` (their new owner rebuilds them from the topic)."""
         kept = [s for s, p in self._partition_of.items() if p not in partitions]
         fresh = self.make_watch()
+        fresh.silences = self.watch.silences
         for source in kept:
             seen = self.watch.sources.get(source)
             if seen is not None:
@@ -115,6 +145,7 @@ class CameraWatcher:
 
     async def publish_due(self, producer: Any) -> int:
         """Send each down source's current record once; returns how many were sent."""
+        await self.refresh_silences()
         due = [d for d in self.watch.due(self.clock())
                if self._published.get(d.source_id) != d.detection_id]
         SOURCES_DOWN.set(len(self.watch.due(self.clock())))

@@ -49,13 +49,22 @@ def watch(config: ConfigOpt = None) -> None:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
+        from kuzet.wiring import build_incident_app
+        from streams.camera_watch import camera_silences
+
+        store = build_incident_app(settings)  # planned outages: silences by camera
         watcher = CameraWatcher(settings.bootstrap_servers, make_watch,
                                 lambda: datetime.now(UTC),
                                 group_id=f"{settings.consumer_group}.cameras",
-                                client_options=client_options(settings))
+                                client_options=client_options(settings),
+                                load_silences=lambda now: camera_silences(
+                                    store.silence_windows(now)))
         console.print(f"watching {HEALTH} at {settings.bootstrap_servers}: silent after "
                       f"{settings.camera_silent_after_s:g} s")
-        await watcher.run(stop)
+        try:
+            await watcher.run(stop)
+        finally:
+            store.close()
         console.print(f"stopped: {watcher.stats.records} health records, "
                       f"{watcher.stats.published} offline records published")
 
