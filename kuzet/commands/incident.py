@@ -182,7 +182,8 @@ def step_list(incident_id: IdArg, config: ConfigOpt = None) -> None:
             f"  {step['key']} {'mandatory' if step['mandatory'] else 'optional'} "
             f"due {due.isoformat() if due else '-'} {done.get('outcome') or 'pending'}"
             f"{' by ' + done['actor'] if done else ''}"
-            f"{' (overdue)' if step['key'] in incident.overdue_steps else ''}", highlight=False)
+            f"{' (overdue)' if step['key'] in incident.overdue_steps else ''}", highlight=False,
+            soft_wrap=True)
 
 
 @step_app.command("done")
