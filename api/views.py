@@ -242,6 +242,20 @@ class ViewReader:
         self._cache[listing.name] = snap
         return snap
 
+    async def documents(self, view: str) -> list[Doc]:
+        """Every document of a view not fed from the incident log (`cameras`), as stored:
+        no log-freshness check applies; `ViewUnavailable` if the store or view is absent."""
+        async with self._lock:
+            try:
+                store = await self._open()
+                _, texts = await store.texts(view)
+            except _STORE_ERRORS as exc:
+                if not _missing(exc):
+                    await self._forget()
+                raise ViewUnavailable(f"the {view} view is unavailable ({exc}): is `kuzet "
+                                      "cameras watch` running?") from None
+        return [json.loads(t) for _, t in sorted(texts.items())]
+
     async def _open(self) -> ViewStore:
         if self._store is None:
             store: ViewStore

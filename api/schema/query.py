@@ -16,6 +16,7 @@ from api.errors import ViewUnavailable
 from api.reader import IncidentFilterSpec, Page, encode_cursor
 from api.schema.agency import AgencyViews
 from api.schema.audit import AuditQueries, note_records, note_states
+from api.schema.cameras import CameraQueries
 from api.schema.cases import CaseQueries
 from api.schema.context import Context, principal_of
 from api.schema.fields import described
@@ -91,7 +92,7 @@ def parse_incident_id(value: str) -> UUID:
 
 
 @strawberry.type
-class Query(AgencyViews, AuditQueries, SearchQueries, CaseQueries):
+class Query(AgencyViews, AuditQueries, SearchQueries, CaseQueries, CameraQueries):
     @described("Incidents the caller may see, by opening time. Without a `status` filter "
                "CLOSED incidents are left out; served from the operator board when the "
                "projections keep it, else folded from the event store.")

@@ -59,12 +59,17 @@ def watch(config: ConfigOpt = None) -> None:
                                 client_options=client_options(settings),
                                 load_silences=lambda now: camera_silences(
                                     store.silence_windows(now)))
+        from kuzet.camera_view import keep_camera_view
+
+        view = asyncio.create_task(keep_camera_view(settings, lambda: watcher.watch, stop))
         console.print(f"watching {HEALTH} at {settings.bootstrap_servers}: silent after "
                       f"{settings.camera_silent_after_s:g} s")
         try:
             await watcher.run(stop)
         finally:
             store.close()
+        stop.set()
+        await view  # the cameras view gets the last state
         console.print(f"stopped: {watcher.stats.records} health records, "
                       f"{watcher.stats.published} offline records published")
 
