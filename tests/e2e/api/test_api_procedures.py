@@ -2,22 +2,27 @@
 
 One server on a chained SQLite store whose application assigns the shipped procedures as
 incidents open (what `kuzet` wires from KUZET_PROCEDURES_PATH or `domain/procedures.toml`).
-Every role is tried on the verification and checklist mutations.
+Every role is tried on the verification and checklist mutations; the console works both in
+headless Chromium.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import shutil
 from collections.abc import Iterator
 from importlib import resources
 from typing import Any
+from uuid import UUID
 
 import pytest
 
+from api.console import catalogue
 from domain.procedures import load_procedures
 from kuzet.settings import CHAINED_SQLITE
 from tests.e2e.api.harness import Server, Subscription, open_incident, running_server
+from tests.e2e.api.test_api_console import CHROMIUM, _open, _page, _shot
 
 RESULT = """__typename ... on Success { incident { id status version procedure
   checklist { key label(lang: "kk") mandatory dueAt outcome actor reason overdue }
@@ -161,3 +166,43 @@ def test_checklist_steps_and_closing_with_or_without_an_override(server: Server)
     assert closed["incident"]["status"] == "CLOSED", closed
     overridden = next(e for e in history(server, other) if e["type"] == "ProcedureOverridden")
     assert overridden["details"]["steps"] == ["verify_on_camera", "call_fire_service"]
+
+
+@pytest.mark.skipif(shutil.which(CHROMIUM) is None, reason=f"{CHROMIUM} not installed")
+def test_the_console_works_the_checklist_and_two_person_verification(server: Server) -> None:
+    """Headless Chromium: the checklist in Russian with done buttons, a dispatch refused until
+    a second operator verifies (translated refusals), then dispatched. Screenshot saved."""
+    iid = _open(server, "weapon")
+    ru = catalogue("ru")
+    with _page() as page:
+        page.on("dialog", lambda dialog: dialog.accept("patrol-7"))
+        page.goto(f"{server.url}/console")
+        page.fill("#token", server.token("operator", subject="alice"))
+        page.click("#connect")
+        page.locator(f"tr[data-id='{iid}']").click()
+        step = page.locator("li[data-step=verify_on_camera]")
+        step.wait_for(timeout=15_000)
+        assert "Проверить по камере" in step.inner_text()
+        step.locator("button[data-act=completeStep]").click()
+        page.wait_for_selector("li[data-step=verify_on_camera][data-outcome=done]",
+                               timeout=15_000)
+        page.click("button[data-act=acknowledgeIncident]")
+        page.wait_for_selector(f"tr[data-id='{iid}'][data-status=ACKNOWLEDGED]", timeout=15_000)
+        page.click("button[data-act=dispatchIncident]")
+        refusal = page.wait_for_selector("#result .err[data-code=NOT_VERIFIED]")
+        assert refusal.inner_text() == ru["error.NOT_VERIFIED"]
+        page.click("button[data-act=verifyIncident]")
+        same = page.wait_for_selector("#result .err[data-code=SAME_PERSON]")
+        assert same.inner_text() == ru["error.SAME_PERSON"]
+        page.fill("#token", server.token("operator", subject="bob"))
+        page.click("#connect")
+        page.wait_for_selector("#status[data-state=live]", timeout=15_000)
+        page.locator(f"tr[data-id='{iid}']").click()
+        page.click("button[data-act=verifyIncident]")
+        page.wait_for_selector("#verification[data-verified=yes]", timeout=15_000)
+        page.click("button[data-act=dispatchIncident]")
+        page.wait_for_selector(f"tr[data-id='{iid}'][data-status=DISPATCHED]", timeout=15_000)
+        _shot(page, "console-checklist.png")
+    dispatched = server.app.incident(UUID(iid))
+    assert (dispatched.acknowledged_by, dispatched.verified_by) == ("operator:alice",
+                                                                   "operator:bob")
