@@ -26,6 +26,17 @@ primary source are those of its earliest observation (`Origin`, ties broken by d
 when older evidence arrives later, `OriginAmended` moves them. Detections observed before the
 incident was resolved that arrive after it are kept as `LateEvidenceAdded` (no status change).
 
+Procedures and two-person verification (`domain.procedures`): right after `Opened` the
+opening rule records `ProcedureAssigned` (the checklist as it was: step keys, labels,
+mandatory flags, deadlines after opening) and, for two-person kinds, `VerificationRequired`.
+People record `StepCompleted` / `StepSkipped` (with a reason) in any status but CLOSED or
+MERGED; a mandatory step past its deadline gets `StepOverdue` from the timers, with an
+`Escalated` while below `MAX_LEVEL`; `close` refuses unsettled mandatory steps
+(`ProcedureIncomplete`) unless given an override reason (`ProcedureOverridden`, then
+`Closed`). Dispatch of a two-person incident needs `Verified` by an actor other than the one
+who acknowledged (`NotVerified`, `SamePerson`); `VerificationRejected` is followed by
+`MarkedFalseAlarm` naming both. All version 1.
+
 `AgencyResponded` records an agency's report-back (accepted, declined with a reason, done) as
 a fact about the incident; it changes no lifecycle status (DESIGN.md names no rule that would).
 
