@@ -24,6 +24,7 @@ from api.reader import IncidentReader
 from api.replay import ReplayPages
 from api.revocations import RevocationList
 from api.schema.context import Services
+from api.sockets import RawSockets
 from api.tokens import TokenVerifier
 from api.view import KuzetGraphQL
 from api.views import ViewReader
@@ -92,4 +93,5 @@ def create_app(config: ApiConfig, incidents: IncidentApp | None = None,
     ], lifespan=lifespan)
     app.state.services = services
     app.add_middleware(BodySizeLimit, max_bytes=config.max_body_bytes)
+    app.add_middleware(RawSockets)  # live frames written as bytes (api.sockets)
     return app

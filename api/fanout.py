@@ -41,6 +41,9 @@ class Update:
     record: EventRecord
     state: IncidentState
     payloads: dict[Audience, Any] = field(default_factory=dict)
+    frames: dict[Any, bytes | None] = field(default_factory=dict)
+    """Encoded `next` frames by audience, selection and operation id (`api.schema.broadcast`):
+    built by the first subscriber that needs one, written by every other as it is."""
 
     def payload(self, audience: Audience, build: Callable[[Update, Audience], Any]) -> Any:
         """The payload for `audience`, built on first use and shared afterwards."""

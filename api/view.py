@@ -36,6 +36,7 @@ from api.errors import AuthError, MissingToken, TooMany
 from api.schema import build_schema
 from api.schema.broadcast import NextFrames
 from api.schema.context import Context, Services
+from api.sockets import bind_operation
 
 __all__ = ["KuzetGraphQL"]
 
@@ -122,6 +123,7 @@ class _Handler(BaseGraphQLTransportWSHandler[Context, None]):
     async def run_operation(self, operation: Any) -> None:
         """Each operation waits for a start turn (`Services.starts`, released by its lease)."""
         await self.context.services.starts.enter()
+        bind_operation(operation.id)  # the id live frames carry (api.sockets)
         await super().run_operation(operation)
 
     async def handle_connection_init(self, message: Any) -> None:

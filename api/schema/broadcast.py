@@ -8,6 +8,13 @@ subscriber with the same selection. `NextFrames` then encodes that result's JSON
 of them: per subscriber, only the `next` envelope (its operation id) and the socket write
 remain. Fields below a `Shared` payload must therefore depend on the
 payload alone, never on `info.context`: whatever differs per audience is in the payload.
+
+Live updates skip even that: `LiveFrames` builds an event's whole `next` frame (WebSocket
+header and JSON, `api.sockets`) once per audience, selection and operation id, from the same
+shared result, and the subscription writes those bytes to its socket itself. An event whose
+result carries errors is left to the normal path (strawberry formats and logs them). The
+schema's extensions add nothing to results (`get_results`), so a frame carries `data` only,
+as strawberry's would.
 """
 
 from __future__ import annotations
@@ -16,12 +23,16 @@ import asyncio
 import json
 from collections import OrderedDict
 from collections.abc import Hashable, Iterable
+from contextvars import ContextVar
 from typing import Any
 
 from graphql import FieldNode, Node, Visitor, print_ast, visit
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 
-__all__ = ["NextFrames", "Shared", "SharedEventExecutor"]
+from api.fanout import Update
+from api.sockets import current_operation, text_frame
+
+__all__ = ["LiveFrames", "NextFrames", "Shared", "SharedEventExecutor"]
 
 
 class Shared:
@@ -83,6 +94,15 @@ class SharedEventExecutor(StrawberryGraphQLCoreExecutionContext):
         values = self.variable_values.coerced
         return found[1], repr([(name, values.get(name)) for name in found[2]])
 
+    def build_resolve_info(self, field_def: Any, field_nodes: Any, parent_type: Any,
+                           path: Any) -> Any:
+        """Also records, in the operation's task, the executor whose subscription resolver
+        is about to run (`LiveFrames.current`); per-event copies have a `Shared` root."""
+        if (path.prev is None and parent_type is self.schema.subscription_type
+                and not isinstance(self.root_value, Shared)):
+            _SUBSCRIBING.set(self)
+        return super().build_resolve_info(field_def, field_nodes, parent_type, path)
+
     def build_per_event_executor(self, payload: Any) -> Any:
         if not isinstance(payload, Shared):
             return super().build_per_event_executor(payload)
@@ -95,6 +115,53 @@ class SharedEventExecutor(StrawberryGraphQLCoreExecutionContext):
                 found = asyncio.ensure_future(found)
             results[self.selection] = found
         return _Executed(results[self.selection])
+
+
+_SUBSCRIBING: ContextVar[SharedEventExecutor | None] = ContextVar("kuzet_subscribing",
+                                                                  default=None)
+_MISSING = object()
+
+
+class LiveFrames:
+    """Whole `next` frames of one subscription's live updates, shared through the `Update`
+    with every subscription of the same audience, selection and operation id."""
+
+    def __init__(self, executor: SharedEventExecutor, operation_id: str,
+                 audience: Hashable) -> None:
+        self.executor = executor
+        if executor.selection is None:
+            executor.selection = executor.selection_key()
+        self.data_key = (audience, executor.selection)
+        self.key = (audience, executor.selection, operation_id)
+        self.prefix = f'{{"id":{json.dumps(operation_id)},"type":"next","payload":{{"data":'\
+            .encode()
+
+    @classmethod
+    def current(cls, audience: Hashable) -> LiveFrames | None:
+        """For the subscription resolver running now (None outside a WebSocket operation)."""
+        executor, operation = _SUBSCRIBING.get(), current_operation()
+        if executor is None or operation is None:
+            return None
+        return cls(executor, operation, audience)
+
+    async def frame(self, update: Update, payload: Shared) -> bytes | None:
+        """`update`'s frame for this subscription; None: deliver it the normal way."""
+        found = update.frames.get(self.key, _MISSING)
+        if found is _MISSING:
+            data = update.frames.get(self.data_key, _MISSING)
+            if data is _MISSING:
+                data = update.frames[self.data_key] = await self._data(payload)
+            found = update.frames[self.key] = (
+                None if not isinstance(data, bytes) else text_frame(self.prefix + data + b"}}"))
+        return found  # type: ignore[return-value]
+
+    async def _data(self, payload: Shared) -> bytes | None:
+        result = self.executor.build_per_event_executor(payload).execute_operation(False)
+        if self.executor.is_awaitable(result):
+            result = await result
+        if result.errors:
+            return None
+        return json.dumps(result.data, separators=(",", ":")).encode()
 
 
 class _Executed:
