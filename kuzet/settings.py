@@ -57,8 +57,6 @@ class Settings:
     """Correlation rules TOML; empty uses the rules shipped in `domain/rules.toml`."""
     procedures_path: Path | None = None
     """Procedures (checklists, two-person kinds) TOML; empty uses `domain/procedures.toml`."""
-    procedures_path: Path | None = None
-    """Procedures (checklists, two-person kinds) TOML; empty uses `domain/procedures.toml`."""
     evidence_interval_s: float = 5.0
     """At most one EvidenceAdded per incident per this many seconds (coalescing)."""
     detection_skew_ahead_s: float = 300.0
