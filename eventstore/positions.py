@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+import threading
 from collections.abc import Mapping
 from typing import Any
 
@@ -48,11 +49,13 @@ def is_postgres(location: str) -> bool:
 
 
 class PositionStore:
-    """Read and write `kuzet_positions` rows on one connection (calls must not overlap)."""
+    """Read and write `kuzet_positions` rows on one connection (calls from several threads
+    take turns)."""
 
     def __init__(self, location: str, *, connect_timeout_s: float = 5.0) -> None:
         self.location = location
         self.postgres = is_postgres(location)
+        self._lock = threading.Lock()
         self._conn: Any
         if self.postgres:
             import psycopg
@@ -64,11 +67,17 @@ class PositionStore:
                                          check_same_thread=False)
 
     def _execute(self, sql: str, params: tuple[Any, ...]) -> Any:
-        """`sql` written with `?` placeholders, in the driver's style."""
-        return self._conn.execute(sql.replace("?", "%s") if self.postgres else sql, params)
+        """`sql` written with `?` placeholders, in the driver's style; returns all rows."""
+        with self._lock:
+            cur = self._conn.execute(sql.replace("?", "%s") if self.postgres else sql, params)
+            return cur.fetchall() if cur.description else cur.rowcount
 
     def setup(self) -> None:
         """Create the table if missing (what `kuzet db migrate` does, under the same lock)."""
+        with self._lock:
+            self._setup()
+
+    def _setup(self) -> None:
         if self.postgres:
             with self._conn.transaction():
                 self._conn.execute(SCHEMA_LOCK)
@@ -81,9 +90,9 @@ class PositionStore:
         self._conn.execute("COMMIT")
 
     def _row(self, name: str) -> tuple[int, str] | None:
-        row = self._execute("SELECT position, marks FROM kuzet_positions WHERE name = ?",
-                            (name,)).fetchone()
-        return None if row is None else (int(row[0]), str(row[1]))
+        rows = self._execute("SELECT position, marks FROM kuzet_positions WHERE name = ?",
+                             (name,))
+        return (int(rows[0][0]), str(rows[0][1])) if rows else None
 
     def position(self, name: str) -> int:
         row = self._row(name)
@@ -108,9 +117,8 @@ class PositionStore:
     def adopt(self, name: str, position: int) -> bool:
         """Store `position` for `name` unless a row exists (a one-time migration); True if
         it was stored."""
-        cur = self._execute("INSERT INTO kuzet_positions (name, position) VALUES (?, ?) "
-                            "ON CONFLICT (name) DO NOTHING", (name, position))
-        return bool(cur.rowcount)
+        return bool(self._execute("INSERT INTO kuzet_positions (name, position) VALUES (?, ?) "
+                                  "ON CONFLICT (name) DO NOTHING", (name, position)))
 
     def close(self) -> None:
         self._conn.close()

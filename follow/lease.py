@@ -6,7 +6,7 @@ lease makes exactly one of them active. The others wait, asking for the lease ev
 or its database connection) takes over from the position the dead one stored. The active one
 checks its lease every `poll_s` too: a lease lost (the database connection dropped) stops its
 work, and it goes back to waiting. One log line says when an instance starts waiting and one
-when it takes over.
+when it takes over (at WARNING, so that the default log level shows who is active).
 """
 
 from __future__ import annotations
@@ -44,7 +44,8 @@ async def _wait_for_lease(lease: Lease, stop: asyncio.Event, poll_s: float) -> b
         if await asyncio.to_thread(lease.try_acquire):
             return True
         if not waiting:
-            log.info("%s: another instance holds the lease; waiting as a standby", lease.what)
+            log.warning("%s: another instance holds the lease; waiting as a standby",
+                        lease.what)
             waiting = True
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), poll_s)
@@ -69,7 +70,7 @@ async def lead(lease: Lease, work: Callable[[asyncio.Event], Awaitable[None]],
     lease is released whenever `work` ends (normally, by SIGTERM, or raising).
     """
     while await _wait_for_lease(lease, stop, poll_s):
-        log.info("%s: holding the lease; active", lease.what)
+        log.warning("%s: holding the lease; active", lease.what)
         inner = asyncio.Event()
         lost = asyncio.Event()
         watcher = asyncio.create_task(_watch(lease, inner, lost, poll_s))

@@ -4,8 +4,9 @@
 (`kuzet.wiring.build_incident_app` calls `ensure_schema`, once per process and store set):
 
 - the event store: the event and chain tables and the privacy key tables (built by the
-  incident application's factory, `audit.store_*`), and the correlator's ledger beside them
-  (`streams.ledger`: detection digests, pending candidate hits);
+  incident application's factory, `audit.store_*`), the correlator's ledger beside them
+  (`streams.ledger`: detection digests, pending candidate hits) and the followers' positions
+  (`eventstore.positions`: `kuzet_positions`);
 - the read models: `proj_tracking`, `proj_heartbeat` and one table per view
   (`projections.store.schema_statements`);
 - the webhook adapters' state: checkpoints, receipts, parked events (`adapters.state.DDL`).
@@ -98,6 +99,10 @@ def _statements(target: Target) -> list[str]:
     from projections.store import schema_statements
 
     big = "BIGINT" if target.postgres else "INTEGER"
+    if target.what == "event store":
+        from eventstore.positions import ddl
+
+        return ddl(big)
     if target.what == "read models":
         return schema_statements(view_names(), big=big)
     return DDL(big, "BYTEA" if target.postgres else "BLOB")
@@ -157,7 +162,8 @@ def migrate(settings: Settings) -> list[Target]:
 
 
 def _create_others(settings: Settings) -> None:
-    for target in targets(settings)[1:]:
+    """Every store's tables besides those the incident application's factory creates."""
+    for target in targets(settings):
         if not target.postgres:
             Path(target.location).parent.mkdir(parents=True, exist_ok=True)
         _create(target, settings.connect_timeout_s)

@@ -95,10 +95,15 @@ class Settings:
     """Empty: SQLite file `<data_dir>/views.sqlite`. `postgresql://user@host:port/db`: PG."""
     sites_path: Path | None = None
     """Sites and routes TOML (district, contractor, school per site); see examples/sites.toml."""
+    districts_path: Path | None = None
+    """District boundaries (GeoJSON) for the console's map; see examples/districts.geojson."""
     canteen_min_k: int = 5
     """Canteen head-counts below this are suppressed in the education view."""
     relay_source: str = "urn:kuzet:incidents"
     """The CloudEvents `source` of relayed incident events."""
+    lease_poll_s: float = 1.0
+    """How often a standby relay or projection runner asks for the lease (and the active one
+    checks it still holds it): a standby takes over within about this long of a death."""
     view_max_staleness_s: float = 15.0
     """A read model behind the log whose projection process has not reported (heartbeat) for
     this long is not served: `incidents` folds the event store, agency views say why."""
@@ -378,6 +383,8 @@ def load_settings(
     if settings.detection_skew_ahead_s <= 0 or settings.detection_skew_behind_s <= 0:
         raise SettingsError("KUZET_DETECTION_SKEW_AHEAD_S and KUZET_DETECTION_SKEW_BEHIND_S "
                             "must be > 0")
+    if settings.lease_poll_s <= 0:
+        raise SettingsError(f"KUZET_LEASE_POLL_S={settings.lease_poll_s}: must be > 0")
     if settings.kafka_partitions < 1:
         raise SettingsError(f"KUZET_KAFKA_PARTITIONS={settings.kafka_partitions}: must be >= 1")
     _check_kafka_security(settings)

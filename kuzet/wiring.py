@@ -15,6 +15,8 @@ if TYPE_CHECKING:
     import faust
 
     from eventstore.fastlog import FastLogReader
+    from eventstore.lease import FileLease, PostgresLease
+    from eventstore.positions import PositionStore
     from projections.asof import RecordedLog
 
 __all__ = ["build_incident_app", "build_log_reader", "build_recorded_log", "build_worker_app",
@@ -118,6 +120,33 @@ def build_recorded_log(app: IncidentApp) -> RecordedLog:
     from eventstore.log import ChainedLog
 
     return ChainedLog(app)
+
+
+def event_store_location(settings: Settings) -> str:
+    """The event store's database: its `postgresql://` URL or its SQLite file."""
+    return settings.event_store_url or str(settings.data_dir / "events.sqlite")
+
+
+def build_positions(settings: Settings) -> PositionStore:
+    """Followers' positions (`kuzet_positions`) in the event store's database; the table is
+    created by `kuzet db migrate` and by every process's schema step (`kuzet.schema`)."""
+    from eventstore.positions import PositionStore
+
+    return PositionStore(event_store_location(settings),
+                         connect_timeout_s=settings.connect_timeout_s)
+
+
+def build_lease(settings: Settings, name: str) -> PostgresLease | FileLease:
+    """The lease that makes one instance of follower `name` active: an advisory lock on the
+    event store's PostgreSQL, or a lock file beside its SQLite file (`eventstore.lease`)."""
+    from pathlib import Path
+
+    from eventstore.lease import FileLease, PostgresLease
+
+    location = event_store_location(settings)
+    if settings.event_store_url:
+        return PostgresLease(location, name, connect_timeout_s=settings.connect_timeout_s)
+    return FileLease(Path(location), name)
 
 
 def stream_config(settings: Settings) -> Any:

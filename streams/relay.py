@@ -322,7 +322,7 @@ class Relay:
         await self.follower.run(stop, idle_s=idle_s)
 
     async def lag(self) -> int:
-        return await asyncio.to_thread(self.source.head) - self.position.load()
+        return await asyncio.to_thread(self.source.head) - await self.load()
 
 
 def _identity(message: Message) -> tuple[str, bytes, str] | None:

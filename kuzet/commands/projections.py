@@ -68,7 +68,8 @@ def _stop_on_signals() -> asyncio.Event:
 def run(config: ConfigOpt = None,
         metrics_port: Annotated[int, typer.Option(help="Serve /metrics here (0: off).")] = 0
         ) -> None:
-    """Follow the notification log into every view until stopped."""
+    """Follow the notification log into every view until stopped (a standby while another
+    instance holds the lease: docs/deployment.md, Standbys)."""
     async def main() -> None:
         from kuzet.health import following
 
@@ -82,8 +83,15 @@ def run(config: ConfigOpt = None,
 
             start_http_server(metrics_port)
         health, report = following("projections", settings.health_port, on_lag)
-        try:
-            await runner.run(_stop_on_signals(), on_lag=report)
+        from follow import lead
+        from kuzet.wiring import build_lease
+
+        async def follow(stop: asyncio.Event) -> None:
+            await runner.run(stop, on_lag=report)
+
+        try:  # one instance active (the lease holder); the others wait as standbys
+            await lead(build_lease(settings, "projections"), follow, _stop_on_signals(),
+                       poll_s=settings.lease_poll_s)
         finally:
             await runner.store.close()
             if health is not None:
@@ -145,12 +153,15 @@ def lag(config: ConfigOpt = None) -> None:
 
 
 def relay(config: ConfigOpt = None) -> None:
-    """Publish every incident event to Kafka (full stream and minimised per-agency topics)."""
+    """Publish every incident event to Kafka (full stream and minimised per-agency topics); a
+    standby while another instance holds the lease (docs/deployment.md, Standbys)."""
     from domain.kinds import Agency
     from domain.topics import APPEAL_STATUS, INCIDENT_EVENTS, agency_topic
+    from eventstore.positions import StoreCursor
+    from follow import lead
     from kuzet.kafka import client_options, ensure_topics
-    from kuzet.wiring import build_incident_app, build_log_reader
-    from streams.relay import AiokafkaPublisher, FilePosition, Relay, RelayConfig
+    from kuzet.wiring import build_incident_app, build_lease, build_log_reader, build_positions
+    from streams.relay import AiokafkaPublisher, Relay, RelayConfig
 
     settings = load_settings(config)
 
@@ -163,22 +174,40 @@ def relay(config: ConfigOpt = None) -> None:
         await publisher.start()
         # personal values stay sealed (the stored form)
         reader = build_log_reader(build_incident_app(settings), stored_form=True)
-        the_relay = Relay(reader, reader, publisher,
-                          FilePosition(settings.data_dir / "relay-position.json"),
+        positions = build_positions(settings)
+        _adopt_file_position(positions, settings)
+        the_relay = Relay(reader, reader, publisher, StoreCursor(positions, RELAY),
                           RelayConfig(source=settings.relay_source))
         from kuzet.health import following, report_lag
 
         health, on_lag = following("relay", settings.health_port)
         stop = _stop_on_signals()
         lag_task = asyncio.create_task(report_lag(the_relay.lag, on_lag, stop))
-        try:
-            await the_relay.run(stop)
+        try:  # one instance active (the lease holder); the others wait as standbys
+            await lead(build_lease(settings, RELAY), the_relay.run, stop,
+                       poll_s=settings.lease_poll_s)
         finally:
             lag_task.cancel()
             await publisher.stop()
+            positions.close()
             if health is not None:
                 health.stop()
     _run(main())
+
+
+RELAY = "relay"
+"""The relay's row in `kuzet_positions` and its lease's name."""
+
+
+def _adopt_file_position(positions: Any, settings: Settings) -> None:
+    """Migration: a relay that kept its position in `<data_dir>/relay-position.json` (before
+    positions moved to the event store) continues from it, once; the file is then unused."""
+    from streams.relay import FilePosition
+
+    path = settings.data_dir / "relay-position.json"
+    if path.exists() and positions.adopt(RELAY, FilePosition(path).load()):
+        console.print(f"relay: adopted the position in {path} into kuzet_positions; the file "
+                      "is no longer read and may be deleted", highlight=False)
 
 
 def event_schemas(out: Annotated[Path, typer.Option(help="Folder to write into.")] =

@@ -7,6 +7,7 @@ from __future__ import annotations
 from adapters.state_postgres import SCHEMA_LOCK as ADAPTERS
 from domain.routing import SiteDirectory
 from eventstore.keystore import _SCHEMA_LOCK as KEYS
+from eventstore.positions import SCHEMA_LOCK as POSITIONS
 from eventstore.store_postgres import SCHEMA_LOCK as EVENTS
 from kuzet.schema import SCHEMA_LOCK as MIGRATE
 from kuzet.schema import view_names
@@ -16,7 +17,7 @@ from streams.ledger import _SCHEMA_LOCK as LEDGER
 
 
 def test_one_lock_for_every_store() -> None:
-    assert {ADAPTERS, KEYS, EVENTS, LEDGER, MIGRATE, VIEWS} == {
+    assert {ADAPTERS, KEYS, EVENTS, LEDGER, MIGRATE, POSITIONS, VIEWS} == {
         "SELECT pg_advisory_xact_lock(hashtext('kuzet.schema'))"}
 
 
