@@ -86,7 +86,7 @@ def create_app(config: ApiConfig, incidents: IncidentApp | None = None,
     app = Starlette(routes=[
         Route("/graphql", graphql, methods=["GET", "POST"]),
         WebSocketRoute("/graphql", graphql),
-        *console_routes(config.timezone),
+        *console_routes(config.timezone, config.districts),
         Route("/healthz", health),
         Route("/audit/personal-data-access", access_export(services)),
         Route("/evidence/{incident_id}/{sha256}", evidence_route(services)),

@@ -8,6 +8,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from api.errors import ApiConfigError, InvalidToken
@@ -63,6 +64,10 @@ class ApiConfig:
     SQLite file path; None: no agency views, and `incidents` folds the event store."""
     timezone: str = "Asia/Almaty"
     """The city's clock (an IANA zone): the console shows every time in it, 24-hour."""
+    districts: Mapping[str, Any] | None = field(default=None, repr=False)
+    """District boundaries (a GeoJSON FeatureCollection, each feature's `properties.district`
+    named as in the sites file, `properties.sites` its sites) for the console's map; None: the
+    map has no districts."""
     max_view_lag: int = 10_000
     """`incidents` reads the board only while it is at most this many log positions behind
     the event store's head (a stopped projection runner must not serve stale lists)."""

@@ -3,15 +3,18 @@
 The page is served with the deployment's time zone filled in (`ApiConfig.timezone`), so that
 every operator sees the city's clock whatever the browser's locale; the catalogues
 (`static/i18n/<lang>.json`, Russian by default, Kazakh and English) are served beside it and
-the page switches between them without a reload.
+the page switches between them without a reload. The map's district boundaries (GeoJSON,
+`ApiConfig.districts`) are served beside them.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from functools import cache
 from html import escape
 from importlib import resources
+from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
@@ -33,8 +36,13 @@ def catalogue(lang: str) -> dict[str, str]:
     return strings
 
 
-def console_routes(timezone: str) -> list[Route]:
-    """`/console` (the page, in `timezone`) and `/console/i18n/{lang}.json`."""
+_NO_DISTRICTS: Mapping[str, Any] = {"type": "FeatureCollection", "features": []}
+
+
+def console_routes(timezone: str, districts: Mapping[str, Any] | None = None) -> list[Route]:
+    """`/console` (the page, in `timezone`), `/console/i18n/{lang}.json` and
+    `/console/districts.geojson` (the map's district boundaries, served from the deployment's
+    own file: the page fetches nothing from outside)."""
     page = resources.files("api").joinpath("static/console.html").read_text("utf-8")
     page = page.replace("{{TIMEZONE}}", escape(timezone, quote=True))
 
@@ -48,4 +56,11 @@ def console_routes(timezone: str) -> list[Route]:
                                  "languages": list(LANGUAGES)}, status_code=404)
         return JSONResponse(catalogue(lang), headers={"Cache-Control": "max-age=300"})
 
-    return [Route("/console", console), Route("/console/i18n/{lang}.json", strings)]
+    boundaries = JSONResponse(dict(districts or _NO_DISTRICTS),
+                              headers={"Cache-Control": "max-age=300"})
+
+    def district_map(_: Request) -> Response:
+        return boundaries
+
+    return [Route("/console", console), Route("/console/i18n/{lang}.json", strings),
+            Route("/console/districts.geojson", district_map)]

@@ -26,6 +26,30 @@ ConfigOpt = Annotated[Path | None, typer.Option("--config", help="Settings TOML 
 token_app = typer.Typer(help="Issue bearer tokens for the API.", no_args_is_help=True)
 
 
+def load_districts(settings: Settings) -> dict[str, Any] | None:
+    """The console map's districts (KUZET_DISTRICTS_PATH, GeoJSON), each feature given the
+    sites of its district (KUZET_SITES_PATH) as `properties.sites`; None when not configured."""
+    import json
+
+    from kuzet.wiring import load_routing_policy
+
+    if settings.districts_path is None:
+        return None
+    try:
+        data = json.loads(settings.districts_path.read_text("utf-8"))
+        features = data["features"]
+        sites = load_routing_policy(settings).sites.sites
+        for feature in features:
+            name = feature["properties"]["district"]
+            feature["properties"]["sites"] = sorted(
+                s.site_id for s in sites.values() if s.district == name)
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise SettingsError(f"KUZET_DISTRICTS_PATH={str(settings.districts_path)!r}: not a "
+                            f"GeoJSON FeatureCollection with properties.district ({exc!r})"
+                            ) from None
+    return dict(data)
+
+
 def api_config(settings: Settings) -> ApiConfig:
     """The API's configuration from settings; a missing token secret names its key."""
     from api.config import ApiConfig
@@ -48,7 +72,7 @@ def api_config(settings: Settings) -> ApiConfig:
             poll_interval_s=settings.api_poll_interval_s, read_model=read_model_location(settings),
             timezone=settings.timezone, max_view_staleness_s=settings.view_max_staleness_s,
             connect_timeout_s=settings.connect_timeout_s,
-            evidence_dir=settings.data_dir / "evidence")
+            evidence_dir=settings.data_dir / "evidence", districts=load_districts(settings))
     except ApiConfigError as exc:  # names the setting; never echoes the secret
         raise SettingsError(f"API settings: {exc}") from None
 
