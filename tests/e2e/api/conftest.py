@@ -25,7 +25,8 @@ def _env(folder: Path) -> dict[str, str]:
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     folder = tmp_path_factory.mktemp("api")
-    with running_server(_env(folder), read_model=str(folder / "views.sqlite")) as srv:
+    with running_server(_env(folder), read_model=str(folder / "views.sqlite"),
+                        evidence_dir=folder / "evidence") as srv:
         yield srv
 
 

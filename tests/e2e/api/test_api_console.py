@@ -153,3 +153,72 @@ def test_supervisors_escalate_and_close_from_the_console(server: Server) -> None
         page.wait_for_selector(f"tr[data-id='{iid}'][data-status=CLOSED]", timeout=15_000)
         _shot(page, "console-closed.png")
     assert server.app.incident(UUID(iid)).status.value == "CLOSED"
+
+
+def _evidence_and_cameras(server: Server) -> tuple[str, str]:
+    """A plate incident with a real JPEG in the evidence store, and the cameras view written as
+    `kuzet cameras watch` writes it (one camera online, one offline in district almaly)."""
+    import asyncio
+    from datetime import UTC, datetime, timedelta
+
+    import numpy as np
+
+    from detectors.evidence import EvidenceStore
+    from domain.camera_watch import CameraWatch
+    from domain.health import HealthRecord, HealthStatus
+    from domain.kinds import SourceKind
+    from projections.sqlite_store import SqliteStore
+    from projections.views.cameras import CAMERAS, write_cameras
+
+    store = EvidenceStore(server.starlette.state.services.config.evidence_dir)
+    frame = np.zeros((90, 120, 3), np.uint8)
+    frame[20:70, 30:90] = (30, 140, 230)
+    shot = store.put(frame)
+    now, watch = datetime.now(UTC), CameraWatch(silent_after=timedelta(minutes=2),
+                                                repeat_every=timedelta(minutes=1))
+    watch.observe(HealthRecord("cam-a", SourceKind.CAMERA, HealthStatus.HEARTBEAT, now,
+                               site_id="yard-1", frames=25))
+    watch.observe(HealthRecord("cam-b", SourceKind.CAMERA, HealthStatus.SOURCE_OFFLINE,
+                               now - timedelta(minutes=5), site_id="yard-1", reason="timeout"))
+
+    async def write() -> None:
+        views = SqliteStore(str(server.read_model))
+        try:
+            await views.setup([CAMERAS])
+            await write_cameras(views, watch, lambda _: "almaly", {})
+        finally:
+            await views.close()
+
+    with ThreadPoolExecutor(1) as pool:  # playwright owns this thread's event loop
+        pool.submit(asyncio.run, write()).result()
+        iid = pool.submit(open_incident, server.app, "plate_match",
+                          attributes={"plate": "E777EE02"},
+                          snapshot={"uri": shot.uri, "sha256": shot.sha256}).result()
+    assert shot.sha256 is not None
+    return str(iid), shot.sha256
+
+
+def test_evidence_thumbnails_and_camera_counts_for_whom_may_see_them(server: Server) -> None:
+    """An auditor (every agency, snapshots in the clear) sees the board's camera counts by
+    district and the incident's evidence thumbnail, loaded from /evidence with the token; an
+    operator of the situation centre (snapshots masked) gets no thumbnail."""
+    iid, digest = _evidence_and_cameras(server)
+    with _page() as page:
+        page.goto(f"{server.url}/console")
+        page.fill("#token", server.token("auditor", subject="console-aud"))
+        page.click("#connect")
+        page.wait_for_selector("#status[data-state=live]", timeout=15_000)
+        almaly = page.wait_for_selector("#cameraPanel:not([hidden]) tr[data-district=almaly]",
+                                        timeout=15_000)
+        assert almaly.inner_text().split() == ["almaly", "1", "1", "0"]
+        page.locator(f"tr[data-id='{iid}']").click()
+        thumb = page.wait_for_selector(f"#evidence img[data-sha256='{digest}'][data-loaded=yes]",
+                                       timeout=15_000)
+        assert thumb.evaluate("img => img.naturalWidth") == 120
+        _shot(page, "console-evidence.png")
+        page.fill("#token", server.token("operator", subject="console-op-2"))
+        page.click("#connect")
+        page.wait_for_selector("#status[data-state=live]", timeout=15_000)
+        page.locator(f"tr[data-id='{iid}']").click()
+        page.wait_for_selector("#detail p i")  # drawn for the operator: the subject is masked
+        assert page.locator("#evidence img").count() == 0
