@@ -26,6 +26,7 @@ from api.auth import Audience
 from api.state import INCIDENT_TOPIC_PREFIX, EventRecord, IncidentState, record_of, state_of
 from domain.application import IncidentApp
 from domain.incident import Incident
+from follow import Follower, Page
 
 __all__ = ["LogFollower", "StateFolder", "Subscriber", "Update", "read_updates"]
 
@@ -138,20 +139,32 @@ class LogFollower:
         self.subscribers.discard(sub)
 
     async def _run(self) -> None:
+        """The shared log follower (`follow.Follower`) with this object as its cursor: the
+        position lives in memory, each API process follows the log for its own subscribers."""
+        follower: Follower[Update] = Follower(self._read, self._output, self, batch=self.batch)
         while True:
-            before = self.position
             try:
-                updates, last = await asyncio.to_thread(
-                    read_updates, self.app, self._folder, before + 1, self.batch)
+                covered = await follower.step()
             except Exception:  # the store may be briefly unavailable: log, back off, retry
                 log.exception("reading the notification log failed")
                 await asyncio.sleep(1.0)
                 continue
-            for update in updates:  # no await until `position` moves: subscribe() is atomic
-                self._broadcast(update)
-            self.position = max(before, last)
-            if last - before < self.batch:  # caught up
+            if covered < self.batch:  # caught up
                 await asyncio.sleep(self.poll_interval_s)
+
+    def _read(self, start: int, limit: int) -> Page[Update]:
+        updates, last = read_updates(self.app, self._folder, start, limit)
+        return Page(updates, last)
+
+    async def _output(self, page: Page[Update]) -> None:
+        for update in page.items:  # no suspension until `save` moves the position:
+            self._broadcast(update)  # subscribe() is atomic
+
+    async def load(self) -> int:
+        return self.position
+
+    async def save(self, position: int) -> None:
+        self.position = max(self.position, position)
 
     def _broadcast(self, update: Update) -> None:
         for sub in list(self.subscribers):
