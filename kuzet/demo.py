@@ -120,6 +120,9 @@ def _scenario(stack: LocalStack, settings: Settings, console: Console, *, follow
     from kuzet.demo_procedures import exercise_procedures  # issue 14: checklist, two people
 
     ok = exercise_procedures(settings, rows, console) and ok
+    from kuzet.demo_cases import exercise_cases  # issue 14: a merge, a silence
+
+    ok = exercise_cases(settings, stack.bootstrap, rows, console) and ok
     console.print("[green]demo OK[/]" if ok else "[red]demo did not match expectations[/]")
     from kuzet.commands.projections import print_views
 
