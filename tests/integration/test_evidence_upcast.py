@@ -61,3 +61,27 @@ def test_v1_opened_and_evidence_added_load_through_the_upcasters(tmp_path: Path)
         assert fast.fell_back == 2  # the two v1 events went through the upcasters
     finally:
         app.close()
+
+
+def test_structured_refs_are_sealed_and_their_digests_kept_in_the_clear(tmp_path: Path) -> None:
+    """The ref is stored as a sealed value under the incident's snapshot key, as bare refs
+    were; the digest is stored as it is (it outlives a shred as proof)."""
+    env = {"PERSISTENCE_MODULE": CHAINED_SQLITE, "SQLITE_DBNAME": str(tmp_path / "ev.sqlite"),
+           "PRIVACY_PEPPER": PEPPER}
+    app = IncidentApp(env, RULES)
+    try:
+        iid = open_plate(app)
+        app.add_evidence(iid, [det("plate_match", source="cam-2",
+                                   attributes={"plate": "A123BC02"},
+                                   snapshot={"uri": "file:///ev/secret-yard.jpg",
+                                             "sha256": DIGEST})], T0)
+        stored = b"\n".join(n.state for n in app.recorder.select_notifications(1, 20))
+        assert b"secret-yard" not in stored and DIGEST.encode() in stored
+        (evidence,) = [json.loads(n.state) for n in app.recorder.select_notifications(1, 20)
+                       if n.topic.endswith("Incident.EvidenceAdded")]
+        (snap,) = evidence["snapshots"]
+        assert snap["sha256"] == DIGEST and snap["ref"]["$sealed"] == 1
+        assert app.incident(iid).snapshots == [{"ref": "file:///ev/secret-yard.jpg",
+                                                "sha256": DIGEST}]
+    finally:
+        app.close()
