@@ -88,6 +88,9 @@ def test_two_person_dispatch_is_refused_until_a_second_operator_verifies(server:
                 r = act(server, "verifyIncident", weapon, who="mallory", role=role,
                         agency=agency)
                 assert r["__typename"] == "Forbidden", (role, agency, r)
+                r = act(server, "rejectVerification", weapon, who="mallory", role=role,
+                        agency=agency, reason="not a weapon")
+                assert r["__typename"] == "Forbidden", (role, agency, r)
             ok = act(server, "verifyIncident", weapon, who="bob")
             assert ok["__typename"] == "Success", ok
             assert ok["incident"]["verification"] == {"acknowledgedBy": "operator:alice",
@@ -139,6 +142,9 @@ def test_checklist_steps_and_closing_with_or_without_an_override(server: Server)
         if (role, agency) not in {("operator", None), ("supervisor", None)}:
             r = act(server, "completeStep", fire, role=role, agency=agency,
                     step="verify_on_camera")
+            assert r["__typename"] == "Forbidden", (role, r)
+            r = act(server, "skipStep", fire, role=role, agency=agency,
+                    step="verify_on_camera", reason="not needed")
             assert r["__typename"] == "Forbidden", (role, r)
     done = act(server, "completeStep", fire, step="verify_on_camera")
     assert done["incident"]["checklist"][0]["outcome"] == "done"
