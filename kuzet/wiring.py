@@ -136,17 +136,23 @@ def build_positions(settings: Settings) -> PositionStore:
                          connect_timeout_s=settings.connect_timeout_s)
 
 
-def build_lease(settings: Settings, name: str) -> PostgresLease | FileLease:
+def build_lease(settings: Settings, name: str, *, read_models: bool = False
+                ) -> PostgresLease | FileLease:
     """The lease that makes one instance of follower `name` active: an advisory lock on the
-    event store's PostgreSQL, or a lock file beside its SQLite file (`eventstore.lease`)."""
+    event store's PostgreSQL, or a lock file beside its SQLite file (`eventstore.lease`).
+    `read_models`: on the read models' database instead (the projection runner's, so that
+    each read-model database has its own active runner)."""
     from pathlib import Path
 
     from eventstore.lease import FileLease, PostgresLease
 
-    location = event_store_location(settings)
-    if settings.event_store_url:
-        return PostgresLease(location, name, connect_timeout_s=settings.connect_timeout_s)
-    return FileLease(Path(location), name)
+    if read_models:
+        url, file = settings.read_model_url, settings.data_dir / "views.sqlite"
+    else:
+        url, file = settings.event_store_url, settings.data_dir / "events.sqlite"
+    if url:
+        return PostgresLease(url, name, connect_timeout_s=settings.connect_timeout_s)
+    return FileLease(Path(file), name)
 
 
 def stream_config(settings: Settings) -> Any:

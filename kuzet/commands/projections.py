@@ -90,8 +90,8 @@ def run(config: ConfigOpt = None,
             await runner.run(stop, on_lag=report)
 
         try:  # one instance active (the lease holder); the others wait as standbys
-            await lead(build_lease(settings, "projections"), follow, _stop_on_signals(),
-                       poll_s=settings.lease_poll_s)
+            await lead(build_lease(settings, "projections", read_models=True), follow,
+                       _stop_on_signals(), poll_s=settings.lease_poll_s)
         finally:
             await runner.store.close()
             if health is not None:
