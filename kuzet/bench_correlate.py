@@ -19,7 +19,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import statistics
 import tempfile
 import time
 import uuid
@@ -153,28 +152,28 @@ def _raw(tmp: Path, n: int, sites: int, kafka: str | None) -> float:
         return asyncio.run(_raw_consume(bootstrap, n))
 
 
-def _median(rates: list[float]) -> str:
-    each = ", ".join(f"{r:,.0f}" for r in rates)
-    return f"{statistics.median(rates):>10,.0f}" + (f"  (runs: {each})" if len(rates) > 1 else "")
-
-
 def main(n: int = 100000, sites: int = 200, postgres_url: str | None = None,
          kafka: str | None = None, runs: int = 1, sqlite: bool = True) -> None:
+    from kuzet.bench_conditions import Conditions, median
+
     where = f"Kafka cluster at {kafka}" if kafka else "a fresh embedded broker per run"
-    print(f"correlate benchmark: {n} detections, {sites} sites, 4 partitions, one worker, "
-          f"{where}, median of {runs}")
-    with tempfile.TemporaryDirectory() as tmp:
+    with Conditions("correlate", n=n, sites=sites, partitions=4, workers=1, broker=where,
+                    runs=runs) as c, tempfile.TemporaryDirectory() as tmp:
         raw = [_raw(Path(tmp), n, sites, kafka) for _ in range(runs)]
-        print(f"  (a) raw aiokafka consume         {_median(raw)} msg/s")
+        print(f"  raw aiokafka consume runs: {', '.join(f'{r:,.0f}' for r in raw)} msg/s",
+              flush=True)
+        c.figure("(a) raw aiokafka consume", median(raw), "msg/s", runs=raw)
         stores = {"sqlite": ""} if sqlite else {}
         if postgres_url:
             stores["postgresql"] = postgres_url
         for name, url in stores.items():
             rates = [_correlator(Path(tmp), _fresh_pg_database(url) if url else "", n, sites,
                                  kafka) for _ in range(runs)]
-            ratio = statistics.median(rates) / statistics.median(raw)
-            print(f"  (b) correlator → {name:<12}  {_median(rates)} detections/s"
-                  f"   ratio to raw consume {ratio:.3f}")
+            print(f"  correlator → {name} runs: {', '.join(f'{r:,.0f}' for r in rates)} "
+                  f"det/s", flush=True)
+            c.figure(f"(b) correlator → {name}", median(rates), "detections/s", runs=rates)
+            c.figure(f"    {name} vs raw consume", 100 * median(rates) / median(raw),
+                     "% (goal: 20 %)")
 
 
 if __name__ == "__main__":  # pragma: no cover

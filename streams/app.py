@@ -130,6 +130,7 @@ class _Committer(ConsumerRebalanceListener):  # type: ignore[misc]
 
     async def on_partitions_assigned(self, assigned: list[TopicPartition]) -> None:
         self.health.assigned |= {tp.partition for tp in assigned if tp.topic == self.topic}
+        log.info("%s hop: group joined, partitions %s", self.topic, sorted(self.health.assigned))
 
 
 class Correlator:
@@ -316,6 +317,7 @@ def create_app(config: StreamConfig, engine: CorrelationEngine[Any], rules: Rule
         """Runs both hops for as long as the worker runs; stops the producer last."""
 
         async def on_start(self) -> None:
+            log.info("worker: faust app started, starting the hops")
             await correlator.start()
 
         async def on_stop(self) -> None:

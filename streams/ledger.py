@@ -52,7 +52,11 @@ _PRUNE = ("DELETE FROM kuzet_detection_digests WHERE observed_at < ?",
 
 def stamp(at: datetime) -> str:
     """A UTC timestamp that sorts as text (both databases compare these as strings)."""
-    return at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    # == strftime("%Y-%m-%dT%H:%M:%S.%fZ") for four-digit years (every stamp here), ~3x faster
+    utc = at.astimezone(UTC)
+    if utc.year < 1000:
+        return utc.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return utc.isoformat(timespec="microseconds")[:26] + "Z"
 
 
 Digest = tuple[str, str, datetime]
@@ -140,16 +144,16 @@ class SqlLedger:
         conflicts: set[tuple[str, str]] = set()
         insert = self._sql("INSERT INTO kuzet_detection_digests VALUES (?, ?, ?) "
                            "ON CONFLICT (detection_id) DO NOTHING")
-        for start in range(0, len(digests), _CHUNK):
-            chunk = digests[start:start + _CHUNK]
-            ours = {d: digest for d, digest, _ in chunk}
-            with self._tx() as c:
-                c.executemany(insert, [(d, digest, stamp(at)) for d, digest, at in chunk])
+        with self._tx() as c:  # one transaction (one commit) for the whole batch
+            c.executemany(insert, [(d, digest, stamp(at)) for d, digest, at in digests])
+            for start in range(0, len(digests), _CHUNK):  # SQLite's bound-parameter limit
+                chunk = digests[start:start + _CHUNK]
+                ours = {d: digest for d, digest, _ in chunk}
                 query = _SELECT_DIGESTS.format(marks=self._in(len(ours)))
                 c.execute(self._sql(query), list(ours))
                 stored = {str(r[0]): str(r[1]) for r in _rows(c)}
-            conflicts |= {(d, digest) for d, digest, _ in chunk
-                          if stored.get(d, digest) != digest}
+                conflicts |= {(d, digest) for d, digest, _ in chunk
+                              if stored.get(d, digest) != digest}
         return conflicts
 
     def _admit_pg(self, digests: Sequence[Digest]) -> set[tuple[str, str]]:

@@ -62,18 +62,24 @@ def broker(
 
 def worker(config: ConfigOpt = None) -> None:
     """Run a correlation worker (Faust): detections in, incidents out. Scale out by running more."""
+    import logging
+
     from domain.topics import CORRELATION, DETECTIONS, DETECTIONS_DLQ
     from kuzet.health import serve_health
     from kuzet.kafka import client_options, ensure_topics
     from kuzet.wiring import build_worker_app
 
+    phase = logging.getLogger("kuzet.worker").info  # start-up phases (bench/worker_start.py)
+    phase("worker: imports done")
     settings = load_settings(config)
     asyncio.run(ensure_topics(settings.bootstrap_servers,
                               [DETECTIONS, CORRELATION, DETECTIONS_DLQ],
                               settings.kafka_partitions, timeout_s=settings.connect_timeout_s,
                               options=client_options(settings)))
+    phase("worker: topics ensured (metadata)")
     hops: list[Any] = []
     app = build_worker_app(settings, on_correlator=hops.append)
+    phase("worker: store opened, app built")
     serve_health("worker", settings.health_port, lambda: hops[0].ready(WORKER_READY_MAX_LAG))
     _bound_faust_shutdown()
     worker_class = _quiet_worker_class()
