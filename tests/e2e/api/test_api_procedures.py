@@ -177,7 +177,9 @@ def test_checklist_steps_and_closing_with_or_without_an_override(server: Server)
 @pytest.mark.skipif(shutil.which(CHROMIUM) is None, reason=f"{CHROMIUM} not installed")
 def test_the_console_works_the_checklist_and_two_person_verification(server: Server) -> None:
     """Headless Chromium: the checklist in Russian with done buttons, a dispatch refused until
-    a second operator verifies (translated refusals), then dispatched. Screenshot saved."""
+    a second operator verifies (translated refusals), then dispatched; a supervisor's close
+    is refused while a mandatory step is open, then closes with an override. Screenshot
+    saved."""
     iid = _open(server, "weapon")
     ru = catalogue("ru")
     with _page() as page:
@@ -209,6 +211,19 @@ def test_the_console_works_the_checklist_and_two_person_verification(server: Ser
         page.click("button[data-act=dispatchIncident]")
         page.wait_for_selector(f"tr[data-id='{iid}'][data-status=DISPATCHED]", timeout=15_000)
         _shot(page, "console-checklist.png")
-    dispatched = server.app.incident(UUID(iid))
-    assert (dispatched.acknowledged_by, dispatched.verified_by) == ("operator:alice",
-                                                                   "operator:bob")
+        dispatched = server.app.incident(UUID(iid))
+        assert (dispatched.acknowledged_by, dispatched.verified_by) == ("operator:alice",
+                                                                       "operator:bob")
+        page.fill("#token", server.token("supervisor", subject="sue"))
+        page.click("#connect")
+        page.wait_for_selector("#status[data-state=live]", timeout=15_000)
+        page.select_option("#statusFilter", "")  # resolved and closed stay listed
+        page.locator(f"tr[data-id='{iid}']").click()
+        page.click("button[data-act=resolveIncident]")
+        page.wait_for_selector(f"tr[data-id='{iid}'][data-status=RESOLVED]", timeout=15_000)
+        page.click("button[data-act=closeIncident]")  # call_police is still open
+        refusal = page.wait_for_selector("#result .err[data-code=PROCEDURE_INCOMPLETE]")
+        assert refusal.inner_text() == ru["error.PROCEDURE_INCOMPLETE"]
+        page.click("button[data-act=closeOverride]")
+        page.wait_for_selector(f"tr[data-id='{iid}'][data-status=CLOSED]", timeout=15_000)
+    assert server.app.incident(UUID(iid)).procedure_override == "patrol-7"  # the dialog's text
