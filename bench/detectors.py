@@ -1,12 +1,19 @@
 """Detector benchmark: full-pipeline frames/s beside the bare model rate, per model and batch.
 
-Run: `python bench/detectors.py [--frames 48]` (starts and stops its own embedded broker).
+Run: `python bench/detectors.py [--frames 48] [--runs 3] [--models objects,faces,faces-ort,plates]`
+(starts and stops its own embedded broker). Conditions are printed first; each figure is the
+median of `--runs` runs, with the pipeline/bare ratio.
 
 For each model and batch size (1, 8) it prints
   * bare:     inference only, on the same frames already preprocessed in memory
               (onnxruntime for YOLO11n and PP-OCR rec; YuNet+SFace both on OpenCV DNN, which
               runs the shipped int8 files as they are, and on onnxruntime after
-              `detectors.fold` has folded them to float32);
+              `detectors.fold` has folded them to float32); for plates two bare rates:
+              the PP-OCR recogniser alone on crops cut and resized beforehand (`rec`),
+              and the whole plate model — Haar cascade localisation, then one
+              recogniser run per batch (`cascade+rec`): the pipeline runs both, as
+              the faces pipeline runs YuNet and SFace, so its ratio is taken against
+              `cascade+rec` and the `rec` ratio is printed beside it;
   * pipeline: the whole detector path: decode an MJPG video with OpenCV -> sample -> batch ->
               model -> adapter -> validated Detection -> aiokafka publish to the embedded
               broker, acknowledged (the publisher is flushed before the clock stops).
@@ -17,8 +24,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import os
-import platform
 import sys
 import tempfile
 import time
@@ -36,6 +41,7 @@ from detectors.pipeline import Pipeline
 from detectors.plates import PlateReader
 from detectors.publisher import KafkaPublisher, PublisherOptions
 from detectors.yolo import letterbox_batch
+from kuzet.bench_conditions import Conditions, median
 from kuzet.broker import EmbeddedBroker, free_port
 from tests.fixtures.detector_fixtures import plate_scene, shipped_testimg, write_video
 
@@ -72,6 +78,12 @@ def bare_ocr(reader: PlateReader, frames: list[np.ndarray], batch: int) -> float
     return rate(len(frames), lambda: [reader.model.run(b) for b in batches])
 
 
+def bare_plates(reader: PlateReader, frames: list[np.ndarray], batch: int) -> float:
+    """Localise (cascade) and read every plate, one recogniser run per batch of frames."""
+    batches = [frames[i:i + batch] for i in range(0, len(frames), batch)]
+    return rate(len(frames), lambda: [reader.read_batch(b) for b in batches])
+
+
 def bare_faces(engine: FaceEngine, frames: list[np.ndarray], batch: int) -> float:
     def work() -> None:
         for f in frames:  # OpenCV DNN runs one image at a time; batch has no effect
@@ -103,8 +115,11 @@ def pipeline_rate(config: DetectConfig, analyser: Analyser, video: Path, detecto
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--frames", type=int, default=48)
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--models", default="objects,faces,faces-ort,plates",
+                        help="comma-separated: objects, faces, faces-ort, plates")
     args = parser.parse_args()
-    n = args.frames
+    n, chosen = args.frames, args.models.split(",")
     tmp = Path(tempfile.mkdtemp(prefix="kuzet-bench-"))
     config = build_config({"cameras": [
         {"id": "warm", "url": str(tmp), "detectors": ["objects", "faces", "plates"]}]},
@@ -131,21 +146,36 @@ def main() -> None:
     bare = {"objects": lambda f, b: bare_yolo(analyser.objects, f, b),  # type: ignore[arg-type]
             "faces": lambda f, b: bare_faces(analyser.faces, f, b),  # type: ignore[arg-type]
             "faces-ort": lambda f, b: bare_faces(ort_faces.faces, f, b),  # type: ignore[arg-type]
-            "plates": lambda f, b: bare_ocr(analyser.plates, f, b)}  # type: ignore[arg-type]
-    print(f"# kuzet detector benchmark: {n} frames per run, {platform.processor() or 'cpu'}, "
-          f"{os.cpu_count()} cores, provider {analyser.objects.model.provider}")
-    print(f"{'model':28} {'batch':>5} {'bare fps':>10} {'pipeline fps':>13} {'records':>8}")
-    with EmbeddedBroker(free_port()) as broker:
-        for name, (label, base, detector, runner) in scenes.items():
+            "plates": lambda f, b: bare_plates(analyser.plates, f, b)}  # type: ignore[arg-type]
+    conditions = Conditions("detectors", frames=n, runs=args.runs, models=args.models,
+                            provider=analyser.objects.model.provider, batches="1,8")
+    with conditions as c, EmbeddedBroker(free_port()) as broker:
+        print(f"{'model':28} {'batch':>5} {'bare fps':>10} {'pipeline fps':>13} {'ratio':>6} "
+              f"{'records':>8}", flush=True)
+        for name in chosen:
+            label, base, detector, runner = scenes[name]
             video = write_video(tmp / f"{name}.avi", frames=n, fps=25.0, scale=1.0,
                                 base=base, shift=1)
             frames = decoded(video)
             for batch in (1, 8):
-                bare_fps = bare[name](frames, batch)
-                fps, sent = pipeline_rate(config, runner, video, detector, batch,
-                                          broker.bootstrap_servers, n)
-                print(f"{label:28} {batch:>5} {bare_fps:>10.1f} {fps:>13.1f} {sent:>8}",
-                      flush=True)
+                bares, fpss, rec = [], [], []
+                for _ in range(args.runs):
+                    if name == "plates":
+                        rec.append(bare_ocr(analyser.plates, frames, batch))  # type: ignore[arg-type]
+                    bares.append(bare[name](frames, batch))
+                    fps, sent = pipeline_rate(config, runner, video, detector, batch,
+                                              broker.bootstrap_servers, n)
+                    fpss.append(fps)
+                b, f = median(bares), median(fpss)
+                what = f"{label} ({'cascade+rec' if name == 'plates' else 'bare'})"
+                print(f"{label:28} {batch:>5} {b:>10.1f} {f:>13.1f} {f / b:>6.2f} {sent:>8}"
+                      + (f"   rec alone {median(rec):.1f} fps: ratio {f / median(rec):.2f}"
+                         if rec else ""), flush=True)
+                c.figure(f"{what} batch {batch} bare", b, "fps", runs=bares)
+                c.figure(f"{label} batch {batch} pipeline", f, "fps", runs=fpss)
+                if rec:
+                    c.figure(f"{label} (rec alone) batch {batch} bare", median(rec), "fps",
+                             runs=rec)
 
 
 if __name__ == "__main__":

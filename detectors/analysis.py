@@ -1,7 +1,8 @@
 """Frames in, validated detections out: runs each camera's enabled detectors on a batch.
 
-YOLO-format models run once per batch of frames gathered across cameras (batching per model);
-faces, plates, fire and dumps run per frame. Models are loaded only when some camera enables
+YOLO-format models run once per batch of frames gathered across cameras (batching per model),
+and so does the plate recogniser (every plate crop of the batch in one run); plate
+localisation, faces, fire and dumps run per frame. Models are loaded only when some camera enables
 them, and warmed up at start. Evidence: with `snapshots = true` a record carries the frame as
 JPEG; `face_match` always carries the aligned face crop and `plate_match` the plate crop (face
 crops of non-matches are never kept); `canteen_count` never carries an image.
@@ -24,7 +25,7 @@ from detectors.fire import FireHeuristic
 from detectors.frames import Frame
 from detectors.generic import generic_detections
 from detectors.objects import COCO_KEPT, canteen_detections, object_detections
-from detectors.plates import PlateReader
+from detectors.plates import PlateRead, PlateReader
 from detectors.records import make_detection, normalise_box, with_snapshot
 from detectors.runner import OnnxModel
 from detectors.watchlist import Watchlist
@@ -104,9 +105,20 @@ class Analyser:
         """Every detection for `frames`, snapshots attached where configured."""
         out: list[Detection] = []
         out += self._batched(frames)
-        for frame in frames:
-            out += self._per_frame(frame)
+        plates = self._read_plates(frames)
+        for frame, reads in zip(frames, plates, strict=True):
+            out += self._per_frame(frame, reads)
         return out
+
+    def _read_plates(self, frames: Sequence[Frame]) -> list[list[PlateRead]]:
+        """Plate reads per frame: one recogniser run for the batch's plate cameras."""
+        chosen = [i for i, f in enumerate(frames) if "plates" in f.camera.detectors]
+        reads: list[list[PlateRead]] = [[] for _ in frames]
+        if self.plates is not None and chosen:
+            found = self.plates.read_batch([frames[i].image for i in chosen])
+            for i, frame_reads in zip(chosen, found, strict=True):
+                reads[i] = frame_reads
+        return reads
 
     def _batched(self, frames: Sequence[Frame]) -> list[Detection]:
         out: list[Detection] = []
@@ -134,13 +146,13 @@ class Analyser:
             adapters.append(canteen_detections)
         return adapters
 
-    def _per_frame(self, frame: Frame) -> list[Detection]:
+    def _per_frame(self, frame: Frame, plates: list[PlateRead]) -> list[Detection]:
         names = frame.camera.detectors
         out: list[Detection] = []
         if "faces" in names:
             out += self._face_matches(frame)
         if "plates" in names:
-            out += self._plates(frame)
+            out += self._plates(frame, plates)
         if "fire" in names:
             out += self._snap(frame, self.fire.update(frame))
         if "dumps" in names:
@@ -177,12 +189,12 @@ class Analyser:
             out.append(self._crop(detection, self.faces.aligned_crop(frame.image, face)))
         return out
 
-    def _plates(self, frame: Frame) -> list[Detection]:
+    def _plates(self, frame: Frame, reads: list[PlateRead]) -> list[Detection]:
         if self.plates is None:
             return []
         width, height = frame.size
         out = []
-        for read in self.plates.read(frame.image):
+        for read in reads:
             x, y, w, h = read.box
             bbox = normalise_box(x, y, w, h, width, height)
             attrs = {"plate": read.plate}

@@ -4,6 +4,11 @@ The PP-OCR recognition model that `rapidocr` ships is run directly by onnxruntim
 code, nothing downloaded); its character table is read from the model's own metadata
 (`character`). Output is decoded by greedy CTC and normalised by `detectors.plate_text`
 (re-exported here as `normalise_plate`).
+
+`read_batch` reads the plates of a whole frame batch with one recogniser run: every crop is
+resized to the model's height and padded on the right to the widest crop of the run (with 0
+after normalisation, as PP-OCR is trained and as rapidocr pads its batches), and crops are run
+in groups of similar width (`_GROUP_RATIO`) so one long plate does not pad every other.
 """
 
 from __future__ import annotations
@@ -21,6 +26,9 @@ from detectors.runner import OnnxModel
 __all__ = ["PlateRead", "PlateReader", "normalise_plate"]
 
 _HEIGHT = 48
+_MIN_WIDTH, _MAX_WIDTH = 16, 960
+_GROUP_RATIO = 1.5
+"""Crops of one recogniser run differ in width by at most this factor."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,17 +67,37 @@ class PlateReader:
 
     def read_crop(self, crop: np.ndarray) -> tuple[str, float]:
         """(raw text, mean confidence) of one plate crop."""
-        h, w = crop.shape[:2]
-        width = int(min(max(np.ceil(_HEIGHT * w / max(h, 1)), 16), 960))
-        x = cv2.resize(crop, (width, _HEIGHT)).astype(np.float32) / 255.0
-        x = ((x - 0.5) / 0.5).transpose(2, 0, 1)[None]
-        out = self.model.run(x)
-        if out.ndim != 3 or out.shape[2] != len(self.charset) + 2:
+        return self.read_crops([crop])[0]
+
+    def read_crops(self, crops: list[np.ndarray]) -> list[tuple[str, float]]:
+        """(raw text, mean confidence) of each crop, in as few recogniser runs as widths
+        allow (crops sorted by width, grouped within `_GROUP_RATIO`)."""
+        inputs = [_normalised(c) for c in crops]
+        order = sorted(range(len(inputs)), key=lambda i: inputs[i].shape[2])
+        out: list[tuple[str, float]] = [("", 0.0)] * len(inputs)
+        start = 0
+        while start < len(order):
+            end, first = start + 1, inputs[order[start]].shape[2]
+            while end < len(order) and inputs[order[end]].shape[2] <= first * _GROUP_RATIO:
+                end += 1
+            group = order[start:end]
+            for i, read in zip(group, self._recognise([inputs[i] for i in group]), strict=True):
+                out[i] = read
+            start = end
+        return out
+
+    def _recognise(self, inputs: list[np.ndarray]) -> list[tuple[str, float]]:
+        width = max(x.shape[2] for x in inputs)
+        batch = np.zeros((len(inputs), 3, _HEIGHT, width), dtype=np.float32)
+        for row, x in zip(batch, inputs, strict=True):
+            row[:, :, :x.shape[2]] = x
+        out = self.model.run(batch)
+        if out.ndim != 3 or out.shape[0] != len(inputs) or out.shape[2] != len(self.charset) + 2:
             raise ModelOutputError(
-                f"OCR model {self.model_config.name}: expected [1, T, {len(self.charset) + 2}] "
-                f"(blank + table + space), got {list(out.shape)}"
+                f"OCR model {self.model_config.name}: expected [{len(inputs)}, T, "
+                f"{len(self.charset) + 2}] (blank + table + space), got {list(out.shape)}"
             )
-        return self._ctc(out[0])
+        return [self._ctc(probs) for probs in out]
 
     def _ctc(self, probs: np.ndarray) -> tuple[str, float]:
         idx, best = probs.argmax(1), probs.max(1)
@@ -84,10 +112,28 @@ class PlateReader:
 
     def read(self, image: np.ndarray) -> list[PlateRead]:
         """Every localised plate whose normalised text is 4..12 characters and confident."""
-        reads = []
-        for x, y, w, h in self.localise(image):
-            text, confidence = self.read_crop(image[y:y + h, x:x + w])
-            plate = normalise_plate(text)
-            if 4 <= len(plate) <= 12 and confidence >= self.min_confidence:
-                reads.append(PlateRead(plate, confidence, (x, y, w, h)))
+        return self.read_batch([image])[0]
+
+    def read_batch(self, images: list[np.ndarray]) -> list[list[PlateRead]]:
+        """`read` for each image, with one recogniser run for all their plates."""
+        boxes = [self.localise(image) for image in images]
+        crops = [image[y:y + h, x:x + w]
+                 for image, found in zip(images, boxes, strict=True) for x, y, w, h in found]
+        texts = iter(self.read_crops(crops) if crops else [])
+        reads: list[list[PlateRead]] = []
+        for found in boxes:
+            reads.append([])
+            for box in found:
+                text, confidence = next(texts)
+                plate = normalise_plate(text)
+                if 4 <= len(plate) <= 12 and confidence >= self.min_confidence:
+                    reads[-1].append(PlateRead(plate, confidence, box))
         return reads
+
+
+def _normalised(crop: np.ndarray) -> np.ndarray:
+    """A crop as the recogniser takes it: height 48, width by aspect, CHW in [-1, 1]."""
+    h, w = crop.shape[:2]
+    width = int(min(max(np.ceil(_HEIGHT * w / max(h, 1)), _MIN_WIDTH), _MAX_WIDTH))
+    x = cv2.resize(crop, (width, _HEIGHT)).astype(np.float32) / 255.0
+    return ((x - 0.5) / 0.5).transpose(2, 0, 1)
