@@ -33,7 +33,7 @@ class OperatorBoard:
         if event.name == "Opened":
             return {**opened_fields(event), "sources": list(dict.fromkeys(d["source_ids"])),
                     "evidence_count": len(set(d["detection_ids"])), "assignee": None,
-                    "agencies": list(d["agencies"]), "location": d["location"]}
+                    "agencies": list(d["agencies"]), "location": d.get("location")}
         if doc is None or event.name == "Closed":
             return None
         new = lifecycle(doc, event)
