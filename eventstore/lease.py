@@ -17,12 +17,15 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import logging
 import os
 import socket
 from pathlib import Path
 from typing import Any
 
 __all__ = ["FileLease", "PostgresLease", "lease_holder"]
+
+log = logging.getLogger("kuzet.eventstore.lease")
 
 _KEY = "hashtext('kuzet.lease'), hashtext(%s)"
 _KEEPALIVE = ("SET tcp_keepalives_idle = 5", "SET tcp_keepalives_interval = 2",
@@ -59,7 +62,9 @@ class PostgresLease:
         try:
             conn = self._connect()
             row = conn.execute(f"SELECT pg_try_advisory_lock({_KEY})", (self.name,)).fetchone()
-        except psycopg.OperationalError:  # the database is away: not ours; ask again later
+        except psycopg.OperationalError as exc:  # the database is away: ask again later
+            log.warning("%s: cannot ask for the lease (%s); asking again",
+                        self.name, str(exc).strip().splitlines()[0] if str(exc) else exc)
             self._drop()
             return False
         self._held = bool(row[0])
