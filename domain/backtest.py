@@ -2,16 +2,17 @@
 
 `replay(detections, rules)` feeds detections in `observed_at` order to
 `domain.correlation.correlate`, with the processing time set to each detection's observed time
-(an ideal, lag-free correlator) and the timers (`tick`) run every `tick_every` of observed time,
+(an ideal, lag-free correlator) and the timers (`tick`) run on observed time (see `replay`),
 so auto-resolution and candidate expiry happen as they would live. It returns the incidents
 that would have opened: `Opened` (key, group, episode number, incident id, when, the detections
 that opened it, and time-to-open: from the first of those detections to the opening).
 
 `compare(active, candidate)` matches incidents by (correlation key, episode number) when their
 opening detections overlap, and counts per kind: gained (only under the candidate), lost (only
-under the active rules), changed (opened by both, at another time or from other detections), with the median time-to-open
-delta of the changed ones and example incident ids. Correlation keys may hold a plate or a
-subject id, so `Diff` reports incident ids only (UUIDs derived from the key), never keys.
+under the active rules), changed (opened by both, at another time or from other detections),
+with the median time-to-open delta of the changed ones and example incident ids. Correlation
+keys may hold a plate or a subject id, so `Diff` reports incident ids only (UUIDs derived from
+the key), never keys.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from uuid import UUID
 
-from domain.correlation import KeyState, OpenIncident, correlate, tick
+from domain.correlation import KeyState, OpenIncident, correlate, correlation_key, tick
 from domain.detection import Detection
 from domain.rules import RuleSet
 
@@ -43,8 +44,14 @@ class Opened:
 
 
 def replay(detections: Iterable[Detection], rules: RuleSet,
-           tick_every: timedelta = timedelta(seconds=30)) -> dict[tuple[str, int], Opened]:
-    """The incidents `rules` would have opened from `detections` (sorted by observed_at)."""
+           tick_every: timedelta = timedelta(minutes=5)) -> dict[tuple[str, int], Opened]:
+    """The incidents `rules` would have opened from `detections` (sorted by observed_at).
+
+    Timers run for a detection's own key just before it is correlated (so its episode has
+    auto-resolved, or its candidates expired, exactly when they would have), and for every key
+    each `tick_every` (forgetting idle keys; an inhibiting incident of another key resolves at
+    the next such tick at the latest). Ticking every key often is what made a day slow: the
+    view holds thousands of keys."""
     view: dict[str, KeyState] = {}
     opened: dict[tuple[str, int], Opened] = {}
     next_tick: datetime | None = None
@@ -57,6 +64,9 @@ def replay(detections: Iterable[Detection], rules: RuleSet,
             next_tick += tick_every
         if det.kind not in rules.kinds:
             continue
+        key = correlation_key(det, rules)
+        if key in view:
+            _apply(view, tick(view, rules, now, (key,)).changes)
         outcome = correlate(view, det, rules, now)
         _apply(view, outcome.changes)
         for d in outcome.decisions:
@@ -122,8 +132,8 @@ def compare(active: Mapping[tuple[str, int], Opened],
     for k, c in candidate.items():
         d = diff.of(c.kind)
         d.candidate += 1
-        a = active.get(k)
-        if a is None or not set(c.detection_ids) & set(a.detection_ids):
+        match = active.get(k)
+        if match is None or not set(c.detection_ids) & set(match.detection_ids):
             d.gained.append(str(c.incident_id))
     for d in diff.kinds.values():
         d.gained.sort()
