@@ -123,6 +123,9 @@ def _scenario(stack: LocalStack, settings: Settings, console: Console, *, follow
     from kuzet.demo_cases import exercise_cases  # issue 14: a merge, a silence
 
     ok = exercise_cases(settings, stack.bootstrap, rows, console) and ok
+    from kuzet.demo_archive import exercise_archive  # issue 16: a search and a backtest
+
+    ok = exercise_archive(settings, console) and ok
     console.print("[green]demo OK[/]" if ok else "[red]demo did not match expectations[/]")
     from kuzet.commands.projections import print_views
 
