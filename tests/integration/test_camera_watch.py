@@ -78,6 +78,27 @@ def _camera_list(stack: LocalStack, tmp_path: Path) -> dict[str, Any]:
     return listed
 
 
+def _camera_view(stack: LocalStack) -> dict[str, str]:
+    """The `cameras` view the watcher keeps in the read-model store: camera → state now."""
+    import sqlite3
+
+    from projections.sqlite_store import SqliteStore
+    from projections.views.cameras import CAMERAS, camera_state
+
+    async def read() -> dict[str, str]:
+        store = SqliteStore(stack.settings.data_dir / "views.sqlite")
+        try:
+            _, texts = await store.texts(CAMERAS)
+        except sqlite3.OperationalError:  # the watcher has not created the view yet
+            return {}
+        finally:
+            await store.close()
+        now = datetime.now(UTC)
+        return {k: camera_state(json.loads(t), now) for k, t in texts.items()}
+
+    return asyncio.run(read())
+
+
 def test_an_outage_opens_one_incident_and_returning_frames_resolve_it(
         stack: LocalStack, tmp_path: Path) -> None:
     start_worker(stack)
@@ -94,6 +115,8 @@ def test_an_outage_opens_one_incident_and_returning_frames_resolve_it(
         "cam-down": "down", "cam-ok": "online"}
     assert cameras["by_district"] == {"almaly": {"online": 0, "down": 1},
                                       "bostandyk": {"online": 1, "down": 0}}
+    _until(stack, lambda: _camera_view(stack) == {"cam-down": "silent", "cam-ok": "online"},
+           "the cameras view the API serves, kept by the watcher", healthy=("cam-ok",))
 
     _until(stack, lambda: _offline_incidents(stack)[0].status is Status.AUTO_RESOLVED,
            "auto-resolution after frames returned", healthy=("cam-ok", "cam-down"))
