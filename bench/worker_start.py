@@ -6,9 +6,9 @@ Each run: a fresh embedded broker with Kuzet's topics and three fire detections 
 already published (a restart with work waiting), a fresh store; then `kuzet worker` is spawned
 with JSON logs at INFO and the clock runs until the incident those detections open is durable
 in the store. The phases come from the worker's own log lines (their timestamps, relative to
-the spawn): imports, topic metadata, store opened and app built, Faust app started, both hops'
-consumer groups joined, first detection durable. Prints the conditions and the median of each
-phase over the runs.
+the spawn): imports, topic metadata, store opened and app built, the worker's service
+started, both hops' consumer groups joined, first detection durable. Prints the conditions
+and the median of each phase over the runs.
 """
 
 from __future__ import annotations
@@ -32,10 +32,10 @@ from kuzet.settings import load_settings
 from kuzet.stack import LocalStack
 
 PHASES = (  # (figure, the log line that ends it)
-    ("imports (interpreter, kuzet, faust)", "worker: imports done"),
+    ("imports (interpreter, kuzet)", "worker: imports done"),
     ("topic metadata (ensure_topics)", "worker: topics ensured"),
     ("store opened, app built", "worker: store opened, app built"),
-    ("Faust app started", "worker: faust app started"),
+    ("worker service started (mode)", "worker: service started"),
     (f"{DETECTIONS} group joined", f"{DETECTIONS} hop: group joined"),
     (f"{CORRELATION} group joined", f"{CORRELATION} hop: group joined"),
 )
@@ -82,7 +82,7 @@ def one_run(base: Path, store_url: str) -> dict[str, float]:
     out, before = {}, start
     for name, marker in PHASES:
         at = logged.get(marker, before)
-        out[name] = at - before
+        out[name] = max(0.0, at - before)
         before = max(before, at)
     out["first detection durable (fetch, correlate, store)"] = first - before
     out["total: process start → first detection durable"] = first - start

@@ -1,4 +1,4 @@
-"""Builds the pieces from `Settings`: rules, the incident application, the engine, Faust."""
+"""Builds the pieces from `Settings`: rules, the incident application, the engine, the worker."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from domain.rules import RuleSet, load_rules
 from kuzet.settings import Settings
 
 if TYPE_CHECKING:
-    import faust
+    import mode
 
     from eventstore.fastlog import FastLogReader
     from eventstore.lease import FileLease, PostgresLease
@@ -178,10 +178,10 @@ def stream_config(settings: Settings) -> Any:
     )
 
 
-def build_worker_app(settings: Settings, on_correlator: Any = None) -> faust.App:
+def build_worker_app(settings: Settings, on_correlator: Any = None) -> mode.Service:
     from datetime import timedelta
 
-    from streams.app import create_app
+    from streams.app import create_service
     from streams.engine import CorrelationEngine
 
     rules = load_rule_set(settings)
@@ -189,4 +189,4 @@ def build_worker_app(settings: Settings, on_correlator: Any = None) -> faust.App
     engine: CorrelationEngine[Any] = CorrelationEngine(
         incident_app, rules, evidence_interval=timedelta(seconds=settings.evidence_interval_s),
         ledger_retention=timedelta(seconds=settings.detection_skew_behind_s, days=1))
-    return create_app(stream_config(settings), engine, rules, on_correlator=on_correlator)
+    return create_service(stream_config(settings), engine, rules, on_correlator=on_correlator)

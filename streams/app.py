@@ -1,4 +1,4 @@
-"""The Faust worker: two aiokafka hops and a timer around the correlation engine.
+"""The worker: two aiokafka hops and a timer around the correlation engine.
 
     kuzet.detections.v1 ──route──► kuzet.correlation.v1 ──correlate──► event store
          (key: source)     │ validate    (key: shard: site,        │ CorrelationEngine
@@ -9,7 +9,8 @@ original bytes; the stream goes on) and re-keys it by its correlation shard, so 
 detection that can join one incident — cameras of a site, a subject across the city — reaches
 the same partition and the same worker. The correlate hop commits an offset only when the
 engine reports everything before it settled (durable in the event store). Both hops read
-aiokafka batches directly (`streams.consumer` says why); Faust runs the worker around them.
+aiokafka batches directly (`streams.consumer` says why); `mode` (Faust's service library)
+runs the worker around them (`create_service`).
 Kafka delivery is at-least-once (the Tansu broker has no transactions); the store
 de-duplicates.
 """
@@ -24,7 +25,6 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-import faust
 import mode
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener
 from aiokafka.errors import CommitFailedError, IllegalStateError, KafkaError
@@ -40,7 +40,7 @@ from streams.producer import start_producer
 from streams.relay import keyed_partition
 from streams.session import BrokerFault, HopHealth, batch_lag, check_positions, commit_within
 
-__all__ = ["Correlator", "StreamConfig", "create_app", "dlq_record"]
+__all__ = ["Correlator", "StreamConfig", "create_service", "dlq_record"]
 
 log = logging.getLogger("kuzet.streams")
 
@@ -280,44 +280,27 @@ class Correlator:
         return ok, {"hops": hops}
 
 
-def _faust_credentials(options: Mapping[str, Any]) -> Any:
-    """Faust's own connections (its consumer and producer) with the same security options."""
-    protocol = options.get("security_protocol", "PLAINTEXT")
-    if protocol.startswith("SASL"):
-        return faust.SASLCredentials(
-            username=options["sasl_plain_username"], password=options["sasl_plain_password"],
-            mechanism=options["sasl_mechanism"], ssl_context=options.get("ssl_context"))
-    return options.get("ssl_context")
+def create_service(config: StreamConfig, engine: CorrelationEngine[Any], rules: RuleSet,
+                   clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+                   on_correlator: Callable[[Correlator], None] | None = None) -> mode.Service:
+    """The worker's one service: both hops and the timer. `clock` is the only source of
+    "now" (tests pass their own); `on_correlator` receives the hops' owner (the worker's
+    `/readyz` reads its health).
 
-
-def create_app(config: StreamConfig, engine: CorrelationEngine[Any], rules: RuleSet,
-               clock: Callable[[], datetime] = lambda: datetime.now(UTC),
-               on_correlator: Callable[[Correlator], None] | None = None) -> faust.App:
-    """Build the Faust app. `clock` is the only source of "now" (tests pass their own);
-    `on_correlator` receives the hops' owner (the worker's `/readyz` reads its health)."""
-    app = faust.App(
-        config.group_id,
-        broker=[f"kafka://{h}" for h in config.bootstrap_servers.split(",")],
-        broker_credentials=_faust_credentials(config.client_options),
-        store="memory://",
-        topic_partitions=config.partitions,
-        broker_session_timeout=config.session_timeout_s,
-        broker_heartbeat_interval=1.0,
-        web_enabled=config.web_port is not None,
-        web_port=config.web_port or 6066,
-        datadir=f"{config.data_dir}/faust-{config.group_id}",
-        topic_allow_declare=False,
-    )
+    A `mode.Service` run by `mode.Worker` (signals, logging, clean stop), without a Faust app:
+    the hops consume with their own aiokafka consumers, so Faust's consumer, its leader
+    topic and its own consumer-group join (~5 s of every start on the embedded broker, before
+    the hops could even begin to join theirs) did nothing but delay the start.
+    """
     correlator = Correlator(config, engine, rules, clock)
     if on_correlator is not None:
         on_correlator(correlator)
 
-    @app.service
     class CorrelatorService(mode.Service):
         """Runs both hops for as long as the worker runs; stops the producer last."""
 
         async def on_start(self) -> None:
-            log.info("worker: faust app started, starting the hops")
+            log.info("worker: service started, starting the hops")
             await correlator.start()
 
         async def on_stop(self) -> None:
@@ -331,9 +314,9 @@ def create_app(config: StreamConfig, engine: CorrelationEngine[Any], rules: Rule
         async def _correlate(self) -> None:
             await correlator.run_correlate()
 
-    @app.timer(interval=config.tick_interval_s, name="run_timers")  # type: ignore[untyped-decorator]
-    async def run_timers() -> None:
-        """Auto-resolve, SLA escalation, candidate expiry, evidence flushes, schedules."""
-        await correlator.tick()
+        @mode.Service.timer(config.tick_interval_s)
+        async def _run_timers(self) -> None:
+            """Auto-resolve, SLA escalation, candidate expiry, evidence flushes, schedules."""
+            await correlator.tick()
 
-    return app
+    return CorrelatorService()

@@ -61,7 +61,7 @@ def broker(
 
 
 def worker(config: ConfigOpt = None) -> None:
-    """Run a correlation worker (Faust): detections in, incidents out. Scale out by running more."""
+    """Run a correlation worker: detections in, incidents out. Scale out by running more."""
     import logging
 
     from domain.topics import CORRELATION, DETECTIONS, DETECTIONS_DLQ
@@ -81,24 +81,17 @@ def worker(config: ConfigOpt = None) -> None:
     app = build_worker_app(settings, on_correlator=hops.append)
     phase("worker: store opened, app built")
     serve_health("worker", settings.health_port, lambda: hops[0].ready(WORKER_READY_MAX_LAG))
-    _bound_faust_shutdown()
     worker_class = _quiet_worker_class()
     try:
-        worker_class(app, loglevel=settings.log_level, quiet=True).execute_from_commandline()
+        # no stdout redirection: mode would swap sys.stderr for a logging proxy, and the log
+        # handler (which writes to the current sys.stderr) would then lose every line
+        worker_class(app, loglevel=settings.log_level, quiet=True,
+                     redirect_stdouts=False).execute_from_commandline()
     except SystemExit as exc:
         # mode exits non-zero after a stop by signal; a requested stop is a clean exit
         if exc.code not in (None, 0) and not worker_class.stopped_by_signal:
             raise
         raise SystemExit(0) from None
-
-
-def _bound_faust_shutdown() -> None:
-    """Faust's own consumer thread waits up to mode's 60 s for aiokafka to leave its group,
-    which never happens with the broker gone; the hops (ours) have committed by then, so a
-    few seconds keep `kuzet worker` inside the stop bound (`kuzet.lifecycle.STOP_BOUND_S`)."""
-    from faust.transport.drivers.aiokafka import AIOKafkaConsumerThread
-
-    AIOKafkaConsumerThread.shutdown_timeout = 3.0
 
 
 WORKER_READY_MAX_LAG = 10_000
@@ -108,12 +101,12 @@ WORKER_READY_MAX_LAG = 10_000
 def _quiet_worker_class() -> Any:
     import logging
 
-    import faust
+    import mode
 
-    class QuietWorker(faust.Worker):
+    class QuietWorker(mode.Worker):
         """A worker whose root logger stays at the configured level.
 
-        Faust's terminal spinner sets the root logger to DEBUG (and filters in its handler),
+        A terminal spinner would set the root logger to DEBUG (and filter in its handler),
         so every library's per-message `log.debug` built a record: ~5% of a busy worker's CPU.
         SIGTERM and SIGINT stop it the same way (mode's handlers), noted so the exit is 0.
         """
