@@ -389,6 +389,12 @@ class IncidentApp(OperatorCommands, ErasureRecords, IncidentQueries, SilenceComm
             return _result(self.incident(d.incident_id), d.detections)
         return _result(incident, changed=True)
 
+    def _seen_lately(self, incident: Incident, at: datetime) -> bool:
+        """The store holds evidence newer than the rule's quiet time: the caller's cache was
+        stale (a merged incident's key fed this incident), so no auto-resolve now."""
+        quiet = self.rules.groups[Kind(incident.kind)].auto_resolve_after
+        return quiet is not None and at - incident.last_seen_at < quiet
+
     def run_timer(self, d: AutoResolve | Escalate) -> Applied:
         """Auto-resolve or escalate by rule; a no-op if an operator got there first (or the
         incident was merged: the timers of the target run on its own state)."""
@@ -401,6 +407,8 @@ class IncidentApp(OperatorCommands, ErasureRecords, IncidentQueries, SilenceComm
                 if not incident.escalate_overdue_step(step=d.step, actor=actor, at=d.at):
                     return _result(incident)
             elif isinstance(d, AutoResolve):
+                if self._seen_lately(incident, d.at):  # evidence via a merged key
+                    return _result(incident)
                 incident.auto_resolve(reason=d.reason, actor=actor, at=d.at)
             elif incident.status in {Status.OPEN, Status.REOPENED} and d.level > incident.level:
                 incident.escalate(level=d.level, severity=d.severity, reason=d.reason,

@@ -97,3 +97,32 @@ async def test_a_silence_counts_what_it_covers_and_opens_nothing(store_env) -> N
     assert UUID(str(incident_id_for("fire:site=s-q", 0))) in {i.id for i in app.incidents()}
     engine.close()
     app.close()
+
+
+async def test_the_target_of_a_merge_is_not_auto_resolved_while_its_merged_key_feeds_it(
+        store_env) -> None:
+    """Camera outages auto-resolve after 150 s without a record. Two cameras on one mast went
+    dark; B is merged into A and only B keeps reporting. A's own key lives in another partition
+    (another cache) that never hears of B's records: its timer must not resolve A while the
+    store holds evidence newer than the quiet time."""
+    t = datetime.now(UTC)
+    app = IncidentApp(store_env, RULES)
+    engine = CorrelationEngine(app, RULES, evidence_interval=timedelta(0))
+    for partition, src in enumerate(("cam-a", "cam-b")):  # two partitions: two caches
+        dark = det("camera_offline", source=src, site=None, at=t)
+        await engine.process(partition, [(dark, dark.detection_id)], t)
+    await engine.drain(t + S)
+    a = incident_id_for("camera_offline:source=cam-a", 0)
+    b = incident_id_for("camera_offline:source=cam-b", 0)
+    app.merge(a, Merge(b), by="sup", at=t + S)
+    for minute in range(1, 6):  # cam-b's outage goes on; cam-a's record came only at first
+        now = t + 60 * minute * S
+        seen = det("camera_offline", source="cam-b", site=None, at=now)
+        await engine.process(1, [(seen, seen.detection_id)], now)
+        await engine.drain(now + S)
+        await engine.tick(now + S)
+    assert app.incident(a).status is Status.OPEN
+    await engine.tick(t + 300 * S + 151 * S)  # then quiet for longer than 150 s
+    assert app.incident(a).status is Status.AUTO_RESOLVED
+    engine.close()
+    app.close()
