@@ -34,7 +34,8 @@ PEPPER = {"PRIVACY_PEPPER": "bench-pepper-not-a-secret"}
 def _evidence(i: int, j: int) -> list[Detection]:
     return [det("plate_match", source=f"cam-{j}-{k}", seconds=j + k / 10,
                 attributes={"plate": f"B{i:06d}KZ"},
-                snapshot={"uri": f"s3://evidence/{i}/{j}/{k}.jpg", "sha256": "0" * 64})
+                snapshot={"uri": f"s3://evidence/{i}/{j}/{k}.jpg",
+                          "sha256": f"{i:032x}{2 * j + k:032x}"})  # distinct: none coalesce
             for k in range(2)]
 
 
