@@ -3,7 +3,7 @@ the same detections, through the real correlation engine and store, gives the sa
 
 Compared: every field but processing timestamps (opened, SLA due, event times): evidence,
 sources (the primary source first), site and location of the earliest observation, first and
-last seen, subject, agencies, status, severity. Cross-site cases included: one wanted subject
+last seen, subject, agencies, status, severity, and every evidence image (by sha256). Cross-site cases included: one wanted subject
 on three cameras at three sites, one plate on two. SQLite (more examples) and PostgreSQL.
 """
 
@@ -13,6 +13,7 @@ import asyncio
 import tempfile
 import uuid
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import timedelta
 from typing import Any
 
@@ -22,7 +23,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from domain.application import IncidentApp
-from domain.detection import Detection
+from domain.detection import Detection, Snapshot
 from kuzet.settings import postgres_env
 from streams.engine import CorrelationEngine
 from tests.conftest import PG_ADMIN_URL
@@ -42,7 +43,8 @@ def _scenario() -> list[Detection]:
             for s, t in [("x", 1), ("y", 5), ("z", 9)]]
     plate = [det("plate_match", source=f"cam-{s}", site=f"road-{s}", conf=0.95, seconds=t,
                  attributes={"plate": "A777AA02"}) for s, t in [("p", 3), ("q", 7)]]
-    return fire + face + plate
+    return [replace(d, snapshot=Snapshot(f"file:///ev/{n}.jpg", f"{n:064x}"))
+            for n, d in enumerate(fire + face + plate)]
 
 
 SCENARIO = _scenario()
@@ -57,6 +59,7 @@ def _facts(app: IncidentApp) -> dict[str, dict[str, Any]]:
             "primary": i.sources[0], "sources": set(i.sources), "evidence": i.evidence_ids,
             "first": i.first_seen_at, "last": i.last_seen_at, "subject": i.subject,
             "agencies": set(i.agencies), "late": i.late_evidence,
+            "images": {s["sha256"] for s in i.snapshots},
         }
     return out
 
@@ -120,6 +123,7 @@ def test_the_reference_run_has_the_expected_incidents() -> None:
                               "plate_match:plate=A777AA02"}
     fire = REFERENCE["fire:site=market-1"]
     assert fire["first"] == T0 and fire["last"] == T0 + 8 * S and len(fire["evidence"]) == 5
+    assert sum(len(r["images"]) for r in REFERENCE.values()) == len(SCENARIO)  # none lost
     face = REFERENCE["face_match:subject=W-7"]
     assert (face["site"], face["primary"], face["first"]) == ("site-x", "cam-x", T0 + 1 * S)
 
