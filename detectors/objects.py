@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
+from detectors.attributes import person_colours, vehicle_attributes
 from detectors.config import CameraConfig, ModelConfig, Zone
 from detectors.frames import Frame
 from detectors.records import make_detection, normalise_box
@@ -58,7 +59,7 @@ def object_detections(frame: Frame, boxes: Sequence[Box], model: ModelConfig) ->
         best, bbox = hits[0]
         attrs = {"count": len(hits), "zone": zone.name}
         out.append(make_detection(frame, Kind.PERSON, best.score, model=model, bbox=bbox,
-                                  attributes=attrs))
+                                  attributes={**attrs, **person_colours(frame.image, best)}))
         threshold = zone.crowd_threshold or cam.crowd_threshold
         if len(hits) >= threshold:
             mean = sum(b.score for b, _ in hits) / len(hits)
@@ -69,7 +70,8 @@ def object_detections(frame: Frame, boxes: Sequence[Box], model: ModelConfig) ->
         best = vehicles[0]
         out.append(make_detection(
             frame, Kind.VEHICLE, best.score, model=model, bbox=_norm(frame, best),
-            attributes={"count": len(vehicles), "class": COCO_VEHICLES[best.class_id]},
+            attributes={"count": len(vehicles),
+                        **vehicle_attributes(frame.image, best, COCO_VEHICLES[best.class_id])},
         ))
     return out
 
