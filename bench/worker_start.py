@@ -1,6 +1,6 @@
 """Worker start-up benchmark: process start → first detection processed, phase by phase.
 
-    python -P bench/worker_start.py [--runs 3] [--postgres URL]
+    python -P bench/worker_start.py [--runs 3] [--postgres URL] [--session-timeout S]
 
 Each run: a fresh embedded broker with Kuzet's topics and three fire detections of one site
 already published (a restart with work waiting), a fresh store; then `kuzet worker` is spawned
@@ -55,7 +55,7 @@ def _logged(path: Path) -> dict[str, float]:
     return seen
 
 
-def one_run(base: Path, store_url: str) -> dict[str, float]:
+def one_run(base: Path, store_url: str, session_timeout_s: float = 10.0) -> dict[str, float]:
     data_dir = base / uuid.uuid4().hex[:6]
     data_dir.mkdir()
     with EmbeddedBroker(free_port(), data_dir / "broker.log") as broker:
@@ -63,7 +63,8 @@ def one_run(base: Path, store_url: str) -> dict[str, float]:
         settings = load_settings(environ={}, data_dir=str(data_dir), kafka_url=bootstrap,
                                  event_store_url=store_url, log_format="json", log_level="info",
                                  privacy_pepper="bench-pepper-not-a-secret",
-                                 consumer_group=f"start-{uuid.uuid4().hex[:6]}")
+                                 consumer_group=f"start-{uuid.uuid4().hex[:6]}",
+                                 consumer_session_timeout_s=session_timeout_s)
         asyncio.run(ensure_topics(bootstrap, [DETECTIONS, CORRELATION, DETECTIONS_DLQ],
                                   settings.kafka_partitions))
         asyncio.run(publish_records(bootstrap, _records(3, 1, datetime.now(UTC)), DETECTIONS))
@@ -94,14 +95,17 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--postgres", help="a PostgreSQL server URL (a fresh database per "
                         "run) instead of SQLite")
+    parser.add_argument("--session-timeout", type=float, default=10.0,
+                        help="KUZET_CONSUMER_SESSION_TIMEOUT_S (the embedded broker holds a "
+                        "new group's first join for half of it)")
     args = parser.parse_args()
-    with Conditions("worker_start", runs=args.runs,
+    with Conditions("worker_start", runs=args.runs, session_timeout_s=args.session_timeout,
                     store="postgresql" if args.postgres else "sqlite") as c, \
             tempfile.TemporaryDirectory() as tmp:
         runs = []
         for _ in range(args.runs):
             runs.append(one_run(Path(tmp), _fresh_pg_database(args.postgres)
-                                if args.postgres else ""))
+                                if args.postgres else "", args.session_timeout))
             print("  run: " + ", ".join(f"{k.split(' ')[0]} {v:.2f}s" for k, v in
                                         runs[-1].items()), flush=True)
         for name in runs[0]:
