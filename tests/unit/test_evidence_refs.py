@@ -103,3 +103,26 @@ def test_a_shred_redacts_refs_and_keeps_digests() -> None:
                             actor="rule:retention", at=T0)
     assert inc.snapshots == [{"ref": SHREDDED, "sha256": _digest(1)}]
     assert inc.snapshot(_digest(1)) is not None
+
+
+def test_the_police_view_shows_the_first_images_and_counts_them_all() -> None:
+    from domain.log import LogReader
+    from projections.views.base import fold
+    from projections.views.police import VIEW_SNAPSHOTS, PoliceView
+
+    app = IncidentApp(POPO, default_rules())
+    try:
+        key = "plate_match:plate=A1"
+        opening = tuple(det("plate_match", source="cam-1", seconds=i, snapshot=_shot(i),
+                            attributes={"plate": "A1"}) for i in range(3))
+        iid = incident_id_for(key, 0)
+        app.apply(OpenIncident(key, Kind.PLATE_MATCH, 0, iid, opening, None, T0), T0)
+        app.add_evidence(iid, [det("plate_match", source="cam-2", seconds=10 + i,
+                                   snapshot=_shot(50 + i), attributes={"plate": "A1"})
+                               for i in range(40)], T0 + 60 * S)
+        (row,) = fold(PoliceView(), {}, LogReader(app).read(1, 100)).values()
+    finally:
+        app.close()
+    assert row is not None and row["snapshot_count"] == 43
+    assert row["snapshots"][:3] == [f"file:///ev/{i}.jpg" for i in range(3)]  # opening first
+    assert len(row["snapshots"]) == VIEW_SNAPSHOTS
