@@ -124,3 +124,33 @@ def test_search_detections_for_police_and_auditors_only_and_recorded(
     assert {"incident": INCIDENT, "fields": ["plate", "snapshot"],
             "via": "search/graphql"} in entries
     assert Path(settings.archive_location).exists()
+
+
+@pytest.mark.skipif(not Path("/usr/bin/chromium").exists(), reason="/usr/bin/chromium missing")
+def test_console_search_panel_for_police_only(
+        served: tuple[str, Settings, IncidentApp]) -> None:
+    """The console's search panel in headless Chromium: hidden for an operator; a police
+    officer finds the plate typed in Cyrillic, one character off."""
+    sync_api = pytest.importorskip("playwright.sync_api", reason="playwright not installed")
+    console = served[0].replace("/graphql", "/console")
+    with sync_api.sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path="/usr/bin/chromium", args=[
+            "--headless", "--no-sandbox", "--disable-gpu"])
+        try:
+            page = browser.new_context().new_page()
+            for role in ("operator", "police"):
+                page.goto(console)
+                page.fill("#token", issue_token(SECRET, subject=f"{role}-c", role=Role(role),
+                                                agency=None, ttl_s=600))
+                page.click("#connect")
+                page.wait_for_selector("#status[data-state=live]", timeout=15_000)
+                if role == "operator":
+                    assert page.locator("#searchPanel").is_hidden()
+            page.fill("#searchPlate", "123\u0425Y\u041701")  # Cyrillic HA folds; Cyrillic ZE is one edit
+            page.check("#searchFuzzy")
+            page.click("#searchRun")
+            hit = page.locator(f"#searchHits li[data-detection='{uuid.UUID(int=4)}']")
+            hit.wait_for(timeout=15_000)
+            assert "123XYZ01" in hit.inner_text()
+        finally:
+            browser.close()
