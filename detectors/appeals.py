@@ -104,7 +104,9 @@ def _csv_appeal(row: dict[str, str]) -> dict[str, Any]:
     except ValueError:
         appeal["location"] = {"lat": row.get("lat"), "lon": row.get("lon")}
     if row.get("photo_uri"):
-        appeal["photo"] = {"uri": row["photo_uri"], "sha256": row.get("photo_sha256", "")}
+        appeal["photo"] = {"uri": row["photo_uri"]}
+        if row.get("photo_sha256"):  # a photo without its digest is referenced only
+            appeal["photo"]["sha256"] = row["photo_sha256"]
     return appeal
 
 

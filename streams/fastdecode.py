@@ -53,7 +53,7 @@ class _Location(msgspec.Struct, forbid_unknown_fields=True):
 
 class _Snapshot(msgspec.Struct, forbid_unknown_fields=True):
     uri: str
-    sha256: str
+    sha256: str | None = None  # optional since the contract made it so (reference only)
 
 
 class _Model(msgspec.Struct, forbid_unknown_fields=True):
@@ -133,7 +133,8 @@ def fast_detection(raw: bytes) -> Detection | None:
             return None
         bbox = box
     if (snap := rec.snapshot) is not None:
-        if not (0 < len(snap.uri) <= 1024 and _SHA256.match(snap.sha256)):
+        if not (0 < len(snap.uri) <= 1024
+                and (snap.sha256 is None or _SHA256.match(snap.sha256))):
             return None
         snapshot = Snapshot(snap.uri, snap.sha256)
     if (ref := rec.model) is not None:

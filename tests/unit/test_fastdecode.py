@@ -59,9 +59,10 @@ FIELDS: dict[str, tuple[st.SearchStrategy[Any], st.SearchStrategy[Any]]] = {
     "attributes": (_maybe({}, None, MISSING),
                    _maybe({"count": 3}, {"plate": "AB 123"}, {"x": {"y": [1, 2]}},
                           {"subject_id": "s", "similarity": 0.9}, [1])),
-    "snapshot": (_maybe({"uri": "s3://b/k.jpg", "sha256": "a" * 64}, None, MISSING),
+    "snapshot": (_maybe({"uri": "s3://b/k.jpg", "sha256": "a" * 64}, {"uri": "s3://b/k.jpg"},
+                        None, MISSING),  # a digest is optional (reference only)
                  _maybe({"uri": "", "sha256": "a" * 64}, {"uri": "u", "sha256": "A" * 64},
-                        {"uri": "u"})),
+                        {"uri": "u", "sha256": None}, {"uri": "u", "sha256": ""})),
     "model": (_maybe({"name": "m", "version": "1"}, None, MISSING),
               _maybe({"name": "", "version": "1"}, {"name": "m", "version": "1", "extra": 1},
                      {"name": "м", "version": "1"})),

@@ -80,11 +80,14 @@ def test_files_jsonl_and_csv(tmp_path: Path) -> None:
     csv_file = tmp_path / "appeals.csv"
     csv_file.write_text("appeal_id,category,text,submitted_at,site_id,lat,lon,photo_uri,"
                         "photo_sha256\nA-9,road_defect,Яма,2026-12-03T08:00:00+05:00,,43.2,"
-                        "76.9,,\n", encoding="utf-8")
-    [(line, appeal)] = list(read_appeals(csv_file))
+                        "76.9,,\nA-10,road_defect,Яма,2026-12-03T08:00:00+05:00,,,,"
+                        "https://portal/p/10.jpg,\n", encoding="utf-8")
+    [(line, appeal), (_, photo_only)] = list(read_appeals(csv_file))
     d = appeal_to_detection(appeal, now=NOW)
     assert line == 2 and d.location is not None and d.location.lat == 43.2
     assert d.site_id is None and d.attributes["text"] == "Яма"
+    photo = appeal_to_detection(photo_only, now=NOW).snapshot  # no digest: a reference only
+    assert photo is not None and (photo.uri, photo.sha256) == ("https://portal/p/10.jpg", None)
 
 
 async def test_the_http_ingress_publishes_good_lists_and_refuses_bad_ones() -> None:
