@@ -18,6 +18,7 @@ from uuid import UUID
 
 import pytest
 
+from api.console import catalogue
 from kuzet.commands.api import load_districts
 from kuzet.settings import CHAINED_SQLITE, load_settings
 from kuzet.wiring import load_routing_policy
@@ -83,6 +84,11 @@ def test_map_filters_in_the_url_merge_and_silences(city: Server) -> None:
         page.click("button[data-case=merge]")
         page.wait_for_selector("#caseLinks a[data-goto]", timeout=15_000)
         page.wait_for_selector("g.district[data-district=medeu][data-count='1']")
+        page.once("dialog", lambda dialog: dialog.accept(dialog.default_value))  # offered:
+        # the latest detections recorded on it (those the merge brought)
+        page.click("button[data-case=split]")
+        page.wait_for_selector(f"#result:has-text('{catalogue('en')['ui.splitDone']}')",
+                               timeout=15_000)
 
         page.fill("#silenceValue", "nonsense")
         page.select_option("#silenceScope", "kind")
@@ -97,5 +103,6 @@ def test_map_filters_in_the_url_merge_and_silences(city: Server) -> None:
         page.click("#silenceList button[data-end]")
         page.wait_for_selector("#silenceList li.muted")
     assert city.app.incident(UUID(fights[1])).status.value == "MERGED"
+    assert len(city.app.incident(UUID(fights[0])).split_into) == 1
     assert [s.value for s in city.app.silences(city.app.incident(UUID(market)).opened_at,
                                                 past=True)] == ["cam-77"]
