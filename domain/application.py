@@ -256,8 +256,10 @@ class IncidentApp(OperatorCommands, ErasureRecords, IncidentQueries, SilenceComm
 
     def open_incident(self, d: OpenIncident, now: datetime) -> Applied:
         existing = self._get(d.incident_id, Incident)
-        if existing is not None:  # redelivery, or another worker won the race
-            return self._join(existing, d.detections, now, suppressed=False)
+        if existing is not None:  # redelivery, or another worker won the race (or a merge)
+            incident, merged = self._live(existing.id, {existing.id: existing})
+            return _redirected_from(self._join(incident, d.detections, now, suppressed=False),
+                                    merged)
         track = self._get(track_id_for(d.key), CorrelationTrack)
         if track is None:
             track = CorrelationTrack(key=d.key, timestamp=now)

@@ -36,7 +36,8 @@ async def test_merge_redirects_later_detections_and_split_moves_evidence(store_e
     now = datetime.now(UTC)
     app = IncidentApp(store_env, RULES)
     engine = CorrelationEngine(app, RULES)
-    await _feed(engine, _fires("s-a", now) + _fires("s-b", now, source="cam-2"), now)
+    opening_b = _fires("s-b", now, source="cam-2")
+    await _feed(engine, _fires("s-a", now) + opening_b, now)
     a, b = incident_id_for("fire:site=s-a", 0), incident_id_for("fire:site=s-b", 0)
     with pytest.raises(MergeRefused):
         app.merge(a, Merge(a), by="sup", at=now + 2 * S)
@@ -50,6 +51,9 @@ async def test_merge_redirects_later_detections_and_split_moves_evidence(store_e
     assert app.incident(a).evidence_ids >= {d.detection_id for d in late}
     assert app.incident(b).evidence_count == 3
     cold = CorrelationEngine(IncidentApp(store_env, RULES), RULES)  # learns it from the track
+    before = {i.id: i.version for i in app.incidents()}
+    await _feed(cold, opening_b, now + 8 * S)  # B's opening batch redelivered: nothing new
+    assert {i.id: i.version for i in app.incidents()} == before
     more = _fires("s-b", now + 9 * S, 2, source="cam-2")
     await _feed(cold, more, now + 9 * S)
     assert app.incident(a).evidence_ids >= {d.detection_id for d in more}
