@@ -1,6 +1,7 @@
 """Correlator benchmark (see kuzet/bench_correlate.py).
 
-    python bench/correlate.py [N] [PG_URL] [--kafka HOST:PORT,...] [--runs 3] [--no-sqlite]
+    python -P bench/correlate.py [N] [PG_URL] [--kafka HOST:PORT,...] [--runs 3] [--no-sqlite]
+        [--processes N]
 """
 
 import argparse
@@ -16,6 +17,8 @@ if __name__ == "__main__":
                         "embedded broker)")
     parser.add_argument("--runs", type=int, default=1, help="runs per figure (median shown)")
     parser.add_argument("--no-sqlite", action="store_true", help="PostgreSQL store only")
+    parser.add_argument("--processes", type=int, default=1,
+                        help="kuzet worker --processes N (one worker per core)")
     args = parser.parse_args()
     main(n=args.n, postgres_url=args.postgres_url or None, kafka=args.kafka, runs=args.runs,
-         sqlite=not args.no_sqlite)
+         sqlite=not args.no_sqlite, processes=args.processes)

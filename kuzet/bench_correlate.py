@@ -102,9 +102,10 @@ def _broker(data_dir: Path, kafka: str | None) -> Iterator[str]:
     yield kafka
 
 
-def _correlator(base: Path, store_url: str, n: int, sites: int, kafka: str | None) -> float:
-    """A fresh broker (or emptied topics) and a fresh store per run, so runs never see each
-    other's records."""
+def _correlator(base: Path, store_url: str, n: int, sites: int, kafka: str | None,
+                processes: int = 1) -> tuple[float, float]:
+    """(detections/s, the worker's CPU µs per detection): a fresh broker (or emptied topics)
+    and a fresh store per run, so runs never see each other's records."""
     data_dir = base / uuid.uuid4().hex[:6]
     data_dir.mkdir()
     with _broker(data_dir, kafka) as bootstrap:
@@ -112,25 +113,42 @@ def _correlator(base: Path, store_url: str, n: int, sites: int, kafka: str | Non
                                  event_store_url=store_url, evidence_interval_s=1.0,
                                  privacy_pepper="bench-pepper-not-a-secret",
                                  consumer_group=f"bench-{uuid.uuid4().hex[:6]}")
-        return _timed_run(settings, bootstrap, n, sites)
+        return _timed_run(settings, bootstrap, n, sites, processes)
 
 
-def _timed_run(settings: Settings, bootstrap: str, n: int, sites: int) -> float:
+def _cpu_s(pid: int) -> float:
+    """CPU seconds (user + system) of `pid` and its live children (Linux /proc)."""
+    import os
+
+    total = 0.0
+    children = Path(f"/proc/{pid}/task/{pid}/children")
+    pids = [pid, *map(int, children.read_text().split())] if children.exists() else [pid]
+    for p in pids:
+        try:
+            fields = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return total
+
+
+def _timed_run(settings: Settings, bootstrap: str, n: int, sites: int,
+               processes: int = 1) -> tuple[float, float]:
     with LocalStack(settings) as stack:
-        stack.spawn("worker", ["worker"])
+        proc = stack.spawn("worker", ["worker", "--processes", str(processes)])
         warm = _records(3 * sites, sites, datetime.now(UTC))
         asyncio.run(publish_records(bootstrap, warm, DETECTIONS))
         durable = _EvidenceCounter(settings)
         while durable() < len(warm):  # the worker has joined and is warm
             time.sleep(0.5)
         records = _records(n, sites, datetime.now(UTC))
-        start = time.perf_counter()
+        cpu, start = _cpu_s(proc.pid), time.perf_counter()
         asyncio.run(publish_records(bootstrap, records, DETECTIONS))
         while durable() < len(warm) + n:
             time.sleep(0.2)
-        elapsed = time.perf_counter() - start
+        elapsed, cpu = time.perf_counter() - start, _cpu_s(proc.pid) - cpu
         durable.app.close()
-        return n / elapsed
+        return n / elapsed, 1e6 * cpu / n
 
 
 def _fresh_pg_database(server_url: str) -> str:
@@ -153,11 +171,13 @@ def _raw(tmp: Path, n: int, sites: int, kafka: str | None) -> float:
 
 
 def main(n: int = 100000, sites: int = 200, postgres_url: str | None = None,
-         kafka: str | None = None, runs: int = 1, sqlite: bool = True) -> None:
+         kafka: str | None = None, runs: int = 1, sqlite: bool = True,
+         processes: int = 1) -> None:
     from kuzet.bench_conditions import Conditions, median
 
     where = f"Kafka cluster at {kafka}" if kafka else "a fresh embedded broker per run"
-    with Conditions("correlate", n=n, sites=sites, partitions=4, workers=1, broker=where,
+    with Conditions("correlate", n=n, sites=sites, partitions=4, worker_processes=processes,
+                    broker=where,
                     runs=runs) as c, tempfile.TemporaryDirectory() as tmp:
         raw = [_raw(Path(tmp), n, sites, kafka) for _ in range(runs)]
         print(f"  raw aiokafka consume runs: {', '.join(f'{r:,.0f}' for r in raw)} msg/s",
@@ -167,11 +187,13 @@ def main(n: int = 100000, sites: int = 200, postgres_url: str | None = None,
         if postgres_url:
             stores["postgresql"] = postgres_url
         for name, url in stores.items():
-            rates = [_correlator(Path(tmp), _fresh_pg_database(url) if url else "", n, sites,
-                                 kafka) for _ in range(runs)]
+            done = [_correlator(Path(tmp), _fresh_pg_database(url) if url else "", n, sites,
+                                kafka, processes) for _ in range(runs)]
+            rates, cpus = [r for r, _ in done], [u for _, u in done]
             print(f"  correlator → {name} runs: {', '.join(f'{r:,.0f}' for r in rates)} "
                   f"det/s", flush=True)
             c.figure(f"(b) correlator → {name}", median(rates), "detections/s", runs=rates)
+            c.figure(f"    worker CPU ({name})", median(cpus), "µs/detection", runs=cpus)
             c.figure(f"    {name} vs raw consume", 100 * median(rates) / median(raw),
                      "% (goal: 20 %)")
 

@@ -23,7 +23,8 @@ from typing import Any, TextIO
 
 import structlog
 
-__all__ = ["FORMATS", "configure_logging", "formatter", "reinstall", "uvicorn_log_config"]
+__all__ = ["FORMATS", "configure_logging", "current_format", "formatter", "reinstall",
+           "uvicorn_log_config"]
 
 FORMATS = ("console", "json")
 
@@ -110,3 +111,9 @@ def uvicorn_log_config() -> dict[str, Any] | None:
     from uvicorn.config import LOGGING_CONFIG
 
     return LOGGING_CONFIG
+
+
+def current_format() -> str:
+    """The format `configure_logging` last installed (`console` before any call): what child
+    processes are told (KUZET_LOG_FORMAT)."""
+    return str(_current.get("format", "console"))

@@ -60,8 +60,15 @@ def broker(
                 health.stop()
 
 
-def worker(config: ConfigOpt = None) -> None:
+ProcessesOpt = Annotated[int, typer.Option(
+    "--processes", min=1, help="Worker processes on this host (one per core is the most that "
+    "helps): each consumes on its own, in the same consumer groups.")]
+
+
+def worker(config: ConfigOpt = None, processes: ProcessesOpt = 1) -> None:
     """Run a correlation worker: detections in, incidents out. Scale out by running more."""
+    if processes > 1:
+        raise SystemExit(_run_processes(config, processes))
     import logging
 
     from domain.topics import CORRELATION, DETECTIONS, DETECTIONS_DLQ
@@ -92,6 +99,38 @@ def worker(config: ConfigOpt = None) -> None:
         if exc.code not in (None, 0) and not worker_class.stopped_by_signal:
             raise
         raise SystemExit(0) from None
+
+
+def _run_processes(config: Path | None, n: int) -> int:
+    """`kuzet worker --processes N`: N single workers as children with the same settings (the
+    same consumer groups, so the partitions spread over them; health ports KUZET_HEALTH_PORT,
+    +1, +2… where one is set). SIGTERM/SIGINT are passed on; the exit status is 0 when every
+    child exited 0, else the first non-zero one."""
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    from kuzet.logs import current_format
+
+    settings = load_settings(config)
+    args = [sys.executable, "-m", "kuzet", "worker", *(["--config", str(config)] if config else [])]
+    children = []
+    for i in range(n):
+        env = {**os.environ, "KUZET_LOG_FORMAT": current_format()}
+        if settings.health_port:
+            env["KUZET_HEALTH_PORT"] = str(settings.health_port + i)
+        children.append(subprocess.Popen(args, env=env))  # noqa: S603 - our own command line
+
+    def forward(signum: int, _: Any) -> None:
+        for child in children:
+            if child.poll() is None:
+                child.send_signal(signum)
+
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, forward)
+    codes = [child.wait() for child in children]
+    return next((code for code in codes if code), 0)
 
 
 WORKER_READY_MAX_LAG = 10_000
