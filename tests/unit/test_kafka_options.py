@@ -1,20 +1,17 @@
-"""The cluster security settings become aiokafka (and Faust) client options."""
+"""The cluster security settings become aiokafka client options (every Kafka client of Kuzet)."""
 
 from __future__ import annotations
 
 import ssl
 
-import faust
 import pytest
 
 from kuzet.kafka import client_options
 from kuzet.settings import SettingsError, load_settings
-from streams.app import _faust_credentials
 
 
 def test_plaintext_passes_nothing() -> None:
     assert client_options(load_settings(environ={})) == {}
-    assert _faust_credentials({}) is None
 
 
 def test_sasl_ssl_gives_every_client_the_mechanism_credentials_and_a_tls_context() -> None:
@@ -26,15 +23,12 @@ def test_sasl_ssl_gives_every_client_the_mechanism_credentials_and_a_tls_context
     assert options == {"security_protocol": "SASL_SSL", "sasl_mechanism": "SCRAM-SHA-512",
                        "sasl_plain_username": "kuzet", "sasl_plain_password": "s3cret-pw"}
     assert "s3cret-pw" not in repr(settings)
-    credentials = _faust_credentials(client_options(settings))
-    assert isinstance(credentials, faust.SASLCredentials)
-    assert (credentials.username, credentials.mechanism.value) == ("kuzet", "SCRAM-SHA-512")
 
 
 def test_ssl_alone_is_a_tls_context() -> None:
     options = client_options(load_settings(environ={"KUZET_KAFKA_SECURITY_PROTOCOL": "SSL"}))
     assert options["security_protocol"] == "SSL"
-    assert isinstance(_faust_credentials(options), ssl.SSLContext)
+    assert isinstance(options["ssl_context"], ssl.SSLContext)
 
 
 @pytest.mark.parametrize(("environ", "names"), [
