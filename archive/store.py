@@ -8,6 +8,10 @@
                         drops whole partitions; SQLite: one table, retention deletes rows.
     detection_incidents (detection_id, incident_id): which incident a detection is evidence
                         of, from the relayed incident events.
+    shadow_incidents    what `kuzet worker --shadow CANDIDATE.toml` would have opened: incident
+                        id, kind, episode, opened_at, the opening detection ids, time to open,
+                        the candidate's rules version. Only `kuzet rules diff-shadow` reads it:
+                        no view, relay, topic or subscription does.
 
 Writes are idempotent (a redelivered detection is dropped by its key). PostgreSQL ingests
 with COPY into a temporary table, then one INSERT ... ON CONFLICT DO NOTHING.
@@ -16,7 +20,9 @@ with COPY into a temporary table, then one INSERT ... ON CONFLICT DO NOTHING.
 from __future__ import annotations
 
 import contextlib
+import json
 import sqlite3
+import uuid
 from collections.abc import Iterable, Iterator, Sequence
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -25,6 +31,7 @@ from typing import Any
 from archive.errors import ArchiveStoreError, RowRefused
 from archive.rows import COLUMNS, ArchiveRow
 from archive.search import SearchFilter
+from domain.backtest import Opened
 
 __all__ = ["ArchiveStore", "PostgresArchive", "SQLiteArchive", "open_archive"]
 
@@ -104,6 +111,44 @@ class ArchiveStore:
                 f"FROM detection_archive a WHERE {where} "
                 "ORDER BY a.observed_at DESC, a.detection_id DESC LIMIT ?")
 
+    # --- the shadow worker's incidents (never routed, relayed, projected or shown) ---------
+
+    _conn: Any
+
+    def _create_shadow(self, cursor: Any) -> None:
+        ts = "TEXT" if self.mark == "?" else "timestamptz"
+        cursor.execute(f"CREATE TABLE IF NOT EXISTS shadow_incidents (incident_id TEXT PRIMARY "
+                       f"KEY, kind TEXT NOT NULL, episode INTEGER NOT NULL, opened_at {ts} NOT "
+                       "NULL, detection_ids TEXT NOT NULL, time_to_open_s REAL NOT NULL, "
+                       "rules_version INTEGER NOT NULL)")
+
+    def record_shadow(self, opened: Sequence[Opened], rules_version: int) -> int:
+        """Store what the shadow correlator opened (a repeat of an incident id is dropped)."""
+        rows = [(str(o.incident_id), o.kind, o.episode, self._time(o.at),
+                 json.dumps(o.detection_ids), o.time_to_open.total_seconds(), rules_version)
+                for o in opened]
+        if not rows:
+            return 0
+        with contextlib.closing(self._conn.cursor()) as cur:
+            cur.executemany(self._sql("INSERT INTO shadow_incidents VALUES (?, ?, ?, ?, ?, ?, ?) "
+                                      "ON CONFLICT DO NOTHING"), rows)
+            return int(cur.rowcount)
+
+    def shadow_between(self, start: datetime, end: datetime) -> list[Opened]:
+        with contextlib.closing(self._conn.cursor()) as cur:
+            cur.execute(self._sql("SELECT incident_id, kind, episode, opened_at, detection_ids, "
+                                  "time_to_open_s FROM shadow_incidents WHERE opened_at >= ? AND "
+                                  "opened_at < ? ORDER BY opened_at"),
+                        (self._time(start), self._time(end)))
+            rows = cur.fetchall()
+        out = []
+        for row in rows:
+            r = tuple(row.values()) if isinstance(row, dict) else tuple(row)
+            at = r[3] if isinstance(r[3], datetime) else datetime.fromisoformat(r[3])
+            out.append(Opened("", r[1], int(r[2]), uuid.UUID(r[0]), at,
+                              tuple(json.loads(r[4])), timedelta(seconds=float(r[5]))))
+        return out
+
     # implemented per database
     def create_tables(self) -> None:
         raise NotImplementedError
@@ -139,7 +184,7 @@ class SQLiteArchive(ArchiveStore):
 
     def __init__(self, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
-        self._conn = sqlite3.connect(path, isolation_level=None, timeout=30,
+        self._conn: sqlite3.Connection = sqlite3.connect(path, isolation_level=None, timeout=30,
                                      check_same_thread=False)
         self._conn.row_factory = sqlite3.Row
         self._conn.execute("PRAGMA journal_mode=WAL")
@@ -158,6 +203,7 @@ class SQLiteArchive(ArchiveStore):
                       "NULL, incident_id TEXT NOT NULL, PRIMARY KEY (detection_id, incident_id))")
             for statement in _INDEXES:
                 c.execute(statement)
+            self._create_shadow(c)
 
     @contextlib.contextmanager
     def _tx(self) -> Iterator[sqlite3.Cursor]:
@@ -262,6 +308,7 @@ class PostgresArchive(ArchiveStore):
                                "(detection_id, incident_id))")
             for statement in _INDEXES:
                 self._conn.execute(statement)
+            self._create_shadow(self._conn)
 
     def ensure_days(self, days: Iterable[date]) -> None:
         """Create the partitions of `days` that do not exist yet (under the schema lock)."""

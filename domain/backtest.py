@@ -27,7 +27,7 @@ from domain.correlation import KeyState, OpenIncident, correlate, correlation_ke
 from domain.detection import Detection
 from domain.rules import RuleSet
 
-__all__ = ["Diff", "KindDiff", "Opened", "compare", "replay"]
+__all__ = ["Correlator", "Diff", "KindDiff", "Opened", "compare", "compare_by_evidence", "replay"]
 
 EXAMPLES = 3
 
@@ -43,39 +43,47 @@ class Opened:
     time_to_open: timedelta
 
 
-def replay(detections: Iterable[Detection], rules: RuleSet,
-           tick_every: timedelta = timedelta(minutes=5)) -> dict[tuple[str, int], Opened]:
-    """The incidents `rules` would have opened from `detections` (sorted by observed_at).
+class Correlator:
+    """The pure correlator with its own in-memory view: one detection at a time, at a given
+    processing time (the backtest passes observed time, the shadow worker the wall clock)."""
 
-    Timers run for a detection's own key just before it is correlated (so its episode has
-    auto-resolved, or its candidates expired, exactly when they would have), and for every key
-    each `tick_every` (forgetting idle keys; an inhibiting incident of another key resolves at
-    the next such tick at the latest). Ticking every key often is what made a day slow: the
-    view holds thousands of keys."""
-    view: dict[str, KeyState] = {}
-    opened: dict[tuple[str, int], Opened] = {}
-    next_tick: datetime | None = None
-    for det in detections:
-        now = det.observed_at
-        if next_tick is None:
-            next_tick = now + tick_every
-        while now >= next_tick:
-            _apply(view, tick(view, rules, next_tick).changes)
-            next_tick += tick_every
+    def __init__(self, rules: RuleSet, tick_every: timedelta = timedelta(minutes=5)) -> None:
+        self.rules, self.tick_every = rules, tick_every
+        self.view: dict[str, KeyState] = {}
+        self._next_tick: datetime | None = None
+
+    def take(self, det: Detection, now: datetime) -> list[Opened]:
+        """The incidents `det` opens (at most one). Timers run for the detection's own key
+        just before it is correlated (its episode auto-resolved, its candidates expired, exactly
+        when they would have), and for every key each `tick_every` (forgetting idle keys; an
+        inhibiting incident of another key resolves at the next such tick at the latest).
+        Ticking every key often is what made a day slow: the view holds thousands of keys."""
+        rules, view = self.rules, self.view
+        if self._next_tick is None:
+            self._next_tick = now + self.tick_every
+        while now >= self._next_tick:
+            _apply(view, tick(view, rules, self._next_tick).changes)
+            self._next_tick += self.tick_every
         if det.kind not in rules.kinds:
-            continue
+            return []
         key = correlation_key(det, rules)
         if key in view:
             _apply(view, tick(view, rules, now, (key,)).changes)
         outcome = correlate(view, det, rules, now)
         _apply(view, outcome.changes)
-        for d in outcome.decisions:
-            if isinstance(d, OpenIncident):
-                first = min(h.observed_at for h in d.detections)
-                opened[(d.key, d.episode)] = Opened(
-                    d.key, d.group.value, d.episode, d.incident_id, d.at,
-                    tuple(str(h.detection_id) for h in d.detections), d.at - first)
-    return opened
+        return [Opened(d.key, d.group.value, d.episode, d.incident_id, d.at,
+                       tuple(str(h.detection_id) for h in d.detections),
+                       d.at - min(h.observed_at for h in d.detections))
+                for d in outcome.decisions if isinstance(d, OpenIncident)]
+
+
+def replay(detections: Iterable[Detection], rules: RuleSet,
+           tick_every: timedelta = timedelta(minutes=5)) -> dict[tuple[str, int], Opened]:
+    """The incidents `rules` would have opened from `detections` (sorted by observed_at),
+    processed at their observed times (`Correlator.take`)."""
+    correlator = Correlator(rules, tick_every)
+    return {(o.key, o.episode): o for det in detections
+            for o in correlator.take(det, det.observed_at)}
 
 
 def _apply(view: dict[str, KeyState], changes: Mapping[str, KeyState | None]) -> None:
@@ -139,4 +147,33 @@ def compare(active: Mapping[tuple[str, int], Opened],
         d.gained.sort()
         d.lost.sort()
         d.changed.sort()
+    return diff
+
+
+def compare_by_evidence(live: Iterable[Opened], shadow: Iterable[Opened]) -> Diff:
+    """Like `compare`, for two runs that need not share episode numbers (live incidents and a
+    shadow started later): an incident matches one of the same kind whose opening detections
+    overlap its own."""
+    by_detection: dict[str, Opened] = {}
+    shadow = list(shadow)
+    for o in shadow:
+        by_detection.update(dict.fromkeys(o.detection_ids, o))
+    diff, matched = Diff(), set()
+    for a in live:
+        d = diff.of(a.kind)
+        d.active += 1
+        hits = [by_detection[i] for i in a.detection_ids if i in by_detection]
+        c = next((h for h in hits if h.kind == a.kind), None)
+        if c is None:
+            d.lost.append(str(a.incident_id))
+            continue
+        matched.add(c.incident_id)
+        if c.at != a.at or c.detection_ids != a.detection_ids:
+            d.changed.append(str(a.incident_id))
+            d.deltas_s.append((c.time_to_open - a.time_to_open).total_seconds())
+    for c in shadow:
+        d = diff.of(c.kind)
+        d.candidate += 1
+        if c.incident_id not in matched:
+            d.gained.append(str(c.incident_id))
     return diff

@@ -65,8 +65,15 @@ ProcessesOpt = Annotated[int, typer.Option(
     "helps): each consumes on its own, in the same consumer groups.")]
 
 
-def worker(config: ConfigOpt = None, processes: ProcessesOpt = 1) -> None:
+def worker(config: ConfigOpt = None, processes: ProcessesOpt = 1,
+           shadow: Annotated[Path | None, typer.Option(
+               "--shadow", help="Run CANDIDATE rules beside live traffic into the shadow "
+               "store only (kuzet rules diff-shadow compares).")] = None) -> None:
     """Run a correlation worker: detections in, incidents out. Scale out by running more."""
+    if shadow is not None:
+        from kuzet.commands.rules import run_shadow
+
+        return run_shadow(config, shadow)
     if processes > 1:
         raise SystemExit(_run_processes(config, processes))
     import logging

@@ -173,3 +173,87 @@ def backtest(rules: Annotated[Path, typer.Option("--rules", help="Candidate rule
 
 def register(app: typer.Typer) -> None:
     app.add_typer(rules_app, name="rules")
+
+
+def run_shadow(config: Path | None, candidate: Path) -> None:
+    """`kuzet worker --shadow CANDIDATE.toml` (see `archive.shadow`)."""
+    import asyncio
+    import signal
+
+    from archive.shadow import ShadowWorker
+    from archive.store import open_archive
+    from domain.topics import DETECTIONS
+    from kuzet.health import serve_health
+    from kuzet.kafka import client_options, ensure_topics
+
+    settings = load_settings(config)
+    rules = _rules(*_read(candidate, settings))
+    store = open_archive(settings.archive_location)
+    shadow = ShadowWorker(settings.bootstrap_servers, store, rules, lambda: datetime.now(UTC),
+                          group_id=f"{settings.consumer_group}.shadow",
+                          client_options=client_options(settings))
+
+    async def main() -> None:
+        await ensure_topics(settings.bootstrap_servers, [DETECTIONS], settings.kafka_partitions,
+                            options=client_options(settings))
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        console.print(f"shadow worker: rules version {rules.version} from {candidate}; "
+                      "incidents go to the shadow store only", highlight=False)
+        await shadow.run(stop)
+
+    health = serve_health("shadow worker", settings.health_port,
+                          lambda: (shadow.connected, {"records": shadow.records,
+                                                      "opened": shadow.opened}))
+    try:
+        asyncio.run(main())
+    finally:
+        store.close()
+        if health is not None:
+            health.stop()
+    console.print(f"stopped: {shadow.records} records, {shadow.opened} shadow incidents",
+                  highlight=False)
+
+
+def live_opened(settings: Settings, start: datetime, end: datetime) -> list[Any]:
+    """The live incidents opened in [start, end), as `domain.backtest.Opened` (no keys)."""
+    from domain.backtest import Opened
+    from kuzet.wiring import build_incident_app
+
+    app = build_incident_app(settings)
+    try:
+        return [Opened("", i.kind.value if hasattr(i.kind, "value") else str(i.kind), 0, i.id,
+                       i.opened_at, tuple(i.opening_detection_ids),
+                       i.opened_at - i.first_seen_at)
+                for i in app.incidents() if start <= i.opened_at < end]
+    finally:
+        app.close()
+
+
+@rules_app.command("diff-shadow")
+def diff_shadow(start: Annotated[str, typer.Option("--from", help="ISO 8601, with offset.")],
+                end: Annotated[str, typer.Option("--to", help="ISO 8601, with offset.")],
+                as_json: Annotated[bool, typer.Option("--json")] = False,
+                config: ConfigOpt = None) -> None:
+    """Compare the shadow worker's incidents with the live ones opened in [from, to)."""
+    from archive.store import open_archive
+    from domain.backtest import compare_by_evidence
+
+    settings = load_settings(config)
+    t1, t2 = _when(start, "--from"), _when(end, "--to")
+    store = open_archive(settings.archive_location)
+    try:
+        shadow = store.shadow_between(t1, t2)
+    finally:
+        store.close()
+    diff = compare_by_evidence(live_opened(settings, t1, t2), shadow)
+    summary = {k: d.summary() for k, d in sorted(diff.kinds.items())}
+    if as_json:
+        console.print_json(json.dumps({"kinds": summary}))
+        return
+    for kind, s in summary.items():
+        console.print(f"  {kind:<18} live {s['active']:>5}  shadow {s['candidate']:<5} gained "
+                      f"{s['gained']:<4} lost {s['lost']:<4} changed {s['changed']}",
+                      highlight=False)
