@@ -37,6 +37,16 @@ MERGED; a mandatory step past its deadline gets `StepOverdue` from the timers, w
 who acknowledged (`NotVerified`, `SamePerson`); `VerificationRejected` is followed by
 `MarkedFalseAlarm` naming both. All version 1.
 
+Merge and split (all version 1): a supervisor merges incident B into A — A records `Merged`
+(B's evidence not yet on A, its images, sources, appeals and the agencies A was not routed to)
+and B `MergedInto` (status `MERGED`, final: nothing merges into or out of it, and it takes no
+lifecycle command). Both histories stay; the correlator sends B's key to A through its track
+(`domain.track`, `Redirected`). `split` moves chosen detections out of an incident
+(`EvidenceSplitOff`) into a new incident opened by the supervisor (its `Opened` has rule
+`split:<id>` and `linked_to` the source; its id derives from the source and the moved ids).
+A merge copies B's image refs into A's `Merged` (sealed under A's snapshot key): an erasure of
+B's images alone leaves A's copies.
+
 `AgencyResponded` records an agency's report-back (accepted, declined with a reason, done) as
 a fact about the incident; it changes no lifecycle status (DESIGN.md names no rule that would).
 
