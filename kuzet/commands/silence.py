@@ -41,12 +41,22 @@ def silence_line(s: Silence, now: datetime) -> str:
             f"(held back {s.count}: {kinds})")
 
 
+def _instant(text: str) -> datetime:
+    try:
+        at = datetime.fromisoformat(text)
+    except ValueError:
+        raise KuzetError(f"--until {text!r} is not an RFC 3339 instant") from None
+    if at.tzinfo is None:
+        raise KuzetError(f"--until {text!r} needs a UTC offset (e.g. +05:00)")
+    return at
+
+
 @silence_app.command("create")
 def create(scope: Annotated[str, typer.Argument(help="camera, site, district or kind.")],
            value: Annotated[str, typer.Argument(help="The camera/site id, district or kind.")],
            reason: Annotated[str, typer.Option(help="Why (shown to operators).")],
            minutes: Annotated[int, typer.Option(help="How long, from now.")] = 60,
-           until: Annotated[datetime | None, typer.Option(
+           until: Annotated[str | None, typer.Option(
                help="End instant (RFC 3339 with offset), instead of --minutes.")] = None,
            by: ByOpt = None, config: ConfigOpt = None) -> None:
     """Silence SCOPE=VALUE from now for --minutes (or --until)."""
@@ -54,9 +64,7 @@ def create(scope: Annotated[str, typer.Argument(help="camera, site, district or 
     from kuzet.wiring import build_incident_app
 
     now = datetime.now(UTC)
-    ends = until if until is not None else now + timedelta(minutes=minutes)
-    if ends.tzinfo is None:
-        raise KuzetError(f"--until {ends.isoformat()} needs a UTC offset")
+    ends = _instant(until) if until is not None else now + timedelta(minutes=minutes)
     app = build_incident_app(load_settings(config))
     try:
         silence = app.create_silence(scope=scope, value=value, starts_at=now, ends_at=ends,

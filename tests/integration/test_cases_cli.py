@@ -54,6 +54,12 @@ def test_merge_split_and_silences_from_a_terminal(tmp_path: Path) -> None:
     assert made.exit_code == 0 and "camera=cam-9 active" in made.output, made.output
     listed = run(kuzet_cli, ["silence", "list"], env=env)
     assert "camera=cam-9 active" in listed.output
+    until = run(kuzet_cli, ["silence", "create", "site", "yard-3", "--reason", "works",
+                            "--until", "2999-01-01T10:00:00+05:00"], env=env)
+    assert isinstance(until.exception, KuzetError) and "31 days" in str(until.exception)
+    naive = run(kuzet_cli, ["silence", "create", "site", "yard-3", "--reason", "works",
+                            "--until", "2999-01-01T10:00:00"], env=env)
+    assert isinstance(naive.exception, KuzetError) and "offset" in str(naive.exception)
     bad = run(kuzet_cli, ["silence", "create", "street", "x", "--reason", "r"], env=env)
     assert isinstance(bad.exception, KuzetError) and "scope" in str(bad.exception)
     sid = made.output.split()[0]
