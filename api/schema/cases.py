@@ -191,12 +191,14 @@ class CaseMutations:
         if refused:
             return refused
         now = datetime.now(UTC)
+        if any(t is not None and t.tzinfo is None for t in (starts_at, ends_at)):
+            return InvalidInput(message="startsAt and endsAt need a UTC offset")
         app: IncidentApp = info.context.services.app
         try:
             silence = await asyncio.to_thread(partial(
                 app.create_silence, scope=scope, value=value, starts_at=starts_at or now,
                 ends_at=ends_at, by=who.subject, reason=reason, at=now))
-        except (InvalidSilence, ValueError, TypeError) as exc:
+        except (InvalidSilence, ValueError) as exc:
             return InvalidInput(message=str(exc))
         return silence_type(silence, now)
 

@@ -107,6 +107,10 @@ def test_merge_split_and_silences_over_http_and_websocket(server: Server) -> Non
     assert refused["__typename"] == "Forbidden"
     bad = server.gql(create % ("street", "x"), role="supervisor")["data"]["r"]
     assert bad["__typename"] == "InvalidInput" and "scope" in bad["message"]
+    naive = ('mutation { r: createSilence(scope: "site", value: "yard-3", reason: "works", '
+             f'endsAt: "{(now + timedelta(hours=2)).replace(tzinfo=None).isoformat()}") '
+             f'{{ {SILENCE} }} }}')
+    assert "offset" in server.gql(naive, role="supervisor")["data"]["r"]["message"]
     made = server.gql(create % ("camera", "cam-77"), role="supervisor")["data"]["r"]
     assert (made["__typename"], made["state"], made["silencedCount"]) == ("Silence", "active", 0)
     listed = server.gql("{ silences { id state } }", role="operator")["data"]["silences"]
