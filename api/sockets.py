@@ -9,9 +9,10 @@ Writing bytes needs the server's connection: `RawSockets` (an ASGI middleware) k
 server's own `send` in the scope, and `RawSocket.of` recognises uvicorn's sans-I/O WebSocket
 protocol behind it (`kuzet api` runs `ws="websockets-sansio"`). Anything else — another
 server or protocol implementation, a negotiated extension such as permessage-deflate, a socket
-closing or paused by flow control — is not raw-writable, and the subscription sends through
-the ASGI path as before. `bind_operation` records, per operation task, the graphql-transport-ws
-operation id that the frames carry.
+closing, or holding `MAX_BUFFERED` bytes the client has not taken yet — is not raw-writable,
+and the subscription sends through the ASGI path as before (which waits for the client, so its
+bounded queue fills and the slow-consumer policy applies). `bind_operation` records, per
+operation task, the graphql-transport-ws operation id that the frames carry.
 """
 
 from __future__ import annotations
@@ -27,6 +28,9 @@ from websockets.server import ServerProtocol
 __all__ = ["RawSocket", "RawSockets", "bind_operation", "current_operation", "text_frame"]
 
 _SCOPE_KEY = "kuzet.server_send"
+MAX_BUFFERED = 1 << 20
+"""Bytes a socket may hold unsent before frames go the ASGI way (which waits for the client):
+above uvicorn's flow-control mark (64 KiB), so a burst of frames is one write, yet bounded."""
 _OPERATION: ContextVar[str | None] = ContextVar("kuzet_ws_operation", default=None)
 
 
@@ -76,7 +80,7 @@ class RawSocket:
         send = scope.get(_SCOPE_KEY) if isinstance(scope, dict) else None
         protocol = getattr(send, "__self__", None)
         if not isinstance(getattr(protocol, "conn", None), ServerProtocol) or not all(
-                hasattr(protocol, a) for a in ("transport", "writable", "close_sent")):
+                hasattr(protocol, a) for a in ("transport", "close_sent")):
             return None
         return cls(protocol)
 
@@ -89,8 +93,8 @@ class RawSocket:
 
     @property
     def ready(self) -> bool:
-        """Open and not paused by flow control (the client is keeping up)."""
-        return self.open and self._protocol.writable.is_set()
+        """Open and holding less than `MAX_BUFFERED` unsent bytes (the client keeps up)."""
+        return self.open and self._protocol.transport.get_write_buffer_size() < MAX_BUFFERED
 
     def write(self, frames: list[bytes]) -> bool:
         """Writes whole frames in one go; False (nothing written) when no longer open."""
