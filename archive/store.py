@@ -69,8 +69,9 @@ class ArchiveStore:
         params: list[Any] = []
 
         def any_of(column: str, values: Sequence[Any]) -> None:
-            clauses.append(f"a.{column} IN ({', '.join('?' * len(values))})")
-            params.extend(values)
+            clause, bound = self._any(f"a.{column}", values)
+            clauses.append(clause)
+            params.extend(bound)
 
         if f.kinds:
             any_of("kind", f.kinds)
@@ -104,11 +105,21 @@ class ArchiveStore:
     def _after(self) -> str:
         return "(a.observed_at, a.detection_id) < (?, ?)"
 
-    def _select(self, where: str) -> str:
+    def _any(self, column: str, values: Sequence[Any]) -> tuple[str, list[Any]]:
+        return f"{column} IN ({', '.join('?' * len(values))})", list(values)
+
+    def _select(self, where: str, by_plate: bool = False) -> str:
+        """The page query. With a plate, PostgreSQL gathers the plate's few rows through the
+        tag index first (a materialised CTE) and sorts them: left to itself it walks every
+        day's primary key backwards, expecting a tag on every few hundred rows."""
         columns = ", ".join(f"a.{c}" for c in COLUMNS)
-        return (f"SELECT {columns}, (SELECT min(i.incident_id) FROM detection_incidents i "  # noqa: S608 (constants)
-                f"WHERE i.detection_id = a.detection_id) AS incident_id "
-                f"FROM detection_archive a WHERE {where} "
+        incident = ("(SELECT min(i.incident_id) FROM detection_incidents i WHERE "
+                    "i.detection_id = a.detection_id) AS incident_id")
+        if by_plate and self.mark != "?":
+            return (f"WITH a AS MATERIALIZED (SELECT {columns} FROM detection_archive a "  # noqa: S608 (constants)
+                    f"WHERE {where}) SELECT {columns}, {incident} FROM a "
+                    "ORDER BY a.observed_at DESC, a.detection_id DESC LIMIT ?")
+        return (f"SELECT {columns}, {incident} FROM detection_archive a WHERE {where} "  # noqa: S608 (constants)
                 "ORDER BY a.observed_at DESC, a.detection_id DESC LIMIT ?")
 
     # --- the shadow worker's incidents (never routed, relayed, projected or shown) ---------
@@ -294,6 +305,10 @@ class PostgresArchive(ArchiveStore):
     def _after(self) -> str:
         return "(a.observed_at, a.detection_id) < (?, ?::uuid)"
 
+    def _any(self, column: str, values: Sequence[Any]) -> tuple[str, list[Any]]:
+        """One array parameter: a fuzzy plate's ~700 tags plan in one step, not 700."""
+        return f"{column} = ANY(?)", [list(values)]
+
     def create_tables(self) -> None:
         types = {"detection_id": "uuid NOT NULL", "observed_at": "timestamptz NOT NULL",
                  "confidence": "real", "lat": "double precision", "lon": "double precision"}
@@ -363,7 +378,8 @@ class PostgresArchive(ArchiveStore):
     def query(self, f: SearchFilter, after: tuple[datetime, str] | None,
               limit: int) -> list[dict[str, Any]]:
         where, params = self._where(f, after)
-        rows = self._conn.execute(self._sql(self._select(where)), [*params, limit]).fetchall()
+        rows = self._conn.execute(self._sql(self._select(where, f.plate is not None)),
+                                  [*params, limit]).fetchall()
         return [{**r, "detection_id": str(r["detection_id"])} for r in rows]
 
     def rows_between(self, start: datetime, end: datetime) -> Iterator[dict[str, Any]]:
