@@ -76,7 +76,7 @@ def _fill(url: str, n: int) -> float:
                 p.tag, CASE WHEN p.tag IS NOT NULL THEN md5(p.tag) END,
                 CASE WHEN p.tag IS NOT NULL THEN repeat(md5(g::text), 3) END,
                 NULL, NULL, md5(g::text || 'k'), repeat(md5(g::text || 's'), 5), '{{"count":1}}'
-              FROM generate_series(0, %s - 1) g
+              FROM generate_series(0::bigint, %s - 1) g
               LEFT JOIN bench_plates p ON g %% 10 < 3 AND p.i = (g * 31 + {d}) %% {POOL}
             """, (day, per_day, per_day))
         conn.execute("ANALYZE detection_archive")
