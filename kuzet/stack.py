@@ -86,6 +86,10 @@ def settings_env(settings: Settings, bootstrap: str) -> dict[str, str]:
     if settings.privacy_pepper:  # every process must hash identities with the same pepper
         env["KUZET_PRIVACY_PEPPER"] = settings.privacy_pepper
     env["KUZET_PRIVACY_KEY_CACHE_S"] = str(settings.privacy_key_cache_s)
+    if settings.archive_url:
+        env["KUZET_ARCHIVE_URL"] = settings.archive_url
+    env["KUZET_ARCHIVE_RETENTION_DAYS"] = str(settings.archive_retention_days)
+    env["KUZET_ARCHIVE_BATCH"] = str(settings.archive_batch)
     for name in ("kafka_security_protocol", "kafka_sasl_mechanism", "kafka_sasl_username",
                  "kafka_sasl_password", "kafka_ssl_cafile", "kafka_ssl_certfile",
                  "kafka_ssl_keyfile"):  # the cluster's credentials, for every child
