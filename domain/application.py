@@ -217,19 +217,19 @@ class IncidentApp(OperatorCommands, ErasureRecords, IncidentQueries, SilenceComm
             applied = _redirected(applied, key, track.next_episode - 1)
         return _keyed(applied, key)
 
-    def _live(self, incident_id: UUID, loaded: dict[UUID, Incident] | None = None
-              ) -> tuple[Incident, Incident | None]:
+    def _live(self, incident_id: UUID, loaded: dict[UUID, Incident] | None = None, *,
+              copy: bool = True) -> tuple[Incident, Incident | None]:
         """The incident evidence for `incident_id` belongs in: itself, or the incident it was
         merged into (followed to the end), with the merged one asked for (None if not merged).
-        `loaded` caches live incidents across a batch."""
+        `loaded` caches live incidents across a batch (`copy`: as `IncidentStore._get`)."""
         cache = loaded if loaded is not None else {}
-        asked = cache.get(incident_id) or self.incident(incident_id)
+        asked = cache.get(incident_id) or self.incident(incident_id, copy=copy)
         incident = asked
         for _ in range(MAX_MERGE_HOPS):
             if incident.merged_into is None:
                 break
             into = UUID(incident.merged_into)
-            incident = cache.get(into) or self.incident(into)
+            incident = cache.get(into) or self.incident(into, copy=copy)
         cache[incident.id] = incident
         return incident, (asked if asked is not incident else None)
 
@@ -330,16 +330,20 @@ class IncidentApp(OperatorCommands, ErasureRecords, IncidentQueries, SilenceComm
         """
         results: list[Applied] = []
         loaded: dict[UUID, Incident] = {}
-        for incident_id, dets, suppressed in batches:
-            incident, merged = self._live(incident_id, loaded)
-            results.append(_redirected_from(
-                self._stage(incident, dets, now, suppressed=suppressed), merged))
-        changed = [i for i in loaded.values() if i.pending_events]
-        if changed:
-            try:
+        try:  # the cached aggregates themselves (no deepcopy): forgotten unless saved
+            for incident_id, dets, suppressed in batches:
+                incident, merged = self._live(incident_id, loaded, copy=False)
+                results.append(_redirected_from(
+                    self._stage(incident, dets, now, suppressed=suppressed), merged))
+            changed = [i for i in loaded.values() if i.pending_events]
+            if changed:
                 self.save(*changed)
-            except IntegrityError:
-                return [self.add_evidence(i, d, now, suppressed=s) for i, d, s in batches]
+        except IntegrityError:
+            self.forget([*loaded, *(i for i, _, _ in batches)])
+            return [self.add_evidence(i, d, now, suppressed=s) for i, d, s in batches]
+        except BaseException:
+            self.forget([*loaded, *(i for i, _, _ in batches)])
+            raise
         return results
 
     def _stage(self, incident: Incident, dets: Sequence[Detection], now: datetime, *,
