@@ -6,7 +6,8 @@ A `LocalStack` on a real embedded broker spawns `kuzet worker`, `kuzet relay`,
 scraped and parsed with prometheus_client's own parser. Detections published to the broker
 show up in the worker's counters (records consumed per hop, incidents opened, the observed →
 durable histogram, per-partition lag) and a GraphQL request in the API's. After a SIGTERM to
-each, every line the worker and the API logged (Faust's and uvicorn's included) parses as JSON.
+each, every line the worker and the API logged (mode's, aiokafka's and uvicorn's included) parses
+as JSON.
 """
 
 from __future__ import annotations
@@ -146,6 +147,6 @@ def test_each_process_serves_its_kuzet_metrics_and_logs_json(stack: LocalStack) 
         lines = [line for line in (stack.logs / f"{name}.log").read_text().splitlines()
                  if line and not line.startswith("Kuzet API on ")]
         assert lines, f"the {name} logged nothing at INFO"
-        logged[name] = [json.loads(line) for line in lines]  # every line, Faust's, uvicorn's
+        logged[name] = [json.loads(line) for line in lines]  # every line, libraries' too
         assert all({"timestamp", "level", "logger", "event"} <= set(e) for e in logged[name])
     assert any(e["logger"].startswith("uvicorn") for e in logged["api"]), logged["api"]
