@@ -96,7 +96,7 @@ def _same(a: tuple[Any, Any], b: tuple[Any, Any]) -> None:
         assert a[1].errors == b[1].errors
 
 
-@settings(max_examples=600, deadline=None)
+@settings(max_examples=300, deadline=None)
 @given(records())
 def test_the_fast_path_decides_as_the_domain_validator(raw: bytes) -> None:
     full = _parse_full(raw)
