@@ -116,7 +116,9 @@ def main() -> None:
                                 "JOIN pg_class c ON c.oid = i.inhrelid JOIN pg_class p ON "
                                 "p.oid = i.inhparent WHERE p.relname = 'detection_archive'"
                                 ).fetchone()
+            extra = conn.execute("SELECT pg_total_relation_size('plate_sightings')").fetchone()
         c.figure("archive size per million detections", (size[0] if size else 0) / n, "MB")
+        c.figure("  plus plate_sightings per million", (extra[0] if extra else 0) / n, "MB")
         start = END - timedelta(days=DAYS)
 
         def day() -> tuple[datetime, datetime]:
