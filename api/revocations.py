@@ -2,7 +2,9 @@
 request and every WebSocket operation.
 
 `RevocationList` follows the log for revocations only (a topic-filtered read from the last
-position it saw), at most once per `refresh_s`, so a revocation holds everywhere within that.
+position it saw) with the shared `follow.Follower` (position in memory, no lease: every API
+process keeps its own list, like the live feed), at most once per `refresh_s`, so a
+revocation holds everywhere within that.
 `revoke(...)` records one (revoking twice is one fact).
 """
 
@@ -17,6 +19,7 @@ from eventsourcing.persistence import IntegrityError
 
 from domain.access import REVOCATION_TOPIC, TokenRevocation
 from domain.application import IncidentApp
+from follow import Follower, Page
 
 __all__ = ["RevocationList", "revoke"]
 
@@ -33,15 +36,21 @@ def revoke(app: IncidentApp, *, jti: str, by: str, reason: str, expires_at: int,
 
 
 class RevocationList:
-    """The revoked token ids, refreshed from the store at most every `refresh_s` seconds."""
+    """The revoked token ids, refreshed from the store at most every `refresh_s` seconds.
 
-    def __init__(self, app: IncidentApp, refresh_s: float) -> None:
+    It is its own `follow.Cursor`: the position lives in memory and starts at 0 (each
+    process reads every revocation once, then only new ones).
+    """
+
+    def __init__(self, app: IncidentApp, refresh_s: float, *, batch: int = 500) -> None:
         self.app = app
         self.refresh_s = refresh_s
         self.revoked: set[str] = set()
         self.position = 0
         self._checked = float("-inf")
         self._lock = asyncio.Lock()
+        self._more = False
+        self._follower: Follower[str] = Follower(self._read, self._output, self, batch=batch)
 
     def is_revoked(self, jti: str) -> bool:
         return bool(jti) and jti in self.revoked
@@ -53,17 +62,25 @@ class RevocationList:
         async with self._lock:
             if not force and time.monotonic() - self._checked < self.refresh_s:
                 return
-            await asyncio.to_thread(self.read)
+            while await self._follower.step() and self._more:
+                pass  # a full page: there may be more after it
             self._checked = time.monotonic()
 
-    def read(self) -> None:
-        """Blocking: every revocation after `position`."""
-        while True:
-            notes = self.app.recorder.select_notifications(
-                self.position + 1, 500, topics=[REVOCATION_TOPIC])
-            for n in notes:
-                event: Any = self.app.mapper.to_domain_event(n)
-                self.revoked.add(str(event.jti))
-                self.position = max(self.position, n.id)
-            if len(notes) < 500:
-                return
+    def _read(self, start: int, limit: int) -> Page[str]:
+        """Blocking: the token ids revoked from log position `start` on (`limit` at most)."""
+        notes = self.app.recorder.select_notifications(start, limit, topics=[REVOCATION_TOPIC])
+        self._more = len(notes) >= limit
+        jtis = []
+        for n in notes:
+            event: Any = self.app.mapper.to_domain_event(n)
+            jtis.append(str(event.jti))
+        return Page(jtis, notes[-1].id if notes else start - 1)
+
+    async def _output(self, page: Page[str]) -> None:
+        self.revoked.update(page.items)
+
+    async def load(self) -> int:
+        return self.position
+
+    async def save(self, position: int) -> None:
+        self.position = max(self.position, position)
