@@ -5,7 +5,10 @@ its text, who activated it (`author`), where it was read from (`source`) and whe
 name the version that opened them in their actor (`rule:<group>@<version>`,
 `RuleSet.rule_ref`), so an incident leads to the exact rules text through the activation of
 its version. `check_activation` refuses a second, different text under a version already
-activated: one version, one digest.
+activated: one version, one digest. `activation_needed` says whether a process starting with
+a rules file must record its activation (its version and digest are not the latest one's),
+and `activation_id` gives that activation an id derived from the one it follows, so workers
+starting together with the same file record it once (the later save collides).
 
 Event history: RuleActivation.RulesActivated (version 1).
 """
@@ -13,18 +16,19 @@ Event history: RuleActivation.RulesActivated (version 1).
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from datetime import datetime
-from uuid import UUID, uuid4
+from uuid import UUID, uuid4, uuid5
 
 from eventsourcing.domain import Aggregate, event
 
 from domain.errors import DomainError
 
-__all__ = ["ACTIVATION_TOPIC", "InvalidActivation", "RuleActivation", "check_activation",
-           "rules_digest"]
+__all__ = ["ACTIVATION_TOPIC", "InvalidActivation", "RuleActivation", "activation_id",
+           "activation_needed", "check_activation", "rules_digest"]
 
 ACTIVATION_TOPIC = "domain.rule_versions:RuleActivation.RulesActivated"
+_ACTIVATIONS = UUID("5f0c7a52-27a4-4c53-9a8e-1d6f3b1e2c40")
 
 
 class InvalidActivation(DomainError):
@@ -46,6 +50,22 @@ def check_activation(version: int, digest: str,
                                     "changed rules a new version")
 
 
+def activation_needed(version: int, digest: str,
+                      earlier: Sequence[tuple[int, str]]) -> bool:
+    """Whether starting with (`version`, `digest`) must record an activation: not when it is
+    the latest activation already (oldest first in `earlier`); refused (`InvalidActivation`)
+    when `version` was activated with another digest."""
+    check_activation(version, digest, earlier)
+    return not earlier or tuple(earlier[-1]) != (version, digest)
+
+
+def activation_id(version: int, digest: str, previous: UUID | None) -> UUID:
+    """The id of activating (`version`, `digest`) right after activation `previous` (None: the
+    first): the same in every process that does it, so only one of them can save it; a
+    rollback to an older version later follows another activation and gets a new id."""
+    return uuid5(_ACTIVATIONS, f"{previous or ''}:{version}:{digest}")
+
+
 class RuleActivation(Aggregate):
     """One activation of a rules file (a new aggregate each time: re-activating an older
     version after a rollback is a fact of its own)."""
@@ -62,8 +82,13 @@ class RuleActivation(Aggregate):
 
     @classmethod
     def activate(cls, *, version: int, digest: str, author: str, source: str,
-                 at: datetime) -> RuleActivation:
+                 at: datetime, ident: UUID | None = None) -> RuleActivation:
+        """A new activation; `ident` (from `activation_id`) instead of a random id."""
         if not 0 < len(author) <= 200 or at.tzinfo is None or len(digest) != 64:
             raise InvalidActivation("an activation needs an author (1..200 characters), a "
                                     "time with a UTC offset and a SHA-256 digest")
-        return cls(version=version, digest=digest, author=author, source=source, at=at)
+        if ident is None:
+            return cls(version=version, digest=digest, author=author, source=source, at=at)
+        return cls._create(cls.RulesActivated,  # type: ignore[attr-defined]
+                           id=ident, version=version, digest=digest, author=author,
+                           source=source, at=at)

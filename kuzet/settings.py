@@ -55,6 +55,8 @@ class Settings:
     """Client certificate and key for mutual TLS (optional)."""
     rules_path: Path | None = None
     """Correlation rules TOML; empty uses the rules shipped in `domain/rules.toml`."""
+    rules_author: str = ""
+    """Author recorded when a worker activates its rules (empty: the OS user)."""
     procedures_path: Path | None = None
     """Procedures (checklists, two-person kinds) TOML; empty uses `domain/procedures.toml`."""
     evidence_interval_s: float = 5.0

@@ -81,6 +81,8 @@ def settings_env(settings: Settings, bootstrap: str) -> dict[str, str]:
         env["KUZET_READ_MODEL_URL"] = settings.read_model_url
     if settings.rules_path is not None:
         env["KUZET_RULES_PATH"] = str(settings.rules_path)
+    if settings.rules_author:
+        env["KUZET_RULES_AUTHOR"] = settings.rules_author
     if settings.token_secret:
         env["KUZET_TOKEN_SECRET"] = settings.token_secret
     if settings.privacy_pepper:  # every process must hash identities with the same pepper

@@ -86,6 +86,10 @@ def worker(config: ConfigOpt = None, processes: ProcessesOpt = 1,
     phase = logging.getLogger("kuzet.worker").info  # start-up phases (bench/worker_start.py)
     phase("worker: imports done")
     settings = load_settings(config)
+    from kuzet.commands.rules import record_start_activation
+
+    if (activated := record_start_activation(settings)) is not None:
+        console.print(activated, highlight=False)
     asyncio.run(ensure_topics(settings.bootstrap_servers,
                               [DETECTIONS, CORRELATION, DETECTIONS_DLQ],
                               settings.kafka_partitions, timeout_s=settings.connect_timeout_s,

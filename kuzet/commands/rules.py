@@ -2,7 +2,10 @@
 
 `activate [FILE]` (default: KUZET_RULES_PATH or the shipped rules) validates the file and
 records `RulesActivated` (version, SHA-256 digest, author, source); a second text under an
-activated version is refused. `history` lists the activations. `backtest --rules CANDIDATE
+activated version is refused; `kuzet worker` (so `kuzet up`) records the activation of the
+rules it starts with when they are not the active ones (`record_start_activation`: once however
+many workers start together; a changed text under an activated version stops the worker).
+`history` lists the activations. `backtest --rules CANDIDATE
 --from T1 --to T2` replays the archived detections of [T1, T2) through the pure correlator
 under the active rules and under CANDIDATE and prints, per kind, the incidents gained, lost
 and changed, the median time-to-open change, and example incident ids (never keys: they may
@@ -28,7 +31,7 @@ if TYPE_CHECKING:
     from domain.backtest import Diff
     from domain.rules import RuleSet
 
-__all__ = ["backtest_rules", "register"]
+__all__ = ["backtest_rules", "record_start_activation", "register"]
 
 console = Console()
 ConfigOpt = Annotated[Path | None, typer.Option("--config", "-c", help="Settings TOML file.")]
@@ -70,6 +73,53 @@ def _activations(app: Any) -> list[Any]:
         start = found[-1].id + 1
 
 
+def _author(settings: Settings, by: str | None = None) -> str:
+    """--by, else KUZET_RULES_AUTHOR, else the OS user."""
+    if by or settings.rules_author:
+        return by or settings.rules_author
+    try:
+        return getpass.getuser()
+    except (OSError, KeyError):  # no login name (a container without a passwd entry)
+        raise KuzetError("no OS user name to record as the rules' author: set "
+                         "KUZET_RULES_AUTHOR") from None
+
+
+def record_start_activation(settings: Settings) -> str | None:
+    """Record `RulesActivated` for the rules a worker starts with unless they are the active
+    ones already; the activation's id follows from the one before it, so workers starting
+    together save it once (the others' saves collide and are taken as done). Returns a line
+    saying what was recorded, or None. Raises `InvalidActivation` for a changed text under a
+    version already activated."""
+    from eventsourcing.persistence import IntegrityError
+
+    from domain.rule_versions import (
+        RuleActivation,
+        activation_id,
+        activation_needed,
+        rules_digest,
+    )
+    from kuzet.wiring import build_incident_app
+
+    text, source = _read(None, settings)
+    rules = _rules(text, source)
+    digest = rules_digest(text)
+    app = build_incident_app(settings, rules)
+    try:
+        earlier = _activations(app)
+        if not activation_needed(rules.version, digest, [(e.version, e.digest) for e in earlier]):
+            return None
+        ident = activation_id(rules.version, digest, earlier[-1].originator_id if earlier else None)
+        try:
+            app.save(RuleActivation.activate(version=rules.version, digest=digest,
+                                             author=_author(settings), source=source,
+                                             at=datetime.now(UTC), ident=ident))
+        except IntegrityError:  # another worker starting with the same rules recorded it
+            return None
+    finally:
+        app.close()
+    return f"activated rules version {rules.version} (sha256 {digest[:16]}...) from {source}"
+
+
 @rules_app.command()
 def activate(path: Annotated[Path | None, typer.Argument(help="Rules TOML.")] = None,
              by: Annotated[str | None, typer.Option("--by", help="Author.")] = None,
@@ -86,7 +136,7 @@ def activate(path: Annotated[Path | None, typer.Argument(help="Rules TOML.")] = 
     try:
         check_activation(rules.version, digest, [(e.version, e.digest) for e in _activations(app)])
         app.save(RuleActivation.activate(version=rules.version, digest=digest,
-                                         author=by or getpass.getuser(), source=source,
+                                         author=_author(settings, by), source=source,
                                          at=datetime.now(UTC)))
     finally:
         app.close()
