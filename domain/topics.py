@@ -30,7 +30,9 @@ APPEAL_STATUS = "kuzet.appeals.status.v1"
 """For the appeal portal: each status change of an incident holding an appeal; key = appeal id."""
 
 INCIDENT_EVENTS = "kuzet.incident-events.v1"
-"""Every stored incident event as a CloudEvents 1.0 envelope; key = incident id."""
+"""The situation centre's full stream: every stored incident event as a CloudEvents 1.0
+envelope (key = incident id), and a silence's Created, Ended and SilencedDetections (key =
+silence id; on no agency topic)."""
 
 
 def agency_topic(agency: Agency) -> str:

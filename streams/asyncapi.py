@@ -21,8 +21,8 @@ from domain.topics import (
     INCIDENT_EVENTS,
 )
 from domain.topics import agency_topic as topic_of
-from streams.relay import event_type
-from streams.schemas import EVENT_NAMES
+from streams.relay import SILENCE, event_type
+from streams.schemas import EVENT_NAMES, SILENCE_EVENT_NAMES
 
 __all__ = ["asyncapi_document", "asyncapi_yaml"]
 
@@ -46,6 +46,12 @@ def _incident_messages() -> dict[str, Any]:
     return out
 
 
+def _silence_messages() -> dict[str, Any]:
+    return {f"{SILENCE}{name}": _message(
+        kind := event_type(name, SILENCE), f"{SILENCE}.{name} (CloudEvents 1.0, structured mode)",
+        f"{kind}.json", "the silence id") for name in SILENCE_EVENT_NAMES}
+
+
 def _channels() -> dict[str, Any]:
     detection = _message("detection", "A detection record", "detection.v1.json", "source_id")
     channels = {
@@ -65,9 +71,11 @@ def _channels() -> dict[str, Any]:
                            "retention 1 day.", {"health": _message(
                                "health", "A source health record", "health.v1.json",
                                "source_id")}),
-        "incidentEvents": _channel(INCIDENT_EVENTS, "Every stored incident event, full data "
-                                   "(personal values sealed); drop duplicates by CloudEvents "
-                                   "id.", _incident_messages()),
+        "incidentEvents": _channel(INCIDENT_EVENTS, "The situation centre's full stream: every "
+                                   "stored incident event, full data (personal values "
+                                   "sealed), and every silence's creation, early end and "
+                                   "held-back detections; drop duplicates by CloudEvents id.",
+                                   {**_incident_messages(), **_silence_messages()}),
     }
     channels["appealStatus"] = _channel(
         APPEAL_STATUS, "For the appeal portal: an appeal's incident status, when it joins and "

@@ -3,7 +3,10 @@
 Every `Incident` event goes to `kuzet.incident-events.v1` (key: incident id) as a CloudEvents
 1.0 JSON envelope, and, minimised by `domain.privacy`, to `kuzet.agency.<agency>.v1` for each
 agency the incident is routed to at that version (`Opened.agencies` plus `RoutedTo` and
-`Merged`). The relay is a `follow.Follower`: the position is stored only after the broker
+`Merged`). A silence's events (`Created`, `Ended`, `SilencedDetections`; key: silence id) go to
+`kuzet.incident-events.v1` only: silences are the situation centre's operational state, and no
+agency's feed carries them (an agency sees incidents routed to it, and a silence opens none).
+The relay is a `follow.Follower`: the position is stored only after the broker
 acknowledged the whole batch, with the next offset of every topic partition the relay wrote
 to (`marks`). An
 instance that starts (a standby taking over from one killed mid-batch) first reads back what
@@ -46,12 +49,16 @@ from streams.appeal_feed import AppealFeed
 from streams.consumer import failure_letter
 from streams.errors import is_infrastructure
 
-__all__ = ["AiokafkaPublisher", "FilePosition", "Message", "Publisher", "Relay", "RelayConfig",
-           "RelayError", "RelayPosition", "cloud_event", "event_id", "event_type",
+__all__ = ["SILENCE_EVENTS", "AiokafkaPublisher", "FilePosition", "Message", "Publisher", "Relay",
+           "RelayConfig", "RelayError", "RelayPosition", "cloud_event", "event_id", "event_type",
            "keyed_partition"]
 
 EVENT_NAMESPACE = uuid5(NAMESPACE_URL, "https://kuzet.dev/ns/incident-event")
 INCIDENT = "Incident"
+SILENCE = "Silence"
+SILENCE_EVENTS = ("Created", "Ended", "SilencedDetections")
+"""The Silence events the relay publishes, on the full stream only (`SilenceBook`'s events
+are its index of silences, not facts of their own)."""
 
 
 class RelayError(Exception):
@@ -108,17 +115,23 @@ def event_id(event: LogEvent) -> str:
     return str(uuid5(EVENT_NAMESPACE, f"{event.originator_id}:{event.version}"))
 
 
+def _snake(name: str) -> str:
+    return re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()
+
+
 @functools.cache  # a handful of names, asked for once per relayed message
-def event_type(name: str) -> str:
-    """`AutoResolved` → `kuzet.incident.auto_resolved.v1`."""
-    return f"kuzet.incident.{re.sub(r'(?<!^)(?=[A-Z])', '_', name).lower()}.v1"
+def event_type(name: str, aggregate: str = INCIDENT) -> str:
+    """`AutoResolved` → `kuzet.incident.auto_resolved.v1`; (`Ended`, `Silence`) →
+    `kuzet.silence.ended.v1`."""
+    return f"kuzet.{_snake(aggregate)}.{_snake(name)}.v1"
 
 
 def cloud_event(event: LogEvent, source: str, data: Mapping[str, Any]) -> dict[str, Any]:
     """The CloudEvents 1.0 envelope; `sequence` (extension, a decimal string) = log position."""
     return {
-        "specversion": "1.0", "id": event_id(event), "type": event_type(event.name),
-        "source": source, "subject": event.originator_id, "time": event.timestamp,
+        "specversion": "1.0", "id": event_id(event),
+        "type": event_type(event.name, event.aggregate), "source": source,
+        "subject": event.originator_id, "time": event.timestamp,
         "sequence": str(event.position), "datacontenttype": "application/json",
         "kuzetversion": event.version, "data": dict(data),
     }
@@ -207,7 +220,8 @@ class Relay:
         return known[1], agencies
 
     def messages(self, event: LogEvent) -> list[Message]:
-        """The messages one incident event becomes: the full stream plus each agency's.
+        """The messages one incident event becomes: the full stream plus each agency's (a
+        silence's event: the full stream only).
 
         An agency the incident is routed to late (`RoutedTo` after `Opened`) first gets the
         incident's earlier events, so its feed always starts at `Opened`; they carry their own
@@ -217,6 +231,8 @@ class Relay:
         full = cloud_event(event, self.config.source, event.data)
         suffix = self.config.topic_suffix
         out = [Message(INCIDENT_EVENTS + suffix, key, _encode(full))]
+        if event.aggregate == SILENCE:  # the situation centre's: no agency feed has silences
+            return out
         before, agencies = self._routed(event)
         late = [a for a in agencies if a not in before] if event.version > 1 else []
         history = self.history.events_of(event.originator_id, event.version - 1) if late else []
@@ -264,7 +280,8 @@ class Relay:
         for e in page.items:
             if isinstance(e, _Unreadable):
                 batch.append(self._dead_letter(e.position, e.error))
-            elif e.aggregate == INCIDENT:
+            elif e.aggregate == INCIDENT or (e.aggregate == SILENCE
+                                             and e.name in SILENCE_EVENTS):
                 batch += self._messages_or_dead_letter(e)
         if self._sent:
             batch = [m for m in batch if _identity(m) not in self._sent]

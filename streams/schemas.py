@@ -1,4 +1,4 @@
-"""JSON Schemas of the relayed incident events, generated from the Incident event classes.
+"""JSON Schemas of the relayed events, generated from the Incident and Silence event classes.
 
 `event_schemas()` maps each CloudEvents `type` to a JSON Schema (draft 2020-12) of the whole
 envelope, whose `data` is derived from the event class's type hints: adapter writers get a
@@ -8,6 +8,10 @@ Personal fields (`domain.privacy` tags) never travel in the clear: each personal
 sealed-value object (decrypted, while its key lives, by the agency adapter), or, on the
 situation centre's topic, a whole field is a `masked:` pseudonym; agencies whose policy drops a
 field do not get it at all.
+
+A silence's events (`SILENCE_EVENT_NAMES`) travel on the situation centre's topic only, with
+no personal field: a silence names a camera, site, district or kind, never a person; its
+reason is a supervisor's operational note, stored and relayed as written.
 """
 
 from __future__ import annotations
@@ -21,14 +25,17 @@ from typing import Any
 from domain.incident import Incident
 from domain.log import ENVELOPE_FIELDS
 from domain.privacy import SEALED, tagged_fields
-from streams.relay import event_type
+from domain.silences import Silence, SilenceScope
+from streams.relay import INCIDENT, SILENCE, SILENCE_EVENTS, event_type
 
-__all__ = ["EVENT_NAMES", "SEALED_VALUE", "event_schemas", "json_schema"]
+__all__ = ["EVENT_NAMES", "SEALED_VALUE", "SILENCE_EVENT_NAMES", "event_schemas", "json_schema"]
 
 EVENT_NAMES = tuple(name for name, value in vars(Incident).items()
                     if isinstance(value, type) and issubclass(value, Incident.Event)
                     and name not in {"Event", "Created"})
 """Incident's own event classes in definition order (`Event`, `Created`: the library's bases)."""
+SILENCE_EVENT_NAMES = SILENCE_EVENTS
+"""The relayed Silence events (full stream only)."""
 _SKIP = ENVELOPE_FIELDS | {"originator_id_type"}
 
 
@@ -103,27 +110,40 @@ def _data_schema(name: str) -> dict[str, Any]:
             "required": sorted(props.keys() - personal.keys())}
 
 
+def _silence_data_schema(name: str) -> dict[str, Any]:
+    hints = typing.get_type_hints(getattr(Silence, name))
+    props = {k: json_schema(v) for k, v in hints.items() if k not in _SKIP}
+    if "scope" in props:
+        props["scope"] = {"enum": [s.value for s in SilenceScope]}
+    return {"type": "object", "properties": props, "required": sorted(props)}
+
+
+def _envelope(aggregate: str, name: str, data: dict[str, Any]) -> dict[str, Any]:
+    kind = event_type(name, aggregate)
+    return {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "$id": f"https://kuzet.dev/schemas/{kind}.json",
+        "title": f"{aggregate}.{name} as a CloudEvents 1.0 envelope",
+        "type": "object",
+        "required": ["specversion", "id", "type", "source", "subject", "time", "sequence",
+                     "datacontenttype", "data"],
+        "properties": {
+            "specversion": {"const": "1.0"}, "id": {"type": "string", "format": "uuid"},
+            "type": {"const": kind}, "source": {"type": "string", "format": "uri-reference"},
+            "subject": {"type": "string", "format": "uuid"},
+            "time": {"type": "string", "format": "date-time"},
+            "sequence": {"type": "string", "pattern": "^[1-9][0-9]*$"},
+            "datacontenttype": {"const": "application/json"},
+            "kuzetversion": {"type": "integer", "minimum": 1},
+            "data": data,
+        },
+    }
+
+
 def event_schemas() -> dict[str, dict[str, Any]]:
-    """CloudEvents `type` → JSON Schema of the full-stream envelope (agency topics: a subset)."""
-    out = {}
-    for name in EVENT_NAMES:
-        kind = event_type(name)
-        out[kind] = {
-            "$schema": "https://json-schema.org/draft/2020-12/schema",
-            "$id": f"https://kuzet.dev/schemas/{kind}.json",
-            "title": f"Incident.{name} as a CloudEvents 1.0 envelope",
-            "type": "object",
-            "required": ["specversion", "id", "type", "source", "subject", "time", "sequence",
-                         "datacontenttype", "data"],
-            "properties": {
-                "specversion": {"const": "1.0"}, "id": {"type": "string", "format": "uuid"},
-                "type": {"const": kind}, "source": {"type": "string", "format": "uri-reference"},
-                "subject": {"type": "string", "format": "uuid"},
-                "time": {"type": "string", "format": "date-time"},
-                "sequence": {"type": "string", "pattern": "^[1-9][0-9]*$"},
-                "datacontenttype": {"const": "application/json"},
-                "kuzetversion": {"type": "integer", "minimum": 1},
-                "data": _data_schema(name),
-            },
-        }
+    """CloudEvents `type` → JSON Schema of the full-stream envelope (agency topics: a subset
+    of the incident events; no silence events)."""
+    out = {event_type(n): _envelope(INCIDENT, n, _data_schema(n)) for n in EVENT_NAMES}
+    out.update({event_type(n, SILENCE): _envelope(SILENCE, n, _silence_data_schema(n))
+                for n in SILENCE_EVENT_NAMES})
     return out

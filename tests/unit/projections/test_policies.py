@@ -8,7 +8,7 @@ from domain.privacy import minimise
 from domain.record_schemas import record_schemas
 from domain.routing import InvalidRouting, load_routing
 from streams.relay import event_type
-from streams.schemas import EVENT_NAMES, event_schemas
+from streams.schemas import EVENT_NAMES, SILENCE_EVENT_NAMES, event_schemas
 
 OPENED = {"kind": "plate_match", "incident_key": "plate_match:plate=A1", "subject": {"plate": "A1"},
           "snapshots": ["s3://x"], "site_id": "s"}
@@ -55,7 +55,9 @@ def test_free_text_reaches_only_agencies_that_keep_it(event: str) -> None:
 def test_every_event_type_has_a_schema() -> None:
     schemas = event_schemas()
     assert event_type("AutoResolved") == "kuzet.incident.auto_resolved.v1"
-    assert set(schemas) == {event_type(n) for n in EVENT_NAMES}
+    assert event_type("Ended", "Silence") == "kuzet.silence.ended.v1"
+    assert set(schemas) == ({event_type(n) for n in EVENT_NAMES}
+                            | {event_type(n, "Silence") for n in SILENCE_EVENT_NAMES})
     data = schemas["kuzet.incident.opened.v1"]["properties"]["data"]["properties"]
     assert data["sla_due_at"] == {"type": "string", "format": "date-time"}
 
