@@ -4,7 +4,9 @@
 - `GET /metrics`: the process's Prometheus metrics (e.g. `kuzet_stream_dead_letters_total`).
 - `GET /readyz`: 200 when the process is connected and caught up enough to serve, else 503;
   the JSON body says why (each command's `ready()` reports its own figures: consumer lag,
-  view lag, relay lag, the broker child's pid).
+  view lag, relay lag, the broker child's pid). A standby relay or projection runner (another
+  instance holds the lease) answers 200 with `"status": "standby"` (docs/deployment.md,
+  Standbys): it is doing its job, waiting to take over.
 
 A stdlib HTTP server on a daemon thread, so it answers while the process's event loop is busy
 (a liveness probe must not time out because a batch is large) and needs no framework: the
@@ -26,8 +28,8 @@ from collections.abc import Awaitable, Callable, Mapping
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-__all__ = ["FOLLOWER_READY_MAX_LAG", "HealthServer", "Ready", "following", "port_answers",
-           "report_lag", "serve_health"]
+__all__ = ["FOLLOWER_READY_MAX_LAG", "HealthServer", "Ready", "Standing", "following",
+           "port_answers", "report_lag", "serve_health"]
 
 FOLLOWER_READY_MAX_LAG = 1000
 """Projections and the relay are ready while at most this many log positions behind."""
@@ -129,13 +131,34 @@ def port_answers(host: str, port: int) -> tuple[bool, dict[str, Any]]:
         return False, {"serving": f"{host}:{port}", "error": str(exc)}
 
 
+class Standing:
+    """Whether this instance of a leased follower is active (runs its work) or a standby."""
+
+    def __init__(self) -> None:
+        self.active = False
+
+    def leading(self, work: Callable[[asyncio.Event], Awaitable[None]]
+                ) -> Callable[[asyncio.Event], Awaitable[None]]:
+        """`work` (what `follow.lead` runs while holding the lease), marking this one active."""
+        async def run(stop: asyncio.Event) -> None:
+            self.active = True
+            try:
+                await work(stop)
+            finally:
+                self.active = False
+        return run
+
+
 def following(name: str, port: int,
-              chained: Callable[[Mapping[str, int]], None] | None = None
+              chained: Callable[[Mapping[str, int]], None] | None = None,
+              standing: Standing | None = None
               ) -> tuple[HealthServer | None, Callable[[Mapping[str, int]], None]]:
     """Health for a log follower (projections, relay): the server and an `on_lag` callback.
 
     Ready while its last lag report is recent and no view (or the relay) is more than
-    `FOLLOWER_READY_MAX_LAG` positions behind the log head.
+    `FOLLOWER_READY_MAX_LAG` positions behind the log head. While `standing` says it is not
+    active (another instance holds the lease) it is a standby: 200, `"status": "standby"`,
+    and the last lag it saw if any (the relay's standby sees the active one's stored position).
     """
     seen: dict[str, Any] = {"lag": None, "at": 0.0}
 
@@ -146,6 +169,8 @@ def following(name: str, port: int,
 
     def ready() -> tuple[bool, dict[str, Any]]:
         lag, age = seen["lag"], time.monotonic() - seen["at"]
+        if standing is not None and not standing.active:
+            return True, {"status": "standby", "lag": lag}
         ok = (lag is not None and age < FOLLOWER_REPORT_WITHIN_S
               and max(lag.values(), default=0) <= FOLLOWER_READY_MAX_LAG)
         return ok, {"lag": lag, "reported_s_ago": round(age, 3) if lag is not None else None}

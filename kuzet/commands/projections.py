@@ -71,7 +71,7 @@ def run(config: ConfigOpt = None,
     """Follow the notification log into every view until stopped (a standby while another
     instance holds the lease: docs/deployment.md, Standbys)."""
     async def main() -> None:
-        from kuzet.health import following
+        from kuzet.health import Standing, following
 
         settings = load_settings(config)
         runner = await build_runner(settings)
@@ -82,7 +82,8 @@ def run(config: ConfigOpt = None,
             from prometheus_client import start_http_server
 
             start_http_server(metrics_port)
-        health, report = following("projections", settings.health_port, on_lag)
+        standing = Standing()  # /readyz: "standby" until this one holds the lease
+        health, report = following("projections", settings.health_port, on_lag, standing)
         from follow import lead
         from kuzet.wiring import build_lease
 
@@ -90,8 +91,8 @@ def run(config: ConfigOpt = None,
             await runner.run(stop, on_lag=report)
 
         try:  # one instance active (the lease holder); the others wait as standbys
-            await lead(build_lease(settings, "projections", read_models=True), follow,
-                       _stop_on_signals(), poll_s=settings.lease_poll_s)
+            await lead(build_lease(settings, "projections", read_models=True),
+                       standing.leading(follow), _stop_on_signals(), poll_s=settings.lease_poll_s)
         finally:
             await runner.store.close()
             if health is not None:
@@ -178,13 +179,14 @@ def relay(config: ConfigOpt = None) -> None:
         _adopt_file_position(positions, settings)
         the_relay = Relay(reader, reader, publisher, StoreCursor(positions, RELAY),
                           RelayConfig(source=settings.relay_source))
-        from kuzet.health import following, report_lag
+        from kuzet.health import Standing, following, report_lag
 
-        health, on_lag = following("relay", settings.health_port)
+        standing = Standing()  # /readyz: "standby" until this one holds the lease
+        health, on_lag = following("relay", settings.health_port, standing=standing)
         stop = _stop_on_signals()
         lag_task = asyncio.create_task(report_lag(the_relay.lag, on_lag, stop))
         try:  # one instance active (the lease holder); the others wait as standbys
-            await lead(build_lease(settings, RELAY), the_relay.run, stop,
+            await lead(build_lease(settings, RELAY), standing.leading(the_relay.run), stop,
                        poll_s=settings.lease_poll_s)
         finally:
             lag_task.cancel()

@@ -11,6 +11,8 @@ import asyncio
 import contextlib
 import json
 import threading
+import urllib.error
+import urllib.request
 import uuid
 from collections import defaultdict
 from collections.abc import Iterator
@@ -23,7 +25,7 @@ from domain.application import IncidentApp
 from domain.kinds import Agency
 from domain.topics import INCIDENT_EVENTS, agency_topic
 from eventstore.lease import lease_holder
-from kuzet.broker import EmbeddedBroker
+from kuzet.broker import EmbeddedBroker, free_port
 from kuzet.kafka import read_topic
 from kuzet.settings import Settings, load_settings
 from kuzet.wiring import build_incident_app, build_log_reader
@@ -72,15 +74,28 @@ def _scalar(url: str, sql: str) -> int:
     return int(row[0]) if row and row[0] is not None else 0
 
 
+def _readyz(port: int) -> tuple[int, dict]:
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=5) as r:
+            return r.status, json.loads(r.read())
+    except urllib.error.HTTPError as e:
+        return e.code, json.loads(e.read())
+
+
 def _active_then_standby(name: str, args: list[str], env: dict[str, str], url: str,
                          tmp: Path) -> tuple:
-    """Start instance A, wait until it holds the lease, then B, until B waits as a standby."""
+    """Start instance A, wait until it holds the lease, then B, until B waits as a standby;
+    B's /readyz says so (200, `"status": "standby"`), A's does not."""
     logs = tmp / f"{name}-a.log", tmp / f"{name}-b.log"
-    a = spawn(env, logs[0], *args)
+    ports = free_port(), free_port()
+    a = spawn({**env, "KUZET_HEALTH_PORT": str(ports[0])}, logs[0], *args)
     wait(lambda: holder_pid(lease_holder(url, name)) == a.pid, f"{name} A holding the lease",
          alive=(a,))
-    b = spawn(env, logs[1], *args)
+    b = spawn({**env, "KUZET_HEALTH_PORT": str(ports[1])}, logs[1], *args)
     wait(lambda: logged(logs[1], "waiting as a standby"), f"{name} B waiting", alive=(a, b))
+    status, body = _readyz(ports[1])
+    assert (status, body["status"]) == (200, "standby"), body
+    assert _readyz(ports[0])[1]["status"] != "standby"
     return a, b
 
 
