@@ -21,8 +21,8 @@ from domain.topics import (
     INCIDENT_EVENTS,
 )
 from domain.topics import agency_topic as topic_of
-from streams.relay import SILENCE, event_type
-from streams.schemas import EVENT_NAMES, SILENCE_EVENT_NAMES
+from streams.relay import FULL_STREAM_ONLY, event_type
+from streams.schemas import EVENT_NAMES
 
 __all__ = ["asyncapi_document", "asyncapi_yaml"]
 
@@ -46,10 +46,16 @@ def _incident_messages() -> dict[str, Any]:
     return out
 
 
-def _silence_messages() -> dict[str, Any]:
-    return {f"{SILENCE}{name}": _message(
-        kind := event_type(name, SILENCE), f"{SILENCE}.{name} (CloudEvents 1.0, structured mode)",
-        f"{kind}.json", "the silence id") for name in SILENCE_EVENT_NAMES}
+_KEYS = {"Silence": "the silence id", "RuleActivation": "the activation id"}
+
+
+def _full_stream_only_messages() -> dict[str, Any]:
+    """Silences' and rules activations' messages: `SilenceCreated`, ... (names kept apart
+    from the incident's)."""
+    return {f"{aggregate}{name}": _message(
+        kind := event_type(name, aggregate),
+        f"{aggregate}.{name} (CloudEvents 1.0, structured mode)", f"{kind}.json",
+        _KEYS[aggregate]) for aggregate, names in FULL_STREAM_ONLY.items() for name in names}
 
 
 def _channels() -> dict[str, Any]:
@@ -74,8 +80,9 @@ def _channels() -> dict[str, Any]:
         "incidentEvents": _channel(INCIDENT_EVENTS, "The situation centre's full stream: every "
                                    "stored incident event, full data (personal values "
                                    "sealed), and every silence's creation, early end and "
-                                   "held-back detections; drop duplicates by CloudEvents id.",
-                                   {**_incident_messages(), **_silence_messages()}),
+                                   "held-back detections, and every rules activation; drop "
+                                   "duplicates by CloudEvents id.",
+                                   {**_incident_messages(), **_full_stream_only_messages()}),
     }
     channels["appealStatus"] = _channel(
         APPEAL_STATUS, "For the appeal portal: an appeal's incident status, when it joins and "

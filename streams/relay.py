@@ -5,7 +5,9 @@ Every `Incident` event goes to `kuzet.incident-events.v1` (key: incident id) as 
 agency the incident is routed to at that version (`Opened.agencies` plus `RoutedTo` and
 `Merged`). A silence's events (`Created`, `Ended`, `SilencedDetections`; key: silence id) go to
 `kuzet.incident-events.v1` only: silences are the situation centre's operational state, and no
-agency's feed carries them (an agency sees incidents routed to it, and a silence opens none).
+agency's feed carries them (an agency sees incidents routed to it, and a silence opens none);
+so do rules activations (`RuleActivation.RulesActivated`, key: activation id). Neither has a
+personal field. The correlation track's events and search records are never relayed.
 The relay is a `follow.Follower`: the position is stored only after the broker
 acknowledged the whole batch, with the next offset of every topic partition the relay wrote
 to (`marks`). An
@@ -49,9 +51,9 @@ from streams.appeal_feed import AppealFeed
 from streams.consumer import failure_letter
 from streams.errors import is_infrastructure
 
-__all__ = ["SILENCE_EVENTS", "AiokafkaPublisher", "FilePosition", "Message", "Publisher", "Relay",
-           "RelayConfig", "RelayError", "RelayPosition", "cloud_event", "event_id", "event_type",
-           "keyed_partition"]
+__all__ = ["FULL_STREAM_ONLY", "SILENCE_EVENTS", "AiokafkaPublisher", "FilePosition", "Message",
+           "Publisher", "Relay", "RelayConfig", "RelayError", "RelayPosition", "cloud_event",
+           "event_id", "event_type", "keyed_partition"]
 
 EVENT_NAMESPACE = uuid5(NAMESPACE_URL, "https://kuzet.dev/ns/incident-event")
 INCIDENT = "Incident"
@@ -59,6 +61,11 @@ SILENCE = "Silence"
 SILENCE_EVENTS = ("Created", "Ended", "SilencedDetections")
 """The Silence events the relay publishes, on the full stream only (`SilenceBook`'s events
 are its index of silences, not facts of their own)."""
+RULE_ACTIVATION = "RuleActivation"
+FULL_STREAM_ONLY: Mapping[str, tuple[str, ...]] = {
+    SILENCE: SILENCE_EVENTS, RULE_ACTIVATION: ("RulesActivated",)}
+"""Aggregate → its events relayed to the full stream alone: the situation centre's
+operational facts (silences, which rules version is active), no agency's."""
 
 
 class RelayError(Exception):
@@ -220,8 +227,8 @@ class Relay:
         return known[1], agencies
 
     def messages(self, event: LogEvent) -> list[Message]:
-        """The messages one incident event becomes: the full stream plus each agency's (a
-        silence's event: the full stream only).
+        """The messages one incident event becomes: the full stream plus each agency's (an
+        event of `FULL_STREAM_ONLY`: the full stream alone).
 
         An agency the incident is routed to late (`RoutedTo` after `Opened`) first gets the
         incident's earlier events, so its feed always starts at `Opened`; they carry their own
@@ -231,7 +238,7 @@ class Relay:
         full = cloud_event(event, self.config.source, event.data)
         suffix = self.config.topic_suffix
         out = [Message(INCIDENT_EVENTS + suffix, key, _encode(full))]
-        if event.aggregate == SILENCE:  # the situation centre's: no agency feed has silences
+        if event.aggregate != INCIDENT:  # FULL_STREAM_ONLY: the situation centre's alone
             return out
         before, agencies = self._routed(event)
         late = [a for a in agencies if a not in before] if event.version > 1 else []
@@ -280,8 +287,7 @@ class Relay:
         for e in page.items:
             if isinstance(e, _Unreadable):
                 batch.append(self._dead_letter(e.position, e.error))
-            elif e.aggregate == INCIDENT or (e.aggregate == SILENCE
-                                             and e.name in SILENCE_EVENTS):
+            elif e.aggregate == INCIDENT or e.name in FULL_STREAM_ONLY.get(e.aggregate, ()):
                 batch += self._messages_or_dead_letter(e)
         if self._sent:
             batch = [m for m in batch if _identity(m) not in self._sent]

@@ -1,4 +1,5 @@
-"""JSON Schemas of the relayed events, generated from the Incident and Silence event classes.
+"""JSON Schemas of the relayed events, generated from the event classes (Incident, Silence,
+RuleActivation).
 
 `event_schemas()` maps each CloudEvents `type` to a JSON Schema (draft 2020-12) of the whole
 envelope, whose `data` is derived from the event class's type hints: adapter writers get a
@@ -9,9 +10,11 @@ sealed-value object (decrypted, while its key lives, by the agency adapter), or,
 situation centre's topic, a whole field is a `masked:` pseudonym; agencies whose policy drops a
 field do not get it at all.
 
-A silence's events (`SILENCE_EVENT_NAMES`) travel on the situation centre's topic only, with
-no personal field: a silence names a camera, site, district or kind, never a person; its
-reason is a supervisor's operational note, stored and relayed as written.
+A silence's events (`SILENCE_EVENT_NAMES`) and rules activations travel on the situation
+centre's topic only (`streams.relay.FULL_STREAM_ONLY`), with no personal field: a silence names
+a camera, site, district or kind, never a person; its reason is a supervisor's operational
+note, stored and relayed as written; an activation names a rules version, its digest, its
+author and the file it was read from.
 """
 
 from __future__ import annotations
@@ -25,8 +28,16 @@ from typing import Any
 from domain.incident import Incident
 from domain.log import ENVELOPE_FIELDS
 from domain.privacy import SEALED, tagged_fields
+from domain.rule_versions import RuleActivation
 from domain.silences import Silence, SilenceScope
-from streams.relay import INCIDENT, SILENCE, SILENCE_EVENTS, event_type
+from streams.relay import (
+    FULL_STREAM_ONLY,
+    INCIDENT,
+    RULE_ACTIVATION,
+    SILENCE,
+    SILENCE_EVENTS,
+    event_type,
+)
 
 __all__ = ["EVENT_NAMES", "SEALED_VALUE", "SILENCE_EVENT_NAMES", "event_schemas", "json_schema"]
 
@@ -110,8 +121,13 @@ def _data_schema(name: str) -> dict[str, Any]:
             "required": sorted(props.keys() - personal.keys())}
 
 
-def _silence_data_schema(name: str) -> dict[str, Any]:
-    hints = typing.get_type_hints(getattr(Silence, name))
+_CLASSES: dict[str, type] = {SILENCE: Silence, RULE_ACTIVATION: RuleActivation}
+"""The aggregate class of each `FULL_STREAM_ONLY` aggregate name."""
+
+
+def _plain_data_schema(aggregate: str, name: str) -> dict[str, Any]:
+    """`data` of an event without personal fields: every field required, as typed."""
+    hints = typing.get_type_hints(getattr(_CLASSES[aggregate], name))
     props = {k: json_schema(v) for k, v in hints.items() if k not in _SKIP}
     if "scope" in props:
         props["scope"] = {"enum": [s.value for s in SilenceScope]}
@@ -142,8 +158,8 @@ def _envelope(aggregate: str, name: str, data: dict[str, Any]) -> dict[str, Any]
 
 def event_schemas() -> dict[str, dict[str, Any]]:
     """CloudEvents `type` → JSON Schema of the full-stream envelope (agency topics: a subset
-    of the incident events; no silence events)."""
+    of the incident events; nothing of `FULL_STREAM_ONLY`)."""
     out = {event_type(n): _envelope(INCIDENT, n, _data_schema(n)) for n in EVENT_NAMES}
-    out.update({event_type(n, SILENCE): _envelope(SILENCE, n, _silence_data_schema(n))
-                for n in SILENCE_EVENT_NAMES})
+    out.update({event_type(n, a): _envelope(a, n, _plain_data_schema(a, n))
+                for a, names in FULL_STREAM_ONLY.items() for n in names})
     return out

@@ -2,7 +2,7 @@
 held-back detections and its early end reach the situation centre's full stream as CloudEvents
 that match their published schemas, keyed by the silence id, once each; no agency feed carries
 anything of a silence (agencies get incidents routed to them, and a silence opens none), and the
-silence book (the index of silences) is not relayed.
+silence book (the index of silences) is not relayed. A rules activation goes the same way.
 
 The event store is SQLite with the scenario's incidents, so the agency feeds are not empty.
 """
@@ -17,6 +17,7 @@ import jsonschema
 
 from domain.kinds import Agency
 from domain.log import LogReader
+from domain.rule_versions import RuleActivation, rules_digest
 from domain.topics import INCIDENT_EVENTS, agency_topic
 from kuzet.kafka import ensure_topics, read_topic
 from streams.relay import AiokafkaPublisher, FilePosition, Relay, RelayConfig
@@ -34,6 +35,9 @@ async def test_silence_events_reach_the_full_stream_only(scenario_app, broker,
                         at=NOW + timedelta(minutes=5))
     app.end_silence(silence.id, by="sup-2", reason="works done early",
                     at=NOW + timedelta(hours=1))
+    activation = RuleActivation.activate(version=7, digest=rules_digest("x"), author="ops",
+                                         source="rules.toml", at=NOW)
+    app.save(activation)
 
     suffix = f".silences-{uuid.uuid4().hex[:8]}"
     bootstrap = broker.bootstrap_servers
@@ -65,10 +69,15 @@ async def test_silence_events_reach_the_full_stream_only(scenario_app, broker,
     assert not [e for e in full if e["type"].startswith("kuzet.silence_book.")]
     assert any(e["type"].startswith("kuzet.incident.") for e in full)
 
+    rules = [e for e in full if e["subject"] == str(activation.id)]
+    assert [e["type"] for e in rules] == ["kuzet.rule_activation.rules_activated.v1"]
+    jsonschema.Draft202012Validator(schemas[rules[0]["type"]]).validate(rules[0])
+    assert rules[0]["data"]["version"] == 7
+
     fed = 0
     for topic in agencies:
         feed = [json.loads(v) for v in await read_topic(bootstrap, topic)]
         fed += len(feed)
-        assert not [e for e in feed if e["subject"] == str(silence.id)
+        assert not [e for e in feed if e["subject"] in {str(silence.id), str(activation.id)}
                     or not e["type"].startswith("kuzet.incident.")], topic
     assert fed  # the scenario's incidents did reach agencies: the feeds were really written

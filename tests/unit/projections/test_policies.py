@@ -57,7 +57,8 @@ def test_every_event_type_has_a_schema() -> None:
     assert event_type("AutoResolved") == "kuzet.incident.auto_resolved.v1"
     assert event_type("Ended", "Silence") == "kuzet.silence.ended.v1"
     assert set(schemas) == ({event_type(n) for n in EVENT_NAMES}
-                            | {event_type(n, "Silence") for n in SILENCE_EVENT_NAMES})
+                            | {event_type(n, "Silence") for n in SILENCE_EVENT_NAMES}
+                            | {"kuzet.rule_activation.rules_activated.v1"})
     data = schemas["kuzet.incident.opened.v1"]["properties"]["data"]["properties"]
     assert data["sla_due_at"] == {"type": "string", "format": "date-time"}
 
