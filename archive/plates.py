@@ -2,9 +2,9 @@
 
 A plate is folded before it is tagged: upper case, letters and digits only (as
 `domain.erasure.normalise_plate`), then each Cyrillic letter that looks like a Latin one is
-replaced by it (Cyrillic A, VE, IE, KA, EM, EN, O, ER, ES, TE, U, HA → Latin A, B, E, K, M,
-H, O, P, C, T, Y, X), so a plate read in Cyrillic and the same plate read in Latin are one.
-The archive stores
+replaced by it (`domain.erasure.fold_lookalikes`: Cyrillic A, VE, IE, KA, EM, EN, O, ER, ES,
+TE, U, HA → Latin A, B, E, K, M, H, O, P, C, T, Y, X), so a plate read in Cyrillic and the
+same plate read in Latin are one. The archive stores
 `plate_tag = HMAC-SHA256(pepper, "archive-plate:" + folded)` (first 16 bytes, hex), never the
 plate: an exact search tags the folded query; a fuzzy search tags every plate one edit away
 from it (substitution, insertion or deletion over `ALPHABET`: ~700 tags for an 8-character
@@ -17,10 +17,10 @@ from __future__ import annotations
 import hashlib
 import hmac
 
+from domain.erasure import fold_lookalikes, normalise_plate
+
 __all__ = ["ALPHABET", "fold_plate", "one_edit", "plate_tag"]
 
-_CYRILLIC = "\u0410\u0412\u0415\u041a\u041c\u041d\u041e\u0420\u0421\u0422\u0423\u0425"
-_LOOKALIKES = str.maketrans(_CYRILLIC, "ABEKMHOPCTYX")
 ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
 """What a folded plate is made of (Kazakh plates: Latin letters and digits)."""
 _TAG_PREFIX = b"archive-plate:"
@@ -29,7 +29,7 @@ _TAG_PREFIX = b"archive-plate:"
 def fold_plate(text: str) -> str:
     """`"a 123 bc-02"` (Latin or Cyrillic) → `"A123BC02"`: upper case, letters and digits,
     look-alikes folded."""
-    return "".join(ch for ch in text.upper() if ch.isalnum()).translate(_LOOKALIKES)
+    return fold_lookalikes(normalise_plate(text))
 
 
 def plate_tag(pepper: bytes, folded: str) -> str:

@@ -33,7 +33,13 @@ from pathlib import Path
 from typing import Any
 
 from domain.application import IncidentApp
-from domain.erasure import DataClass, check_reason, incident_identities, parse_subject
+from domain.erasure import (
+    DataClass,
+    check_reason,
+    erasure_identities,
+    incident_identities,
+    parse_subject,
+)
 from domain.evidence import evidence_relpath, is_digest
 from eventstore.keystore import KeyRow, KeyStore, PrivacyError
 
@@ -117,7 +123,7 @@ def shred_subject(app: IncidentApp, keys: KeyStore, subject: str, *, reason: str
     identity = parse_subject(subject)
     check_reason(reason, identity)
     record_pending(app, keys)
-    found = keys.live_keys([identity])
+    found = keys.live_keys(erasure_identities(identity))  # each script's look-alikes
     if not found:
         return None
     incidents = _incidents(keys.refs([k.key_id for k in found]))

@@ -4,7 +4,10 @@ Every personal value is stored sealed under the data key of the identity it belo
 
 * `face:<subject id>`: a wanted subject (`subject.subject_id`, a `subject=` correlation key);
 * `plate:<PLATE>`: a number plate, upper-case letters and digits only (`subject.plate`, a
-  `plate=` correlation key), so `A 123 bc 02` and `A123BC02` are one identity;
+  `plate=` correlation key), so `A 123 bc 02` and `A123BC02` are one identity. A plate is
+  keyed as it was read, in its script; the detection archive keys it with Cyrillic look-alikes
+  folded to Latin (`fold_lookalikes`), so a shred of a plate destroys the keys of every way of
+  writing it with look-alikes (`erasure_identities`), whichever script it was typed in;
 * `snapshot:<incident id>`: the incident's snapshot references (one key per incident; of a
   structured reference `{ref, sha256}` only the ref is sealed, the digest stays in the clear);
 * `free_text:<incident id>`: the incident's operator notes, which may name anyone (one key per
@@ -26,6 +29,7 @@ Event history: Erasure.PersonalDataShredded (version 1).
 from __future__ import annotations
 
 import functools
+import itertools
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -39,9 +43,10 @@ from domain.errors import DomainError
 from domain.privacy import SHREDDED, Tag, is_sealed, tagged_fields
 
 __all__ = ["CAUSES", "DataClass", "Erasure", "ErasureConflict", "Identity", "InvalidErasure",
-           "Seal", "check_reason", "identity_of", "incident_identities", "key_identity",
-           "normalise_plate", "parse_subject", "redact_key", "redact_snapshots",
-           "redact_subject", "seal_field", "sealed_fields", "snapshot_identity", "unseal_field"]
+           "Seal", "check_reason", "erasure_identities", "fold_lookalikes", "identity_of",
+           "incident_identities", "key_identity", "normalise_plate", "parse_subject",
+           "redact_key", "redact_snapshots", "redact_subject", "seal_field", "sealed_fields",
+           "snapshot_identity", "unseal_field"]
 
 MAX_REASON = 2000
 CAUSES = frozenset({"request", "retention"})
@@ -94,6 +99,37 @@ def normalise_plate(text: str) -> str:
     return "".join(ch for ch in text.upper() if ch.isalnum())
 
 
+_CYRILLIC = "\u0410\u0412\u0415\u041a\u041c\u041d\u041e\u0420\u0421\u0422\u0423\u0425"
+_LATIN = "ABEKMHOPCTYX"
+_TO_LATIN = str.maketrans(_CYRILLIC, _LATIN)
+_TWINS = dict(zip(_LATIN, _CYRILLIC, strict=True))
+MAX_SCRIPT_MIXES = 1024
+"""A plate with more look-alike letters than log2 of this is erased under its Latin, Cyrillic
+and as-typed forms only (plates have a handful of letters; this bounds a hostile subject)."""
+
+
+def fold_lookalikes(plate: str) -> str:
+    """Cyrillic A, VE, IE, KA, EM, EN, O, ER, ES, TE, U, HA → Latin A, B, E, K, M, H, O, P, C,
+    T, Y, X (upper case, as `normalise_plate` gives)."""
+    return plate.translate(_TO_LATIN)
+
+
+def erasure_identities(identity: Identity) -> list[Identity]:
+    """Every identity whose keys a shred of `identity` destroys: a face is itself; a plate is
+    each way of writing it with Cyrillic or Latin look-alikes (the event store keys a plate as
+    read; the archive, folded to Latin), so a plate typed in Cyrillic reaches a Latin read and
+    the archive, and one typed in Latin a Cyrillic or mixed read."""
+    if identity.data_class is not DataClass.PLATE:
+        return [identity]
+    latin = fold_lookalikes(identity.value)
+    choices = [(ch, _TWINS[ch]) if ch in _TWINS else (ch,) for ch in latin]
+    if 2 ** sum(len(c) - 1 for c in choices) > MAX_SCRIPT_MIXES:
+        forms = {latin, "".join(c[-1] for c in choices), identity.value}
+    else:
+        forms = {"".join(mix) for mix in itertools.product(*choices)}
+    return [Identity(DataClass.PLATE, form) for form in sorted(forms)]
+
+
 def identity_of(data_class: DataClass, value: str) -> Identity:
     return Identity(data_class, normalise_plate(value) if data_class is DataClass.PLATE else value)
 
@@ -132,7 +168,7 @@ def check_reason(reason: str, identity: Identity | None = None) -> None:
 
 def _names(text: str, identity: Identity) -> bool:
     if identity.data_class is DataClass.PLATE:
-        return identity.value in normalise_plate(text)
+        return fold_lookalikes(identity.value) in fold_lookalikes(normalise_plate(text))
     return identity.value.casefold() in text.casefold()
 
 

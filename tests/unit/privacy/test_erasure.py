@@ -18,6 +18,7 @@ from domain.erasure import (
     Identity,
     InvalidErasure,
     check_reason,
+    erasure_identities,
     key_identity,
     parse_subject,
     redact_key,
@@ -86,6 +87,22 @@ def test_reasons_are_required_and_must_not_name_the_subject() -> None:
             check_reason(naming, plate)
     with pytest.raises(InvalidErasure, match="must not contain"):
         check_reason("request about w-1042", parse_subject("face:W-1042"))
+
+
+CYRILLIC_PLATE = "\u0410123\u0412\u042102"  # A123BC02 read in Cyrillic
+
+
+def test_a_plate_is_erased_in_every_script_a_face_as_it_is() -> None:
+    latin = {i.value for i in erasure_identities(parse_subject("plate:a123 bc02"))}
+    typed = {i.value for i in erasure_identities(parse_subject(f"plate:{CYRILLIC_PLATE}"))}
+    assert latin == typed and len(latin) == 8  # A, B, C each in either script
+    assert {"A123BC02", CYRILLIC_PLATE, "A123\u0412C02"} <= latin
+    assert erasure_identities(parse_subject("plate:777")) == [parse_subject("plate:777")]
+    long = {i.value for i in erasure_identities(parse_subject("plate:" + "A" * 20))}
+    assert long == {"A" * 20, "\u0410" * 20}  # 2**20 mixes: the pure forms only
+    assert erasure_identities(parse_subject("face:W-1042")) == [parse_subject("face:W-1042")]
+    with pytest.raises(InvalidErasure, match="must not contain"):
+        check_reason("owner of A123BC02 asked", parse_subject(f"plate:{CYRILLIC_PLATE}"))
 
 
 def test_only_personal_fields_of_incidents_and_tracks_are_sealed() -> None:
