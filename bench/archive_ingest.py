@@ -17,6 +17,7 @@ import tempfile
 import time
 import uuid
 from datetime import UTC, datetime, timedelta
+from importlib import resources
 from pathlib import Path
 
 import psycopg
@@ -24,10 +25,10 @@ import psycopg
 from archive.ingest import Archiver
 from archive.store import open_archive
 from domain.application import IncidentApp
+from domain.rules import load_rules
 from eventstore.sealing import Sealer
 from kuzet.bench_conditions import Conditions, median
 from kuzet.settings import CHAINED_SQLITE, postgres_env
-from tests.helpers import default_rules
 
 PEPPER = "bench-pepper-not-a-secret"
 BATCH = 5000
@@ -51,7 +52,8 @@ def _records(n: int, run: int) -> list[bytes]:
 
 
 def _bench(name: str, env: dict[str, str], url: str, n: int, c: Conditions) -> None:
-    app = IncidentApp({**env, "PRIVACY_PEPPER": PEPPER}, default_rules())
+    rules = load_rules(resources.files("domain").joinpath("rules.toml").read_text())
+    app = IncidentApp({**env, "PRIVACY_PEPPER": PEPPER}, rules)
     store = open_archive(url)
     archiver = Archiver(store, Sealer(app.factory.keystore), PEPPER.encode())  # type: ignore[attr-defined]
     rates = []
