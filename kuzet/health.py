@@ -26,7 +26,10 @@ import threading
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from follow import Lease
 
 __all__ = ["FOLLOWER_READY_MAX_LAG", "HealthServer", "Ready", "Standing", "following",
            "port_answers", "report_lag", "serve_health"]
@@ -132,21 +135,35 @@ def port_answers(host: str, port: int) -> tuple[bool, dict[str, Any]]:
 
 
 class Standing:
-    """Whether this instance of a leased follower is active (runs its work) or a standby."""
+    """Where this instance of a leased follower stands: `"starting"` (not asked for the lease
+    yet), `"standby"` (another instance holds it) or `"active"` (it holds it)."""
 
     def __init__(self) -> None:
-        self.active = False
+        self.state = "starting"
 
-    def leading(self, work: Callable[[asyncio.Event], Awaitable[None]]
-                ) -> Callable[[asyncio.Event], Awaitable[None]]:
-        """`work` (what `follow.lead` runs while holding the lease), marking this one active."""
-        async def run(stop: asyncio.Event) -> None:
-            self.active = True
-            try:
-                await work(stop)
-            finally:
-                self.active = False
-        return run
+    def watch(self, lease: Lease) -> Lease:
+        """`lease` (for `follow.lead`), recording here whether this instance holds it."""
+        return _Watched(lease, self)
+
+
+class _Watched:
+    def __init__(self, lease: Lease, standing: Standing) -> None:
+        self.lease, self.standing, self.what = lease, standing, lease.what
+
+    def try_acquire(self) -> bool:
+        held = self.lease.try_acquire()
+        self.standing.state = "active" if held else "standby"
+        return held
+
+    def alive(self) -> bool:
+        held = self.lease.alive()
+        if not held:
+            self.standing.state = "standby"
+        return held
+
+    def release(self) -> None:
+        self.standing.state = "standby"
+        self.lease.release()
 
 
 def following(name: str, port: int,
@@ -156,8 +173,8 @@ def following(name: str, port: int,
     """Health for a log follower (projections, relay): the server and an `on_lag` callback.
 
     Ready while its last lag report is recent and no view (or the relay) is more than
-    `FOLLOWER_READY_MAX_LAG` positions behind the log head. While `standing` says it is not
-    active (another instance holds the lease) it is a standby: 200, `"status": "standby"`,
+    `FOLLOWER_READY_MAX_LAG` positions behind the log head. While `standing` says another
+    instance holds the lease it is a standby: 200, `"status": "standby"`,
     and the last lag it saw if any (the relay's standby sees the active one's stored position).
     """
     seen: dict[str, Any] = {"lag": None, "at": 0.0}
@@ -169,7 +186,7 @@ def following(name: str, port: int,
 
     def ready() -> tuple[bool, dict[str, Any]]:
         lag, age = seen["lag"], time.monotonic() - seen["at"]
-        if standing is not None and not standing.active:
+        if standing is not None and standing.state == "standby":
             return True, {"status": "standby", "lag": lag}
         ok = (lag is not None and age < FOLLOWER_REPORT_WITHIN_S
               and max(lag.values(), default=0) <= FOLLOWER_READY_MAX_LAG)

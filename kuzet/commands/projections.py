@@ -91,8 +91,8 @@ def run(config: ConfigOpt = None,
             await runner.run(stop, on_lag=report)
 
         try:  # one instance active (the lease holder); the others wait as standbys
-            await lead(build_lease(settings, "projections", read_models=True),
-                       standing.leading(follow), _stop_on_signals(), poll_s=settings.lease_poll_s)
+            await lead(standing.watch(build_lease(settings, "projections", read_models=True)),
+                       follow, _stop_on_signals(), poll_s=settings.lease_poll_s)
         finally:
             await runner.store.close()
             if health is not None:
@@ -186,7 +186,7 @@ def relay(config: ConfigOpt = None) -> None:
         stop = _stop_on_signals()
         lag_task = asyncio.create_task(report_lag(the_relay.lag, on_lag, stop))
         try:  # one instance active (the lease holder); the others wait as standbys
-            await lead(build_lease(settings, RELAY), standing.leading(the_relay.run), stop,
+            await lead(standing.watch(build_lease(settings, RELAY)), the_relay.run, stop,
                        poll_s=settings.lease_poll_s)
         finally:
             lag_task.cancel()
