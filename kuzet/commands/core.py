@@ -89,7 +89,7 @@ def worker(config: ConfigOpt = None, processes: ProcessesOpt = 1,
     from kuzet.commands.rules import record_start_activation
 
     if (activated := record_start_activation(settings)) is not None:
-        console.print(activated, highlight=False)
+        logging.getLogger("kuzet.worker").info(activated)  # a log line (JSON with --log-format)
     asyncio.run(ensure_topics(settings.bootstrap_servers,
                               [DETECTIONS, CORRELATION, DETECTIONS_DLQ],
                               settings.kafka_partitions, timeout_s=settings.connect_timeout_s,
