@@ -1,10 +1,11 @@
 """Correlator benchmark (see kuzet/bench_correlate.py).
 
     python -P bench/correlate.py [N] [PG_URL] [--kafka HOST:PORT,...] [--runs 3] [--no-sqlite]
-        [--processes N]
+        [--processes N] [--profile PREFIX]
 """
 
 import argparse
+from pathlib import Path
 
 from kuzet.bench_correlate import main
 
@@ -19,6 +20,9 @@ if __name__ == "__main__":
     parser.add_argument("--no-sqlite", action="store_true", help="PostgreSQL store only")
     parser.add_argument("--processes", type=int, default=1,
                         help="kuzet worker --processes N (one worker per core)")
+    parser.add_argument("--profile", type=Path, help="py-spy profile of each correlator run "
+                        "(PREFIX.<store>.<run>.txt, collapsed stacks; summarise with "
+                        "python -m kuzet.bench_correlate FILE N)")
     args = parser.parse_args()
     main(n=args.n, postgres_url=args.postgres_url or None, kafka=args.kafka, runs=args.runs,
-         sqlite=not args.no_sqlite, processes=args.processes)
+         sqlite=not args.no_sqlite, processes=args.processes, profile=args.profile)

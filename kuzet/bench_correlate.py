@@ -103,7 +103,7 @@ def _broker(data_dir: Path, kafka: str | None) -> Iterator[str]:
 
 
 def _correlator(base: Path, store_url: str, n: int, sites: int, kafka: str | None,
-                processes: int = 1) -> tuple[float, float]:
+                processes: int = 1, profile: Path | None = None) -> tuple[float, float]:
     """(detections/s, the worker's CPU µs per detection): a fresh broker (or emptied topics)
     and a fresh store per run, so runs never see each other's records."""
     data_dir = base / uuid.uuid4().hex[:6]
@@ -113,7 +113,7 @@ def _correlator(base: Path, store_url: str, n: int, sites: int, kafka: str | Non
                                  event_store_url=store_url, evidence_interval_s=1.0,
                                  privacy_pepper="bench-pepper-not-a-secret",
                                  consumer_group=f"bench-{uuid.uuid4().hex[:6]}")
-        return _timed_run(settings, bootstrap, n, sites, processes)
+        return _timed_run(settings, bootstrap, n, sites, processes, profile)
 
 
 def _cpu_s(pid: int) -> float:
@@ -132,8 +132,32 @@ def _cpu_s(pid: int) -> float:
     return total
 
 
+@contextlib.contextmanager
+def _py_spy(pid: int, out: Path | None) -> Iterator[None]:
+    """`py-spy record` of the worker (and its children) while the timed detections run, as
+    collapsed stacks (`--format raw`: one `frame;frame;... count` line per stack) in `out`."""
+    if out is None:
+        yield
+        return
+    import shutil
+    import signal
+    import subprocess
+
+    exe = shutil.which("py-spy")
+    if exe is None:
+        raise SystemExit("--profile needs py-spy on PATH (pip install py-spy)")
+    spy = subprocess.Popen([exe, "record", "--pid", str(pid), "--subprocesses",  # noqa: S603
+                            "--format", "raw", "--rate", "250", "--output", str(out)])
+    time.sleep(1.0)  # py-spy attaches before the timed load starts
+    try:
+        yield
+    finally:
+        spy.send_signal(signal.SIGINT)
+        spy.wait(timeout=60)
+
+
 def _timed_run(settings: Settings, bootstrap: str, n: int, sites: int,
-               processes: int = 1) -> tuple[float, float]:
+               processes: int = 1, profile: Path | None = None) -> tuple[float, float]:
     with LocalStack(settings) as stack:
         proc = stack.spawn("worker", ["worker", "--processes", str(processes)])
         warm = _records(3 * sites, sites, datetime.now(UTC))
@@ -142,11 +166,12 @@ def _timed_run(settings: Settings, bootstrap: str, n: int, sites: int,
         while durable() < len(warm):  # the worker has joined and is warm
             time.sleep(0.5)
         records = _records(n, sites, datetime.now(UTC))
-        cpu, start = _cpu_s(proc.pid), time.perf_counter()
-        asyncio.run(publish_records(bootstrap, records, DETECTIONS))
-        while durable() < len(warm) + n:
-            time.sleep(0.2)
-        elapsed, cpu = time.perf_counter() - start, _cpu_s(proc.pid) - cpu
+        with _py_spy(proc.pid, profile):
+            cpu, start = _cpu_s(proc.pid), time.perf_counter()
+            asyncio.run(publish_records(bootstrap, records, DETECTIONS))
+            while durable() < len(warm) + n:
+                time.sleep(0.2)
+            elapsed, cpu = time.perf_counter() - start, _cpu_s(proc.pid) - cpu
         durable.app.close()
         return n / elapsed, 1e6 * cpu / n
 
@@ -172,7 +197,10 @@ def _raw(tmp: Path, n: int, sites: int, kafka: str | None) -> float:
 
 def main(n: int = 100000, sites: int = 200, postgres_url: str | None = None,
          kafka: str | None = None, runs: int = 1, sqlite: bool = True,
-         processes: int = 1) -> None:
+         processes: int = 1, profile: Path | None = None) -> None:
+    """`profile`: write a py-spy profile of each correlator run's worker (collapsed stacks,
+    `<profile>.<store>.<run>.txt`; summarise with `python -m kuzet.bench_correlate FILE
+    [CPU_µs_PER_DETECTION]`)."""
     from kuzet.bench_conditions import Conditions, median
 
     where = f"Kafka cluster at {kafka}" if kafka else "a fresh embedded broker per run"
@@ -188,7 +216,9 @@ def main(n: int = 100000, sites: int = 200, postgres_url: str | None = None,
             stores["postgresql"] = postgres_url
         for name, url in stores.items():
             done = [_correlator(Path(tmp), _fresh_pg_database(url) if url else "", n, sites,
-                                kafka, processes) for _ in range(runs)]
+                                kafka, processes,
+                                profile and profile.with_name(f"{profile.name}.{name}.{i}.txt"))
+                    for i in range(runs)]
             rates, cpus = [r for r, _ in done], [u for _, u in done]
             print(f"  correlator → {name} runs: {', '.join(f'{r:,.0f}' for r in rates)} "
                   f"det/s", flush=True)
@@ -198,5 +228,47 @@ def main(n: int = 100000, sites: int = 200, postgres_url: str | None = None,
                      "% (goal: 20 %)")
 
 
+_IDLE = (".select (selectors.py)", "_worker (concurrent/futures/thread.py)",
+         ".wait (threading.py)")
+"""Leaf frames of threads that wait (py-spy's idle detection misses some of these)."""
+
+
+def summarise(path: Path, top: int = 30, cpu_us: float | None = None) -> str:
+    """The `top` functions of a py-spy `--format raw` profile by self and by cumulative share
+    of the busy samples (waiting leaves `_IDLE` left out; line numbers folded into their
+    function). With `cpu_us` (the run's measured worker CPU µs per detection) each share is
+    also shown as ≈ µs per detection (share * cpu_us: an attribution, not a timing)."""
+    import re
+    from collections import Counter
+
+    self_, cum, total, idle = Counter[str](), Counter[str](), 0, 0
+    line_no = re.compile(r":\d+\)$")
+    for line in path.read_text().splitlines():
+        stack, _, count = line.rpartition(" ")
+        if not stack or not count.isdigit():
+            continue
+        frames = [line_no.sub(")", f) for f in stack.split(";")]
+        if frames[-1].endswith(_IDLE):
+            idle += int(count)
+            continue
+        total += int(count)
+        self_[frames[-1]] += int(count)
+        for f in set(frames):
+            cum[f] += int(count)
+    out = [f"{path.name}: {total} busy samples ({idle} waiting left out)"]
+    for title, counter in (("self", self_), ("cumulative", cum)):
+        out.append(f"  top {top} by {title} share:")
+        for f, c in counter.most_common(top):
+            us = f"  ≈{c / total * cpu_us:6.1f} µs/det" if cpu_us else ""
+            out.append(f"  {100 * c / total:5.1f} %{us}  {f}")
+    return "\n".join(out)
+
+
 if __name__ == "__main__":  # pragma: no cover
-    main()
+    import sys
+
+    if len(sys.argv) > 1:  # python -m kuzet.bench_correlate PROFILE [CPU_µs_PER_DETECTION]
+        print(summarise(Path(sys.argv[1]),
+                        cpu_us=float(sys.argv[2]) if len(sys.argv) > 2 else None))
+    else:
+        main()

@@ -6,7 +6,8 @@ Two small tables beside the events (same database, same connection pool):
   redelivery with the same content is harmless, a `detection_id` reused with other content is a
   conflict (dead-lettered, never a second piece of evidence). Race-free across workers: every
   row is inserted first (`ON CONFLICT DO NOTHING`), then the stored digest — the winner's — is
-  compared.
+  compared; when the insert reports every row of the batch inserted (no id was stored before,
+  none repeats within the batch), there is nothing to compare and the read-back is skipped.
 * `kuzet_candidate_hits` (key, detection_id → the record): the hits of candidates that have not
   met their rule yet (a road-defect cluster may wait a day). Persisted before their offsets
   commit, reloaded when a key's state is rebuilt, deleted once they opened an incident or left
@@ -146,6 +147,8 @@ class SqlLedger:
                            "ON CONFLICT (detection_id) DO NOTHING")
         with self._tx() as c:  # one transaction (one commit) for the whole batch
             c.executemany(insert, [(d, digest, stamp(at)) for d, digest, at in digests])
+            if c.rowcount == len(digests):  # every id was new (the common case): no conflict
+                return conflicts
             for start in range(0, len(digests), _CHUNK):  # SQLite's bound-parameter limit
                 chunk = digests[start:start + _CHUNK]
                 ours = {d: digest for d, digest, _ in chunk}
@@ -162,6 +165,8 @@ class SqlLedger:
         with self._tx() as c:
             c.execute(_PG_INSERT_DIGESTS, (ids, [g for _, g, _ in digests],
                                            [stamp(at) for _, _, at in digests]))
+            if c.rowcount == len(digests):  # every id was new (the common case): no conflict
+                return set()
             c.execute(_PG_SELECT_DIGESTS, (ids,))
             stored = {str(r[0]): str(r[1]) for r in _rows(c)}
         return {(d, g) for d, g, _ in digests if stored.get(d, g) != g}
