@@ -82,7 +82,9 @@ async def test_every_event_arrives_once_poison_is_parked_receipts_match(
     [garbage] = [p for p in parked.values() if p.value == GARBAGE]
     assert set(parked) == {feed.poison, f"{feed.topic}:{garbage.partition}:{garbage.offset}"}
     assert garbage.reason.startswith("not a CloudEvents envelope") and garbage.attempts == 0
-    assert parked[feed.poison].http_status == 400 and parked[feed.poison].attempts == 1
+    # parked on its first answer, a 400 (that 4xx is never retried: tests/unit/adapters);
+    # attempts that timed out before any answer (0.25 s, tight on a loaded machine) count too
+    assert parked[feed.poison].http_status == 400 and parked[feed.poison].attempts >= 1
     assert "we cannot read this" in parked[feed.poison].reason
 
     records = await read_all(broker.bootstrap_servers, feed.topic)
