@@ -31,8 +31,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from api.access import subjects_of
-from api.auth import Principal, bearer
-from api.errors import ApiError, AuthError, MissingToken
+from api.auth import Principal
+from api.errors import ApiError, AuthError
 from api.schema.context import Context, Services
 from domain.errors import IncidentNotFound
 from domain.evidence import evidence_relpath, is_digest
@@ -132,14 +132,8 @@ def evidence_route(services: Services) -> Callable[[Request], Awaitable[Response
         return incident, _read_checked(root, digest)
 
     async def serve(request: Request) -> Response:
-        ctx = Context(request=request, response=None, services=services)
         try:
-            token = bearer(request.headers.get("authorization"))
-            if token is None:
-                raise MissingToken
-            ctx.principal = services.verifier.verify(token)
-            await services.revocations.refresh()
-            who = ctx.check()
+            who = await Context.of_request(request, services)
         except AuthError as exc:
             return _refusal(401, "UNAUTHENTICATED", str(exc))
         try:

@@ -17,8 +17,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 
 from api.access import AccessFilter, read_access
-from api.auth import Role, bearer
-from api.errors import ApiError, AuthError, InvalidFilter, MissingToken
+from api.auth import Role
+from api.errors import ApiError, AuthError, InvalidFilter
 from api.schema.audit import access_filter
 from api.schema.context import Context, Services
 
@@ -44,14 +44,8 @@ async def _lines(services: Services, f: AccessFilter) -> AsyncIterator[bytes]:
 
 def access_export(services: Services) -> Callable[[Request], Awaitable[Response]]:
     async def export(request: Request) -> Response:
-        ctx = Context(request=request, response=None, services=services)
         try:
-            token = bearer(request.headers.get("authorization"))
-            if token is None:
-                raise MissingToken
-            ctx.principal = services.verifier.verify(token)
-            await services.revocations.refresh()
-            who = ctx.check()
+            who = await Context.of_request(request, services)
         except AuthError as exc:
             return JSONResponse({"error": str(exc)}, status_code=401)
         if who.role is not Role.AUDITOR:

@@ -118,6 +118,16 @@ def _visible(who: Principal, incident: IncidentAggregate) -> None:
         raise errors.IncidentNotFound(incident.id)
 
 
+def _both(info: Info[Context, None], first: IncidentAggregate, second: IncidentAggregate
+          ) -> tuple[Incident, Incident]:
+    """The two incidents a merge or split wrote, as the caller may see them (noted for the
+    access log)."""
+    states = [state_of(first), state_of(second)]
+    note_states(info, states)
+    reveal = info.context.reveal
+    return incident_type(states[0], reveal), incident_type(states[1], reveal)
+
+
 def _incident_error(exc: Exception) -> _ERRORS:
     if isinstance(exc, errors.IncidentNotFound):
         return NotFound(message=str(exc))
@@ -151,11 +161,8 @@ class CaseMutations:
                 at=datetime.now(UTC), expected_version=expected_version, guard=_guard(who)))
         except _EXPECTED as exc:
             return _incident_error(exc)
-        states = [state_of(target), state_of(merged)]
-        note_states(info, states)
-        reveal = info.context.reveal
-        return Merged(incident=incident_type(states[0], reveal),
-                      merged=incident_type(states[1], reveal))
+        into, gone = _both(info, target, merged)
+        return Merged(incident=into, merged=gone)
 
     @described("A supervisor moves evidence (`detectionIds`) out of incident `id` into a new "
                "incident (its id derives from `id` and the moved ids).")
@@ -174,11 +181,8 @@ class CaseMutations:
                 guard=_guard(who)))
         except _EXPECTED as exc:
             return _incident_error(exc)
-        states = [state_of(source), state_of(created)]
-        note_states(info, states)
-        reveal = info.context.reveal
-        return SplitOff(incident=incident_type(states[0], reveal),
-                        created=incident_type(states[1], reveal))
+        kept, new = _both(info, source, created)
+        return SplitOff(incident=kept, created=new)
 
     @described("A supervisor silences a camera, site, district or kind for [startsAt, endsAt) "
                "(startsAt: now when omitted); retrying the same request gives the same "

@@ -10,7 +10,7 @@ from typing import Any
 from strawberry.types import Info
 
 from api.access import AccessLog
-from api.auth import Principal
+from api.auth import Principal, bearer
 from api.caps import Caps
 from api.config import ApiConfig
 from api.errors import AuthError, ExpiredToken, MissingToken, RevokedToken
@@ -64,6 +64,18 @@ class Context:
     principal: Principal | None = None
     auth_error: AuthError | None = None
     connection_params: dict[str, Any] | None = field(default=None)
+
+    @classmethod
+    async def of_request(cls, request: Any, services: Services) -> Principal:
+        """The caller of a plain HTTP route (evidence, exports): the bearer token verified,
+        revocations refreshed, then `check`. Raises `AuthError`."""
+        ctx = cls(request=request, response=None, services=services)
+        token = bearer(request.headers.get("authorization"))
+        if token is None:
+            raise MissingToken
+        ctx.principal = services.verifier.verify(token)
+        await services.revocations.refresh()
+        return ctx.check()
 
     def check(self) -> Principal:
         """The caller, still valid now: expired or revoked since it connected raises."""

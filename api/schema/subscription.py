@@ -73,8 +73,7 @@ class _Outbox:
 
     def flush(self) -> None:
         if self.frames and self.socket is not None and self.socket.write(self.frames):
-            for at in self.recorded:
-                delivered(at)
+            delivered(*self.recorded)
         self.frames.clear()
         self.recorded.clear()
 

@@ -102,6 +102,15 @@ def running_server(env: dict[str, str], *, sites: SiteDirectory | None = None,
                        poll_interval_s=0.02, **overrides)
     starlette = create_app(config, incidents, _history(incidents),
                            all_views(sites or SiteDirectory({}), CANTEEN_MIN_K))
+    with serving(starlette) as url:
+        yield Server(url, incidents, starlette, overrides.get("read_model"),
+                     sites or SiteDirectory({}))
+
+
+@contextmanager
+def serving(starlette: Any) -> Iterator[str]:
+    """`starlette` under uvicorn on a free loopback port, as `kuzet api` runs it; yields its
+    base URL once the server has started, stops it afterwards."""
     port = free_port()
     server = uvicorn.Server(uvicorn.Config(starlette, host="127.0.0.1", port=port,
                                            log_level="warning", ws="websockets-sansio",
@@ -110,13 +119,12 @@ def running_server(env: dict[str, str], *, sites: SiteDirectory | None = None,
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     deadline = time.monotonic() + 20
-    while not server.started:
+    while not server.started:  # uvicorn's own flag: the socket is bound and listening
         if time.monotonic() > deadline or not thread.is_alive():
             raise RuntimeError("API server did not start")
         time.sleep(0.02)
     try:
-        yield Server(f"http://127.0.0.1:{port}", incidents, starlette,
-                     overrides.get("read_model"), sites or SiteDirectory({}))
+        yield f"http://127.0.0.1:{port}"
     finally:
         server.should_exit = True
         thread.join(10)

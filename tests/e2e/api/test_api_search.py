@@ -5,8 +5,6 @@ every search recorded (the event and the personal-data access log)."""
 from __future__ import annotations
 
 import json
-import threading
-import time
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -15,7 +13,6 @@ from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 from typer.testing import CliRunner
 
 from api import ApiConfig, Role, create_app, issue_token
@@ -24,10 +21,10 @@ from archive.store import open_archive
 from domain.application import IncidentApp
 from domain.searches import SEARCH_TOPIC
 from eventstore.sealing import Sealer
-from kuzet.broker import free_port
 from kuzet.cli import app as kuzet_cli
 from kuzet.commands.search import graphql_port
 from kuzet.settings import Settings, load_settings
+from tests.e2e.api.harness import serving
 from tests.helpers import default_rules
 
 SECRET = "test-secret-0123456789abcdef"
@@ -62,19 +59,10 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Sett
     config = ApiConfig(event_store_env=settings.event_store_env(), rules=default_rules(),
                        token_secret=SECRET, poll_interval_s=0.02)
     starlette = create_app(config, incidents, None, (), graphql_port(settings, incidents))
-    port = free_port()
-    server = uvicorn.Server(uvicorn.Config(starlette, host="127.0.0.1", port=port,
-                                           log_level="warning", lifespan="on"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started and time.monotonic() < deadline and thread.is_alive():
-        time.sleep(0.02)
     try:
-        yield f"http://127.0.0.1:{port}/graphql", settings, incidents
+        with serving(starlette) as url:
+            yield f"{url}/graphql", settings, incidents
     finally:
-        server.should_exit = True
-        thread.join(10)
         incidents.close()
 
 

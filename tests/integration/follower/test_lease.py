@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import threading
 import time
 from pathlib import Path
 
@@ -48,6 +49,21 @@ def test_postgres_lease_ends_with_its_connection(postgres_url: str) -> None:
     assert lease_holder(postgres_url, "relay") is None
 
 
+class _Refusals(FileLease):
+    """The real file lease, telling when it was refused (the standby is waiting); `lead` asks
+    from a worker thread, hence a thread's event."""
+
+    def __init__(self, database: Path, name: str) -> None:
+        super().__init__(database, name)
+        self.refused = threading.Event()
+
+    def try_acquire(self) -> bool:
+        got = super().try_acquire()
+        if not got:
+            self.refused.set()
+        return got
+
+
 async def test_lead_runs_the_standby_once_the_active_stops(tmp_path: Path) -> None:
     db = tmp_path / "events.sqlite"
     ran: list[str] = []
@@ -64,8 +80,9 @@ async def test_lead_runs_the_standby_once_the_active_stops(tmp_path: Path) -> No
     a = asyncio.create_task(lead(FileLease(db, "x"), work("a"), stop_a, poll_s=0.02))
     await active.wait()
     active.clear()
-    b = asyncio.create_task(lead(FileLease(db, "x"), work("b"), stop_b, poll_s=0.02))
-    await asyncio.sleep(0)  # b asks for the lease and waits; nothing may start it yet
+    standby = _Refusals(db, "x")
+    b = asyncio.create_task(lead(standby, work("b"), stop_b, poll_s=0.02))
+    assert await asyncio.to_thread(standby.refused.wait, 10)  # b asked, was refused: it waits
     assert ran == ["a"]
     stop_a.set()
     await a
