@@ -86,13 +86,21 @@ class _Node:
         return f"127.0.0.1:{self.sasl_port}"
 
 
+def _cluster_id() -> str:
+    """A random cluster id as Kafka's `Uuid.randomUuid` makes one: URL-safe base64 of 16 bytes,
+    never starting with "-" (the storage tool would read it as an option: 2 ids in 64 did)."""
+    while (cid := base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("="))[0] == "-":
+        continue
+    return cid
+
+
 class KafkaCluster:
     """`nodes` Kafka processes on loopback, each broker and controller; data under `base`."""
 
     def __init__(self, home: Path, base: Path, nodes: int = 3) -> None:
         self.home, self.base = home, base
         self.nodes = [_Node(i + 1, base / f"node-{i + 1}") for i in range(nodes)]
-        self.cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+        self.cluster_id = _cluster_id()
 
     @property
     def bootstrap_servers(self) -> str:
