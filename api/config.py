@@ -54,7 +54,7 @@ class ApiConfig:
     max_query_depth: int = 8
     max_query_tokens: int = 2000
     max_aliases: int = 15
-    poll_interval_s: float = 0.05
+    poll_interval_s: float = 0.01
     """How often the log follower polls the notification log when it is caught up."""
     poll_batch: int = 500
     subscriber_queue: int = 1000

@@ -294,13 +294,17 @@ def main() -> None:
                    help="every n-th detection comes from a new camera (opens an incident)")
     p.add_argument("--evidence-interval", type=float, default=None,
                    help="KUZET_EVIDENCE_INTERVAL_S (default: the settings' default)")
+    p.add_argument("--fetch-wait-ms", type=int, default=10,
+                   help="KUZET_KAFKA_FETCH_WAIT_MS (default 10: what `kuzet up` gives the "
+                        "embedded broker, which answers a fetch only when its wait ends)")
     args = p.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="kuzet-e2e-"))
     with EmbeddedBroker(free_port(), tmp / "broker.log") as broker:
         values: dict[str, Any] = {
             "data_dir": str(tmp / "data"), "kafka_url": broker.bootstrap_servers,
             "consumer_group": f"bench-{uuid.uuid4().hex[:8]}", "token_secret": SECRET,
-            "api_port": free_port(), "api_host": "127.0.0.1"}
+            "api_port": free_port(), "api_host": "127.0.0.1",
+            "kafka_fetch_wait_ms": args.fetch_wait_ms}
         if args.evidence_interval is not None:
             values["evidence_interval_s"] = args.evidence_interval
         settings = load_settings(environ={}, **values)
@@ -308,7 +312,7 @@ def main() -> None:
             "e2e_latency", rates=args.rates, seconds=args.seconds, runs=args.runs,
             subscribers=args.subscribers, burst=args.burst, open_every=args.open_every,
             evidence_interval_s=settings.evidence_interval_s,
-            api_poll_interval_s=os.environ.get("KUZET_API_POLL_INTERVAL_S",
+            fetch_wait_ms=settings.fetch_wait_ms, api_poll_interval_s=os.environ.get("KUZET_API_POLL_INTERVAL_S",
                                                settings.api_poll_interval_s),
             store="sqlite", broker="embedded (Tansu)", worker_processes=1)
         with LocalStack(settings) as stack:

@@ -39,6 +39,13 @@ class Settings:
     kafka_url: str = ""
     """Empty: the embedded broker. Otherwise `host:port[,host:port]` of a Kafka cluster."""
     embedded_broker_port: int = 9092
+    kafka_fetch_wait_ms: int = 0
+    """How long a consumer's fetch may wait at the broker for records (Kafka's
+    `fetch.max.wait.ms`). 0: 10 ms on the embedded broker, 500 ms on a cluster. Apache Kafka
+    answers a waiting fetch as soon as a record arrives, so there the wait only bounds idle
+    requests; the embedded broker (Tansu) answers only when the wait ends, so there the wait
+    is added to every hop's latency (500 ms made detection -> incident ~250 ms slower per
+    hop; `bench/e2e_latency.py`)."""
     kafka_partitions: int = 4
     """Partitions for topics Kuzet creates itself (detections, correlation)."""
     kafka_security_protocol: str = "PLAINTEXT"
@@ -144,8 +151,10 @@ class Settings:
     """Default lifetime of tokens issued by `kuzet token create`."""
     api_max_page_size: int = 200
     api_max_body_bytes: int = 64 * 1024
-    api_poll_interval_s: float = 0.05
-    """How often the API's log follower polls the event store's notification log."""
+    api_poll_interval_s: float = 0.01
+    """How often the API's log follower polls the event store's notification log when it is
+    caught up: half of it, on average, is added to every live update's latency (one cheap
+    query per poll: ~100 idle queries/s per API process)."""
     # --- agency adapters (kuzet adapter ...) -------------------------------------------
     adapter_signing_key: str = field(default="", repr=False)
     """Base64 Ed25519 seed (32 bytes) that signs every webhook delivery; never printed."""
@@ -198,6 +207,13 @@ class Settings:
     @property
     def uses_embedded_broker(self) -> bool:
         return not self.kafka_url
+
+    @property
+    def fetch_wait_ms(self) -> int:
+        """`kafka_fetch_wait_ms`, or its default for the broker in use."""
+        if self.kafka_fetch_wait_ms > 0:
+            return self.kafka_fetch_wait_ms
+        return 10 if self.uses_embedded_broker else 500
 
     @property
     def bootstrap_servers(self) -> str:

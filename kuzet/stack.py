@@ -67,6 +67,8 @@ def settings_env(settings: Settings, bootstrap: str) -> dict[str, str]:
         "KUZET_EVENT_STORE_URL": settings.event_store_url,
         "KUZET_KAFKA_URL": bootstrap,
         "KUZET_KAFKA_PARTITIONS": str(settings.kafka_partitions),
+        # resolved here: a child pointed at the embedded broker by URL would take a cluster's
+        "KUZET_KAFKA_FETCH_WAIT_MS": str(settings.fetch_wait_ms),
         "KUZET_CONSUMER_GROUP": settings.consumer_group,
         "KUZET_EVIDENCE_INTERVAL_S": str(settings.evidence_interval_s),
         "KUZET_TICK_INTERVAL_S": str(settings.tick_interval_s),

@@ -173,6 +173,7 @@ def stream_config(settings: Settings) -> Any:
         data_dir=str(settings.data_dir),
         offset_reset=settings.offset_reset,
         session_timeout_s=settings.consumer_session_timeout_s,
+        fetch_wait_ms=settings.fetch_wait_ms,
         skew=Skew(ahead=timedelta(seconds=settings.detection_skew_ahead_s),
                   behind=timedelta(seconds=settings.detection_skew_behind_s)),
     )

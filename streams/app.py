@@ -65,6 +65,9 @@ class StreamConfig:
     """An offset commit that takes longer is a broker fault: the hop restarts its consumer."""
     restart_backoff_cap_s: float = 10.0
     """A hop whose consumer failed waits 0.5 s, doubling up to this, before starting again."""
+    fetch_wait_ms: int = 500
+    """How long a fetch may wait at the broker (`fetch.max.wait.ms`; the composition root
+    passes 10 ms for the embedded broker, which answers a fetch only when its wait ends)."""
     client_options: Mapping[str, Any] = field(default_factory=dict)
     """aiokafka security options (security_protocol, ssl_context, sasl_*) for every client."""
     skew: Skew = field(default_factory=Skew)
@@ -83,6 +86,7 @@ def _consumer(config: StreamConfig, topic: str, group: str) -> AIOKafkaConsumer:
         session_timeout_ms=int(config.session_timeout_s * 1000), heartbeat_interval_ms=1000,
         rebalance_timeout_ms=int(config.session_timeout_s * 1000),
         max_poll_interval_ms=300_000, fetch_max_bytes=16 << 20,
+        fetch_max_wait_ms=config.fetch_wait_ms,
         max_partition_fetch_bytes=4 << 20, **config.client_options,
     )
 
@@ -241,11 +245,12 @@ class Correlator:
             partition = keyed_partition(key, parts[topic], parts[topic])
             batch = open_batches.get((topic, partition))
             if batch is None or batch.append(key=key, value=value, timestamp=None) is None:
-                if batch is not None:
+                if batch is not None:  # full, so closed by its append
                     acks.append(await producer.send_batch(batch, topic, partition=partition))
                 batch = open_batches[(topic, partition)] = producer.create_batch()
                 batch.append(key=key, value=value, timestamp=None)
         for (topic, partition), batch in open_batches.items():
+            batch.close()  # complete: no linger (an open batch waits `linger_ms` for more)
             acks.append(await producer.send_batch(batch, topic, partition=partition))
         await asyncio.gather(*acks)
 
