@@ -312,7 +312,8 @@ def main() -> None:
             "e2e_latency", rates=args.rates, seconds=args.seconds, runs=args.runs,
             subscribers=args.subscribers, burst=args.burst, open_every=args.open_every,
             evidence_interval_s=settings.evidence_interval_s,
-            fetch_wait_ms=settings.fetch_wait_ms, api_poll_interval_s=os.environ.get("KUZET_API_POLL_INTERVAL_S",
+            fetch_wait_ms=settings.fetch_wait_ms,
+            api_poll_interval_s=os.environ.get("KUZET_API_POLL_INTERVAL_S",
                                                settings.api_poll_interval_s),
             store="sqlite", broker="embedded (Tansu)", worker_processes=1)
         with LocalStack(settings) as stack:
