@@ -84,7 +84,8 @@ class Analyser:
         self.plates = None
         if "plates" in enabled:
             self.plates = PlateReader(self._model("ocr"), prefer_gpu=config.prefer_gpu,
-                                      intra_threads=config.intra_threads)
+                                      intra_threads=config.intra_threads,
+                                      min_plate_width=config.plate_min_width)
         self.fire, self.dumps = FireHeuristic(), StaticObjects()
 
     def _model(self, name: str) -> ModelConfig:

@@ -141,6 +141,7 @@ class DetectConfig:
     face_threshold: float = 0.363
     wanted_plates: frozenset[str] = frozenset()
     publish_all_plates: bool = True
+    plate_min_width: int = 120
     open_timeout_s: float = 5.0
     read_timeout_s: float = 5.0
     reconnect_max_s: float = 30.0
@@ -350,7 +351,7 @@ def _default_models() -> dict[str, ModelConfig]:
 _DETECTOR_KEYS = {
     "node", "heartbeat_s", "batch_size", "batch_wait_s", "intra_threads", "prefer_gpu",
     "queue_size", "frame_queue_size", "face_threshold", "wanted_plates", "publish_all_plates",
-    "open_timeout_s", "read_timeout_s", "reconnect_max_s", "face_runtime",
+    "plate_min_width", "open_timeout_s", "read_timeout_s", "reconnect_max_s", "face_runtime",
 }
 
 
@@ -412,6 +413,7 @@ def build_config(data: Mapping[str, Any], *, data_dir: Path, base_dir: Path) -> 
         face_threshold=r.positive("face_threshold", 0.363),
         wanted_plates=frozenset(normalise_plate(p) for p in r.get("wanted_plates", list, [])),
         publish_all_plates=r.get("publish_all_plates", bool, True),
+        plate_min_width=int(r.positive("plate_min_width", 120)),
         open_timeout_s=r.positive("open_timeout_s", 5.0),
         read_timeout_s=r.positive("read_timeout_s", 5.0),
         reconnect_max_s=r.positive("reconnect_max_s", 30.0),

@@ -6,7 +6,9 @@ per-camera publication throttle, and hands records to the sink (the Kafka publis
 printer for `--once`). Live frames that arrive while the queue is full are dropped and counted
 (`kuzet_detector_frames_dropped_total`), so capture never blocks. Every `heartbeat_s` each
 camera gets a health record; a last one is sent when the run ends. The run ends when every
-source has finished (files, folders) or `stop` is set.
+source has finished (files, folders) or `stop` is set: a source thread that ends queues an end
+mark behind its last frame, so the pipeline stops as soon as the last one is read instead of
+waiting out a queue timeout (and a partial last batch is not held for `batch_wait_s`).
 """
 
 from __future__ import annotations
@@ -70,15 +72,18 @@ class Pipeline:
 
     def __init__(self, config: DetectConfig, sink: RecordSink, analyser: Analyser) -> None:
         self.config, self.sink, self.analyser = config, sink, analyser
-        self.frames: queue.Queue[Frame] = queue.Queue(maxsize=config.frame_queue_size)
+        self.frames: queue.Queue[Frame | None] = queue.Queue(maxsize=config.frame_queue_size)
         self.book = HealthBook(config.node)
         self.throttle = Throttle()
         self.stats = RunStats()
         self.stop = threading.Event()
         self._cameras = {c.id: c for c in config.cameras}
+        self._ended = 0
+        """End marks read: sources whose every frame has been gathered."""
 
-    def offer(self, frame: Frame, block: bool) -> None:
-        """Called by source threads: block (files) or drop when full (live streams)."""
+    def offer(self, frame: Frame | None, block: bool) -> None:
+        """Called by source threads: block (files) or drop when full (live streams); None is
+        a source's end mark (always offered blocking)."""
         while block and not self.stop.is_set():
             try:
                 self.frames.put(frame, timeout=0.2)
@@ -88,8 +93,9 @@ class Pipeline:
         try:
             self.frames.put_nowait(frame)
         except queue.Full:
-            self.stats.frames_dropped += 1
-            FRAMES_DROPPED.labels(source=frame.camera.id).inc()
+            if frame is not None:
+                self.stats.frames_dropped += 1
+                FRAMES_DROPPED.labels(source=frame.camera.id).inc()
 
     def report(self, record: HealthRecord) -> None:
         """Called by source threads with offline/online records."""
@@ -100,8 +106,8 @@ class Pipeline:
         """Read until every source ends, `stop` is set or `max_seconds` pass."""
         runners = [SourceRunner(cam, self.config, self.offer, self.report, self.stop)
                    for cam in self.config.cameras]
-        threads = [threading.Thread(target=r.run, name=f"source-{r.cam.id}", daemon=True)
-                   for r in runners]
+        threads = [threading.Thread(target=self._source, args=(r,), name=f"source-{r.cam.id}",
+                                    daemon=True) for r in runners]
         for t in threads:
             t.start()
         started = beat = time.monotonic()
@@ -110,7 +116,8 @@ class Pipeline:
                 batch = self._gather()
                 if batch:
                     self._analyse(batch)
-                elif not any(t.is_alive() for t in threads) and self.frames.empty():
+                elif self._ended >= len(runners) or (
+                        not any(t.is_alive() for t in threads) and self.frames.empty()):
                     break
                 if time.monotonic() - beat >= self.config.heartbeat_s:
                     self._heartbeats()
@@ -125,19 +132,31 @@ class Pipeline:
         self.stats.elapsed_s = time.monotonic() - started
         return self.stats
 
-    def _gather(self) -> list[Frame]:
+    def _source(self, runner: SourceRunner) -> None:
+        """A source thread: the runner, then its end mark behind its last frame."""
         try:
-            batch = [self.frames.get(timeout=0.1)]
-        except queue.Empty:
-            return []
-        deadline = time.monotonic() + self.config.batch_wait_s
-        while len(batch) < self.config.batch_size:
+            runner.run()
+        finally:
+            self.offer(None, block=True)
+
+    def _gather(self) -> list[Frame]:
+        """Up to `batch_size` frames: waits 0.1 s for the first, `batch_wait_s` for the rest;
+        returns early once every source's end mark is read."""
+        batch: list[Frame] = []
+        deadline = time.monotonic() + 0.1
+        while len(batch) < self.config.batch_size and self._ended < len(self.config.cameras):
             remaining = deadline - time.monotonic()
             try:
-                batch.append(self.frames.get(timeout=max(remaining, 0.0)) if remaining > 0
-                             else self.frames.get_nowait())
+                item = (self.frames.get(timeout=remaining) if remaining > 0
+                        else self.frames.get_nowait())
             except queue.Empty:
                 break
+            if item is None:
+                self._ended += 1
+                continue
+            if not batch:
+                deadline = time.monotonic() + self.config.batch_wait_s
+            batch.append(item)
         return batch
 
     def _analyse(self, batch: list[Frame]) -> None:
