@@ -95,3 +95,10 @@ def test_mqtt_table_is_read_and_checked(tmp_path: Path) -> None:
 def test_bad_mqtt_table_is_named(tmp_path: Path, table: dict[str, object], message: str) -> None:
     with pytest.raises(ConfigError, match=message):
         build_config({"mqtt": table}, data_dir=tmp_path, base_dir=tmp_path)
+
+
+def test_plate_min_width_is_read_and_checked(tmp_path: Path) -> None:
+    assert build_config({"detector": {"plate_min_width": 200}}, data_dir=tmp_path,
+                        base_dir=tmp_path).plate_min_width == 200
+    with pytest.raises(ConfigError, match=r"detector\.plate_min_width=0\.0: must be > 0"):
+        build_config({"detector": {"plate_min_width": 0}}, data_dir=tmp_path, base_dir=tmp_path)
