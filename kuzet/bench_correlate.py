@@ -168,17 +168,10 @@ def _py_spy(pid: int, out: Path | None) -> Iterator[None]:
 
 
 async def _topic_size(bootstrap: str, topic: str) -> int:
-    """Records `topic` holds (the sum of its partitions' end offsets; 0 if it is missing)."""
-    from aiokafka import AIOKafkaConsumer, TopicPartition
+    """Records `topic` holds (read, not end offsets: Tansu's can fall short)."""
+    from kuzet.kafka import read_topic
 
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap)
-    await consumer.start()
-    try:
-        parts = consumer.partitions_for_topic(topic) or set()
-        ends = await consumer.end_offsets([TopicPartition(topic, p) for p in parts])
-        return sum(ends.values())
-    finally:
-        await consumer.stop()
+    return len(await read_topic(bootstrap, topic))
 
 
 def _timed_run(settings: Settings, bootstrap: str, n: int, sites: int,
