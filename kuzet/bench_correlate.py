@@ -179,7 +179,9 @@ def _timed_run(settings: Settings, bootstrap: str, n: int, sites: int,
                ) -> tuple[float, float, int]:
     with LocalStack(settings) as stack:
         proc = stack.spawn("worker", ["worker", "--processes", str(processes)])
-        warm = _records(3 * sites, sites, datetime.now(UTC), kind)
+        # every key opens its incident: 3 hits per site, 2 per source (600 sources)
+        warm = _records(3 * sites * (2 if KINDS[kind] == "source" else 1), sites,
+                        datetime.now(UTC), kind)
         asyncio.run(publish_records(bootstrap, warm, DETECTIONS))
         durable = _EvidenceCounter(settings)
         while durable() < len(warm):  # the worker has joined and is warm
@@ -252,7 +254,7 @@ def main(n: int = 100000, sites: int = 200, postgres_url: str | None = None,
                     else "mixed")
             print(f"  correlator → {label} runs: {', '.join(f'{r:,.0f}' for r in rates)} "
                   f"det/s; path: {path} (re-keyed per run: {rekeyed} of "
-                  f"{n + 3 * sites})", flush=True)
+                  f"{n} timed + warm-up)", flush=True)
             c.figure(f"(b) correlator → {label}", median(rates), "detections/s", runs=rates)
             c.figure(f"    worker CPU ({label})", median(cpus), "µs/detection", runs=cpus)
             c.figure(f"    {label} vs raw consume", 100 * median(rates) / median(raw),
