@@ -406,8 +406,13 @@ class CorrelateHop:
                     settled += await self._dead_letter_rejected()
                     self._settle(settled, epochs)
         finally:
-            self._raw.clear()
+            self._forget_raw(CORRELATION)
             unbind_contextvars("partition")
+
+    def _forget_raw(self, topic: str) -> None:
+        """Drop one lane's original records once its call is done (the other lane's call may
+        still be awaiting the store with its own)."""
+        self._raw = {t: raw for t, raw in self._raw.items() if t.topic != topic}
 
     async def feed(self, local: dict[Any, list[tuple[Detection, Any]]], epoch: int) -> None:
         """Correlate detections the route hop decoded and kept (`Triage.local`): their
@@ -429,7 +434,7 @@ class CorrelateHop:
                 settled += await self._dead_letter_rejected()
                 self._settle(settled, epochs)
         finally:
-            self._raw.clear()
+            self._forget_raw(DETECTIONS)
             unbind_contextvars("partition")
 
     def _settle(self, tokens: list[Token], epochs: dict[str, int]) -> None:
