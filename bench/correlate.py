@@ -1,7 +1,7 @@
 """Correlator benchmark (see kuzet/bench_correlate.py).
 
     python -P bench/correlate.py [N] [PG_URL] [--kafka HOST:PORT,...] [--runs 3] [--no-sqlite]
-        [--processes N] [--profile PREFIX]
+        [--processes N] [--profile PREFIX] [--kinds fire,fight]
 """
 
 import argparse
@@ -23,6 +23,11 @@ if __name__ == "__main__":
     parser.add_argument("--profile", type=Path, help="py-spy profile of each correlator run "
                         "(PREFIX.<store>.<run>.txt, collapsed stacks; summarise with "
                         "python -m kuzet.bench_correlate FILE N)")
+    parser.add_argument("--kinds", default="fire",
+                        help="comma-separated kinds, one set of runs each: fire (site-keyed, "
+                        "re-keyed through the correlation topic; the default) and/or fight "
+                        "(source-keyed, no site: correlated by the route hop directly)")
     args = parser.parse_args()
     main(n=args.n, postgres_url=args.postgres_url or None, kafka=args.kafka, runs=args.runs,
-         sqlite=not args.no_sqlite, processes=args.processes, profile=args.profile)
+         sqlite=not args.no_sqlite, processes=args.processes, profile=args.profile,
+         kinds=tuple(args.kinds.split(",")))

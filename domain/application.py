@@ -18,6 +18,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
+from functools import partial
 from typing import Any
 from uuid import UUID
 
@@ -218,18 +219,21 @@ class IncidentApp(OperatorCommands, ErasureRecords, IncidentQueries, SilenceComm
         return _keyed(applied, key)
 
     def _live(self, incident_id: UUID, loaded: dict[UUID, Incident] | None = None, *,
-              copy: bool = True) -> tuple[Incident, Incident | None]:
+              copy: bool = True, held: bool = False) -> tuple[Incident, Incident | None]:
         """The incident evidence for `incident_id` belongs in: itself, or the incident it was
         merged into (followed to the end), with the merged one asked for (None if not merged).
-        `loaded` caches live incidents across a batch (`copy`: as `IncidentStore._get`)."""
+        `loaded` caches live incidents across a batch (`copy`: as `IncidentStore._get`;
+        `held`: the cached objects as they are, `IncidentStore.held_incident`)."""
         cache = loaded if loaded is not None else {}
-        asked = cache.get(incident_id) or self.incident(incident_id, copy=copy)
+        load: Callable[[UUID], Incident] = (self.held_incident if held
+                                            else partial(self.incident, copy=copy))
+        asked = cache.get(incident_id) or load(incident_id)
         incident = asked
         for _ in range(MAX_MERGE_HOPS):
             if incident.merged_into is None:
                 break
             into = UUID(incident.merged_into)
-            incident = cache.get(into) or self.incident(into, copy=copy)
+            incident = cache.get(into) or load(into)
         cache[incident.id] = incident
         return incident, (asked if asked is not incident else None)
 
@@ -324,15 +328,18 @@ class IncidentApp(OperatorCommands, ErasureRecords, IncidentQueries, SilenceComm
         """`add_evidence` for many incidents in one transaction (one commit, not one each).
 
         Each item is (incident id, detections, suppressed); an incident may appear twice (its
-        plain and its suppressed evidence). If the transaction conflicts (an operator wrote
-        one of them meanwhile), every item is retried on its own, so one busy incident never
-        costs the others their evidence.
+        plain and its suppressed evidence). The incidents are the aggregate cache's own
+        objects, as they are: no deepcopy, and no read of events stored since they were
+        cached (`held_incident`: the correlator owns these keys, and its own saves keep its
+        cached copies current). If the transaction conflicts (an operator wrote one of them
+        meanwhile, or the cached copy was older), every item is retried on its own, freshly
+        loaded, so one busy incident never costs the others their evidence.
         """
         results: list[Applied] = []
         loaded: dict[UUID, Incident] = {}
-        try:  # the cached aggregates themselves (no deepcopy): forgotten unless saved
+        try:  # forgotten unless saved
             for incident_id, dets, suppressed in batches:
-                incident, merged = self._live(incident_id, loaded, copy=False)
+                incident, merged = self._live(incident_id, loaded, held=True)
                 results.append(_redirected_from(
                     self._stage(incident, dets, now, suppressed=suppressed), merged))
             changed = [i for i in loaded.values() if i.pending_events]

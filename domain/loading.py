@@ -7,7 +7,8 @@ from collections.abc import Iterable
 from typing import Any, TypeVar
 from uuid import UUID
 
-from eventsourcing.application import AggregateNotFoundError, Application
+from eventsourcing.application import AggregateNotFoundError, Application, ProcessingEvent
+from eventsourcing.persistence import Recording
 
 from domain.errors import IncidentNotFound
 from domain.incident import Incident
@@ -35,6 +36,37 @@ class IncidentStore(Application[UUID]):
         if found is None:
             raise IncidentNotFound(incident_id) from None
         return found
+
+    def _record(self, processing_event: ProcessingEvent[UUID]) -> list[Recording[UUID]]:
+        """Record, then keep the aggregate cache (the correlator's) current with the
+        incidents just saved, even a deepcopy handed out by `_get`: what this process wrote it
+        need not read back (`held_incident`). eventsourcing does this itself only without
+        fast-forward, which the other reads still use."""
+        recordings = super()._record(processing_event)
+        cache = self.repository.cache
+        if cache is not None:
+            for aggregate_id, aggregate in processing_event.aggregates.items():
+                if isinstance(aggregate, Incident):
+                    cache.put(aggregate_id, aggregate)
+        return recordings
+
+    def held_incident(self, incident_id: UUID) -> Incident:
+        """The incident as this process's aggregate cache holds it — the cached object
+        itself, without the fast-forward read of events stored since — or loaded (and
+        cached) if it is not held.
+
+        Only for a writer that owns the incident's key (the correlator: its partition) and
+        saves what it changes: a copy that missed another writer's events (an operator's
+        command) cannot be saved over them — the store refuses the event versions
+        (`IntegrityError`), and the caller reloads. The caller must `forget` it if a change
+        is not saved."""
+        cache = self.repository.cache
+        if cache is not None:
+            with contextlib.suppress(KeyError):
+                found = cache.get(incident_id)
+                if isinstance(found, Incident):
+                    return found
+        return self.incident(incident_id, copy=False)
 
     def forget(self, aggregate_ids: Iterable[UUID]) -> None:
         """Drop aggregates from the repository's cache (ones changed but not saved)."""

@@ -36,17 +36,26 @@ from kuzet.wiring import build_incident_app
 __all__ = ["main"]
 
 
-def _records(n: int, sites: int, now: datetime) -> list[tuple[bytes | None, bytes]]:
+KINDS = {"fire": "site", "fight": "source"}
+"""The kinds `--kinds` may name, with their rule group's key (domain/rules.toml): `fire`
+records carry a site (re-keyed by site: both hops); `fight` records carry none, so their
+correlation key lives in the source's partition (the route hop correlates them directly)."""
+
+
+def _records(n: int, sites: int, now: datetime, kind: str = "fire"
+             ) -> list[tuple[bytes | None, bytes]]:
     out: list[tuple[bytes | None, bytes]] = []
     for i in range(n):
         site, source = i % sites, f"cam-{i % sites}-{i % 3}"
         rec = {
             "detection_id": str(uuid.uuid4()), "source_id": source,
-            "source_kind": "camera", "kind": "fire", "confidence": 0.9,
+            "source_kind": "camera", "kind": kind, "confidence": 0.9,
             "observed_at": (now + timedelta(milliseconds=i)).isoformat(),
-            "site_id": f"site-{site}", "location": {"lat": 43.25, "lon": 76.95},
-            "bbox": [0.1, 0.2, 0.3, 0.4], "model": {"name": "fire-yolo", "version": "1.0"},
+            "location": {"lat": 43.25, "lon": 76.95},
+            "bbox": [0.1, 0.2, 0.3, 0.4], "model": {"name": f"{kind}-yolo", "version": "1.0"},
         }
+        if KINDS[kind] == "site":
+            rec["site_id"] = f"site-{site}"
         out.append((source.encode(), json.dumps(rec).encode()))
     return out
 
@@ -103,9 +112,11 @@ def _broker(data_dir: Path, kafka: str | None) -> Iterator[str]:
 
 
 def _correlator(base: Path, store_url: str, n: int, sites: int, kafka: str | None,
-                processes: int = 1, profile: Path | None = None) -> tuple[float, float]:
-    """(detections/s, the worker's CPU µs per detection): a fresh broker (or emptied topics)
-    and a fresh store per run, so runs never see each other's records."""
+                processes: int = 1, profile: Path | None = None, kind: str = "fire"
+                ) -> tuple[float, float, int]:
+    """(detections/s, the worker's CPU µs per detection, records re-keyed to the correlation
+    topic): a fresh broker (or emptied topics) and a fresh store per run, so runs never see
+    each other's records."""
     data_dir = base / uuid.uuid4().hex[:6]
     data_dir.mkdir()
     with _broker(data_dir, kafka) as bootstrap:
@@ -113,7 +124,7 @@ def _correlator(base: Path, store_url: str, n: int, sites: int, kafka: str | Non
                                  event_store_url=store_url, evidence_interval_s=1.0,
                                  privacy_pepper="bench-pepper-not-a-secret",
                                  consumer_group=f"bench-{uuid.uuid4().hex[:6]}")
-        return _timed_run(settings, bootstrap, n, sites, processes, profile)
+        return _timed_run(settings, bootstrap, n, sites, processes, profile, kind)
 
 
 def _cpu_s(pid: int) -> float:
@@ -156,16 +167,26 @@ def _py_spy(pid: int, out: Path | None) -> Iterator[None]:
         spy.wait(timeout=60)
 
 
+async def _topic_size(bootstrap: str, topic: str) -> int:
+    """Records `topic` holds (read, not end offsets: Tansu's can fall short)."""
+    from kuzet.kafka import read_topic
+
+    return len(await read_topic(bootstrap, topic))
+
+
 def _timed_run(settings: Settings, bootstrap: str, n: int, sites: int,
-               processes: int = 1, profile: Path | None = None) -> tuple[float, float]:
+               processes: int = 1, profile: Path | None = None, kind: str = "fire"
+               ) -> tuple[float, float, int]:
     with LocalStack(settings) as stack:
         proc = stack.spawn("worker", ["worker", "--processes", str(processes)])
-        warm = _records(3 * sites, sites, datetime.now(UTC))
+        # every key opens its incident: 3 hits per site, 2 per source (600 sources)
+        warm = _records(3 * sites * (2 if KINDS[kind] == "source" else 1), sites,
+                        datetime.now(UTC), kind)
         asyncio.run(publish_records(bootstrap, warm, DETECTIONS))
         durable = _EvidenceCounter(settings)
         while durable() < len(warm):  # the worker has joined and is warm
             time.sleep(0.5)
-        records = _records(n, sites, datetime.now(UTC))
+        records = _records(n, sites, datetime.now(UTC), kind)
         with _py_spy(proc.pid, profile):
             cpu, start = _cpu_s(proc.pid), time.perf_counter()
             asyncio.run(publish_records(bootstrap, records, DETECTIONS))
@@ -173,7 +194,9 @@ def _timed_run(settings: Settings, bootstrap: str, n: int, sites: int,
                 time.sleep(0.2)
             elapsed, cpu = time.perf_counter() - start, _cpu_s(proc.pid) - cpu
         durable.app.close()
-        return n / elapsed, 1e6 * cpu / n
+        from domain.topics import CORRELATION
+
+        return n / elapsed, 1e6 * cpu / n, asyncio.run(_topic_size(bootstrap, CORRELATION))
 
 
 def _fresh_pg_database(server_url: str) -> str:
@@ -197,15 +220,18 @@ def _raw(tmp: Path, n: int, sites: int, kafka: str | None) -> float:
 
 def main(n: int = 100000, sites: int = 200, postgres_url: str | None = None,
          kafka: str | None = None, runs: int = 1, sqlite: bool = True,
-         processes: int = 1, profile: Path | None = None) -> None:
-    """`profile`: write a py-spy profile of each correlator run's worker (collapsed stacks,
+         processes: int = 1, profile: Path | None = None,
+         kinds: tuple[str, ...] = ("fire",)) -> None:
+    """`kinds`: one set of correlator runs per kind (`KINDS`), each reported with the path
+    its detections took (how many the route hop re-keyed to the correlation topic).
+    `profile`: write a py-spy profile of each correlator run's worker (collapsed stacks,
     `<profile>.<store>.<run>.txt`; summarise with `python -m kuzet.bench_correlate FILE
     [CPU_µs_PER_DETECTION]`)."""
     from kuzet.bench_conditions import Conditions, median
 
     where = f"Kafka cluster at {kafka}" if kafka else "a fresh embedded broker per run"
     with Conditions("correlate", n=n, sites=sites, partitions=4, worker_processes=processes,
-                    broker=where,
+                    broker=where, kinds=",".join(kinds),
                     runs=runs) as c, tempfile.TemporaryDirectory() as tmp:
         raw = [_raw(Path(tmp), n, sites, kafka) for _ in range(runs)]
         print(f"  raw aiokafka consume runs: {', '.join(f'{r:,.0f}' for r in raw)} msg/s",
@@ -214,17 +240,24 @@ def main(n: int = 100000, sites: int = 200, postgres_url: str | None = None,
         stores = {"sqlite": ""} if sqlite else {}
         if postgres_url:
             stores["postgresql"] = postgres_url
-        for name, url in stores.items():
+        for kind, (name, url) in ((k, s) for k in kinds for s in stores.items()):
+            label = f"{name}, {kind} ({KINDS[kind]}-keyed)"
             done = [_correlator(Path(tmp), _fresh_pg_database(url) if url else "", n, sites,
                                 kafka, processes,
-                                profile and profile.with_name(f"{profile.name}.{name}.{i}.txt"))
+                                profile and profile.with_name(
+                                    f"{profile.name}.{name}.{kind}.{i}.txt"), kind)
                     for i in range(runs)]
-            rates, cpus = [r for r, _ in done], [u for _, u in done]
-            print(f"  correlator → {name} runs: {', '.join(f'{r:,.0f}' for r in rates)} "
-                  f"det/s", flush=True)
-            c.figure(f"(b) correlator → {name}", median(rates), "detections/s", runs=rates)
-            c.figure(f"    worker CPU ({name})", median(cpus), "µs/detection", runs=cpus)
-            c.figure(f"    {name} vs raw consume", 100 * median(rates) / median(raw),
+            rates, cpus = [r for r, _, _ in done], [u for _, u, _ in done]
+            rekeyed = [k for _, _, k in done]
+            path = ("route hop → correlation topic → correlate hop" if min(rekeyed) >= n
+                    else "correlated by the route hop directly" if max(rekeyed) == 0
+                    else "mixed")
+            print(f"  correlator → {label} runs: {', '.join(f'{r:,.0f}' for r in rates)} "
+                  f"det/s; path: {path} (re-keyed per run: {rekeyed} of "
+                  f"{n} timed + warm-up)", flush=True)
+            c.figure(f"(b) correlator → {label}", median(rates), "detections/s", runs=rates)
+            c.figure(f"    worker CPU ({label})", median(cpus), "µs/detection", runs=cpus)
+            c.figure(f"    {label} vs raw consume", 100 * median(rates) / median(raw),
                      "% (goal: 20 %)")
 
 

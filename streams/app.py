@@ -2,15 +2,19 @@
 
     kuzet.detections.v1 ──route──► kuzet.correlation.v1 ──correlate──► event store
          (key: source)     │ validate    (key: shard: site,        │ CorrelationEngine
-                           └──► kuzet.detections.dlq.v1  subject, plate, cell)
+                           │             subject, plate, cell)     │
+                           ├──► kuzet.detections.dlq.v1            │
+                           └── shard source=<source_id> ───────────┘ (no second hop)
 
 The route hop validates each record (an invalid one goes to the DLQ with the reason and the
 original bytes; the stream goes on) and re-keys it by its correlation shard, so that every
 detection that can join one incident — cameras of a site, a subject across the city — reaches
-the same partition and the same worker. The correlate hop commits an offset only when the
-engine reports everything before it settled (durable in the event store). Both hops read
-aiokafka batches directly (`streams.consumer` says why); `mode` (Faust's service library)
-runs the worker around them (`create_service`).
+the same partition and the same worker. A detection whose shard is its own source (the topic's
+key) is already in the right partition: the route hop hands it to the engine itself. Each hop
+commits an offset only when everything before it is settled: re-keyed copies and dead letters
+acknowledged by the broker, detections durable in the event store (`streams.consumer`). Both
+hops read aiokafka batches directly (`streams.consumer` says why); `mode` (Faust's service
+library) runs the worker around them (`create_service`).
 Kafka delivery is at-least-once (the Tansu broker has no transactions); the store
 de-duplicates.
 """
@@ -33,7 +37,7 @@ from aiokafka.structs import TopicPartition
 from domain.detection import Skew
 from domain.rules import RuleSet
 from domain.topics import CORRELATION, DETECTIONS
-from streams.consumer import CorrelateHop, OffsetTracker, Record, RouteHop, dlq_record
+from streams.consumer import CorrelateHop, Lane, OffsetTracker, Record, RouteHop, dlq_record
 from streams.engine import CorrelationEngine
 from streams.metrics import CONSUMED, CONSUMER_LAG, RECORDS_CONSUMED
 from streams.producer import start_producer
@@ -95,7 +99,7 @@ class _Committer(ConsumerRebalanceListener):  # type: ignore[misc]
     """Commits settled offsets; on a rebalance, commits first, then forgets the partitions."""
 
     def __init__(self, consumer: AIOKafkaConsumer, topic: str, config: StreamConfig,
-                 health: HopHealth, hop: CorrelateHop | None = None) -> None:
+                 health: HopHealth, hop: Lane | None = None) -> None:
         self.consumer, self.topic, self.hop = consumer, topic, hop
         self.config, self.health = config, health
 
@@ -146,7 +150,9 @@ class Correlator:
         self.producer: AIOKafkaProducer | None = None
         self.route = RouteHop(rules, config.skew, clock)
         self.correlate = CorrelateHop(engine, self._send, clock, OffsetTracker())
-        self._committer: _Committer | None = None
+        self._committers: dict[str, _Committer] = {}
+        """Per hop (its topic), the committer of its current session (the timer commits
+        what ticks settled)."""
         self.health: dict[str, HopHealth] = {}
         """Per consumed topic, what `/readyz` reports."""
 
@@ -166,7 +172,7 @@ class Correlator:
 
     async def _consume(self, topic: str, group: str,
                        handle: Callable[[Any, _Committer], Awaitable[None]],
-                       hop: CorrelateHop | None = None) -> None:
+                       hop: Lane | None = None) -> None:
         """Consume `topic` for ever: one consumer session after another.
 
         A broker fault (connection lost, a commit that hangs, the broker's errors during a
@@ -195,11 +201,11 @@ class Correlator:
 
     async def _session(self, topic: str, group: str,
                        handle: Callable[[Any, _Committer], Awaitable[None]],
-                       hop: CorrelateHop | None, health: HopHealth) -> None:
+                       hop: Lane | None, health: HopHealth) -> None:
         consumer = _consumer(self.config, topic, group)
         committer = _Committer(consumer, topic, self.config, health, hop)
         if hop is not None:
-            self._committer = committer
+            self._committers[topic] = committer
         consumer.subscribe([topic], listener=committer)
         consumed = CONSUMED.get(topic) or RECORDS_CONSUMED.labels(topic)
         try:
@@ -214,8 +220,8 @@ class Correlator:
                     consumed.inc(sum(map(len, batches.values())))
                     await handle(batches, committer)
         finally:
-            if self._committer is committer:
-                self._committer = None
+            if self._committers.get(topic) is committer:
+                del self._committers[topic]
             # a stop (or a fault): commit what is settled, each step bounded so that the
             # process exits within its stop bound even with the broker gone
             last = min(STOP_STEP_S, self.config.commit_timeout_s)
@@ -228,7 +234,11 @@ class Correlator:
                 log.warning("%s consumer did not stop cleanly: %s", topic, exc)
 
     async def publish(self, records: Sequence[Record]) -> None:
-        """Produce `records` and return once the broker acknowledged all of them.
+        """Produce `records` and return once the broker acknowledged all of them."""
+        await asyncio.gather(*await self._enqueue(records))
+
+    async def _enqueue(self, records: Sequence[Record]) -> list[Awaitable[Any]]:
+        """Hand `records` to the producer; returns the acknowledgements to await.
 
         Records are packed into one aiokafka batch per topic partition (partitioned exactly
         like aiokafka's default partitioner) instead of one `send` each: per-message futures
@@ -252,15 +262,30 @@ class Correlator:
         for (topic, partition), batch in open_batches.items():
             batch.close()  # complete: no linger (an open batch waits `linger_ms` for more)
             acks.append(await producer.send_batch(batch, topic, partition=partition))
-        await asyncio.gather(*acks)
+        return acks
 
     async def run_route(self) -> None:
-        async def handle(batches: Any, committer: _Committer) -> None:
-            records, offsets = self.route.route(batches)
-            await self.publish(records)
-            await committer.commit({tp.partition: o for tp, o in offsets.items()})
+        lane = self.correlate.lane(DETECTIONS)
 
-        await self._consume(DETECTIONS, f"{self.config.group_id}.route", handle)
+        async def handle(batches: Any, committer: _Committer) -> None:
+            tracker, epoch = lane.tracker, lane.tracker.epoch
+            for tp, msgs in batches.items():
+                for msg in msgs:
+                    tracker.handed_out(tp.partition, msg.offset)
+            triage = self.route.triage(batches)
+            # the broker acknowledges the re-keyed records while the store works
+            acks = await self._enqueue([r for r, _ in triage.produce])
+            try:
+                await self.correlate.feed(triage.local, epoch)
+            finally:
+                acked = await asyncio.gather(*acks, return_exceptions=True)
+            for ack in acked:
+                if isinstance(ack, BaseException):
+                    raise ack
+            tracker.settle([token for _, token in triage.produce], since=epoch)
+            await committer.commit(tracker.due())
+
+        await self._consume(DETECTIONS, f"{self.config.group_id}.route", handle, lane)
 
     async def run_correlate(self) -> None:
         async def handle(batches: Any, committer: _Committer) -> None:
@@ -268,14 +293,17 @@ class Correlator:
             await committer.commit(self.correlate.tracker.due())
 
         await self._consume(CORRELATION, f"{self.config.group_id}.correlate", handle,
-                            self.correlate)
+                            self.correlate.lane(CORRELATION))
 
     async def tick(self) -> None:
+        """Timers for both hops' engine shards, then commit what they settled."""
         await self.correlate.tick()
-        if self._committer is not None:
+        for committer in list(self._committers.values()):
+            if committer.hop is None:
+                continue
             try:
-                await self._committer.commit(self.correlate.tracker.due())
-            except BrokerFault as exc:  # the correlate hop's own loop restarts its session
+                await committer.commit(committer.hop.tracker.due())
+            except BrokerFault as exc:  # the hop's own loop restarts its session
                 log.warning("timer commit skipped: %s", exc)
 
     def ready(self, max_lag: int) -> tuple[bool, dict[str, Any]]:

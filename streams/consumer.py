@@ -6,10 +6,17 @@ raw aiokafka consumer reads 200,000+/s. So both hops read `getmany` batches stra
 aiokafka and commit offsets themselves; Faust still runs the worker (lifecycle, timers,
 signals, web). Each hop has its own consumer group, so partitions spread over workers as before.
 
-Offsets: the route hop commits a batch once all its re-keyed records are acknowledged by the
-broker. The correlate hop commits per partition only up to the first detection the engine has
-not settled (`OffsetTracker`), so a crash redelivers exactly the unsettled tail and the store
-de-duplicates it.
+Detections whose correlation key lives in their source's partition (shard `source=<source_id>`
+on a record keyed by that source: source-keyed kinds, and site-keyed kinds without a site) skip
+the second hop: the route hop hands them to the engine itself (`RouteHop.triage`,
+`CorrelateHop.feed`), in their own engine shards (`shard_id`: the topic and partition), so a
+detection is decoded once and never produced and fetched again. The rest (site, subject, plate
+and cell keys, which join detections of many sources) are re-keyed as before.
+
+Offsets: both hops commit per partition only up to the first record not yet settled
+(`OffsetTracker`), so a crash redelivers exactly the unsettled tail and the store de-duplicates
+it. A record settles when the broker acknowledged its re-keyed copy or its dead letter, or when
+the engine reports its detection durable in the event store.
 """
 
 from __future__ import annotations
@@ -43,13 +50,13 @@ from domain.detection import (
 )
 from domain.errors import FieldError, InvalidDetection
 from domain.rules import RuleSet
-from domain.topics import CORRELATION, DETECTIONS_DLQ
+from domain.topics import CORRELATION, DETECTIONS, DETECTIONS_DLQ
 from streams.errors import is_infrastructure
 from streams.fastdecode import fast_detection
 from streams.metrics import DEAD_LETTERS, DURABLE_SECONDS
 
-__all__ = ["CorrelateHop", "OffsetTracker", "Record", "RouteHop", "Token", "dead_letter",
-           "dlq_record", "failure_letter"]
+__all__ = ["CorrelateHop", "Lane", "OffsetTracker", "Record", "RouteHop", "Token", "Triage",
+           "dead_letter", "dlq_record", "failure_letter", "shard_id"]
 
 log = logging.getLogger("kuzet.streams")
 
@@ -58,10 +65,18 @@ Send = Callable[[str, bytes | None, bytes], Awaitable[Awaitable[Any]]]
 
 
 class Token(NamedTuple):
-    """What the engine settles for one detection: where it came from."""
+    """What the engine settles for one detection: where it came from (the correlation topic,
+    or the detections topic for one the route hop correlated directly)."""
 
     partition: int
     offset: int
+    topic: str = CORRELATION
+
+
+def shard_id(topic: str, partition: int) -> tuple[str, int]:
+    """The engine shard of a consumed partition: partitions of the two topics never share a
+    cache (both topics number their partitions from 0)."""
+    return (topic, partition)
 
 
 class OffsetTracker:
@@ -98,7 +113,8 @@ class OffsetTracker:
     def settle(self, tokens: Iterable[Token], since: int | None = None) -> None:
         """Mark tokens settled; with `since` (an `epoch`), not those of partitions revoked
         after it, whose work was begun under the previous assignment."""
-        for partition, offset in tokens:
+        for token in tokens:
+            partition, offset = token[0], token[1]
             settled = self._settled.get(partition)
             if settled is not None and not (since is not None
                                             and self.revoked_since(partition, since)):
@@ -244,6 +260,17 @@ class Record(NamedTuple):
     value: bytes
 
 
+@dataclass
+class Triage:
+    """What the route hop makes of one fetch (`RouteHop.triage`)."""
+
+    produce: list[tuple[Record, Token]] = field(default_factory=list)
+    """Re-keyed records and dead letters, each with the detections-topic record it settles."""
+    local: dict[Any, list[tuple[Detection, Any]]] = field(default_factory=dict)
+    """Per topic partition, detections to correlate here (with their records): their
+    correlation key lives in their source's partition."""
+
+
 def _utc_now() -> datetime:
     return datetime.now(UTC)
 
@@ -260,23 +287,46 @@ class RouteHop:
     clock: Callable[[], datetime] = _utc_now
 
     def route(self, batches: dict[Any, Sequence[Any]]) -> tuple[list[Record], dict[Any, int]]:
-        """What one `getmany` result becomes, and the offsets to commit once it is durable."""
-        out: list[Record] = []
+        """What one `getmany` result becomes when every valid record is re-keyed (none
+        correlated here), and the offsets to commit once it is durable."""
+        out = [record for record, _ in self.triage(batches, direct=False).produce]
+        return out, {tp: msgs[-1].offset + 1 for tp, msgs in batches.items() if msgs}
+
+    def triage(self, batches: dict[Any, Sequence[Any]], *, direct: bool = True) -> Triage:
+        """Sort one fetch: dead letters and re-keyed records to produce, and (`direct`)
+        detections whose shard is their own source's, to correlate without a second hop.
+
+        A detection goes direct only if its record is keyed by its `source_id` (the
+        contract): then every detection of that shard is in this partition. A record keyed
+        otherwise is re-keyed, as before."""
+        out = Triage()
         now = self.clock()
         for tp, msgs in batches.items():
+            local: list[tuple[Detection, Any]] = []
             for msg in msgs:
+                token = Token(tp.partition, msg.offset, tp.topic)
                 try:
-                    out.append(self._one(tp, msg, now))
+                    det, key, record = self._one(tp, msg, now)
+                    if (direct and record is None and type(msg.key) is bytes
+                            and key == b"source=" + msg.key):
+                        local.append((det, msg))
+                    else:
+                        out.produce.append((record or Record(CORRELATION, key, msg.value),
+                                            token))
                 except Exception as exc:
                     if is_infrastructure(exc):
                         raise
                     source = {"topic": tp.topic, "partition": tp.partition,
                               "offset": msg.offset}
-                    out.append(Record(DETECTIONS_DLQ, _safe_key(msg.key),
-                                      failure_letter(msg.value, exc, source, stage="route")))
-        return out, {tp: msgs[-1].offset + 1 for tp, msgs in batches.items() if msgs}
+                    out.produce.append((Record(DETECTIONS_DLQ, _safe_key(msg.key),
+                                               failure_letter(msg.value, exc, source,
+                                                              stage="route")), token))
+            if local:
+                out.local[tp] = local
+        return out
 
-    def _one(self, tp: Any, msg: Any, now: datetime) -> Record:
+    def _one(self, tp: Any, msg: Any, now: datetime) -> tuple[Any, bytes, Record | None]:
+        """(detection, shard key, None), or (None, b"", its dead letter)."""
         det, bad = _parse(msg)
         if bad is None:
             assert det is not None
@@ -286,18 +336,33 @@ class RouteHop:
                 bad = exc
         if bad is not None:
             value = dead_letter(msg.value, bad, tp.topic, tp.partition, msg.offset)
-            return Record(DETECTIONS_DLQ, _safe_key(msg.key), value)
+            return None, b"", Record(DETECTIONS_DLQ, _safe_key(msg.key), value)
         assert det is not None
-        return Record(CORRELATION, shard_key(det, self.rules).encode(), msg.value)
+        return det, shard_key(det, self.rules).encode(), None
 
 
 def _safe_key(key: Any) -> bytes | None:
     return key if isinstance(key, bytes | None) else None
 
 
+@dataclass(frozen=True)
+class Lane:
+    """One consumed topic as its committer sees it: the offsets, and how to forget
+    partitions that were revoked (`CorrelateHop.lane`)."""
+
+    topic: str
+    tracker: OffsetTracker
+    revoke: Callable[[Sequence[int]], None]
+
+
 @dataclass
 class CorrelateHop:
     """Feed the engine per partition; commit only what the engine has settled.
+
+    Two lanes feed the one engine: the correlation topic's records (`handle`, offsets in
+    `tracker`) and the detections the route hop correlates directly (`feed`, offsets in
+    `direct`, which the route hop shares for its re-keyed records and dead letters). Tokens
+    name their topic, so whatever settles them (a fetch, a timer) settles the right lane.
 
     A record the engine rejects (a reused `detection_id` with other content, or any exception
     while correlating or storing it) is dead-lettered with its stage, then settled. If the
@@ -309,50 +374,99 @@ class CorrelateHop:
     send: Send
     clock: Callable[[], datetime]
     tracker: OffsetTracker
+    direct: OffsetTracker = field(default_factory=OffsetTracker)
+    """The route hop's offsets of the detections topic (`feed`)."""
     _raw: dict[Token, tuple[str, bytes | None, bytes | None]] = field(default_factory=dict)
     _observed: dict[Token, float] = field(default_factory=dict)
     """Each handed-out detection's observed_at (epoch seconds) until it settles: the
     observed → durable histogram."""
 
+    def lane(self, topic: str) -> Lane:
+        """The lane of `topic` (CORRELATION or DETECTIONS), for its committer."""
+        return Lane(topic, self._tracker(topic),
+                    lambda partitions: self.revoke(partitions, topic))
+
+    def _tracker(self, topic: str) -> OffsetTracker:
+        return self.tracker if topic == CORRELATION else self.direct
+
+    def _epochs(self) -> dict[str, int]:
+        """Both lanes' epochs, taken before work that awaits."""
+        return {CORRELATION: self.tracker.epoch, DETECTIONS: self.direct.epoch}
+
     async def handle(self, batches: dict[Any, Sequence[Any]]) -> None:
         """Feed one fetch; partitions revoked meanwhile are left to their next owner."""
-        epoch = self.tracker.epoch
+        epochs = self._epochs()
+        epoch = epochs[CORRELATION]
         try:
             for tp, msgs in batches.items():
                 bind_contextvars(partition=tp.partition)  # on any line logged meanwhile
                 items = await self._take(tp, msgs, epoch)
                 if items and not self.tracker.revoked_since(tp.partition, epoch):
-                    settled = await self._process(tp.partition, items)
+                    settled = await self._process(shard_id(CORRELATION, tp.partition), items)
                     settled += await self._dead_letter_rejected()
-                    self._settle(settled, epoch)
+                    self._settle(settled, epochs)
         finally:
-            self._raw.clear()
+            self._forget_raw(CORRELATION)
             unbind_contextvars("partition")
 
-    def _settle(self, tokens: list[Token], epoch: int) -> None:
-        """Settle `tokens` (`OffsetTracker.settle`) and observe their observed → durable
-        latency."""
-        self.tracker.settle(tokens, since=epoch)
-        if tokens:
-            now, pop = time.time(), self._observed.pop
-            DURABLE_SECONDS.observe_many([now - at for at in map(pop, tokens, repeat(None))
-                                          if at is not None])
+    def _forget_raw(self, topic: str) -> None:
+        """Drop one lane's original records once its call is done (the other lane's call may
+        still be awaiting the store with its own)."""
+        self._raw = {t: raw for t, raw in self._raw.items() if t.topic != topic}
 
-    async def _process(self, partition: int, items: list[tuple[Detection, Token]]
+    async def feed(self, local: dict[Any, list[tuple[Detection, Any]]], epoch: int) -> None:
+        """Correlate detections the route hop decoded and kept (`Triage.local`): their
+        offsets were handed out to `direct` before `epoch`; partitions revoked since are
+        left to their next owner."""
+        epochs = {**self._epochs(), DETECTIONS: epoch}
+        try:
+            for tp, pairs in local.items():
+                if self.direct.revoked_since(tp.partition, epoch):
+                    continue
+                bind_contextvars(partition=tp.partition)
+                items = []
+                for det, msg in pairs:
+                    token = Token(tp.partition, msg.offset, tp.topic)
+                    self._raw[token] = (tp.topic, _safe_key(msg.key), msg.value)
+                    self._observed[token] = det.observed_at.timestamp()
+                    items.append((det, token))
+                settled = await self._process(shard_id(tp.topic, tp.partition), items)
+                settled += await self._dead_letter_rejected()
+                self._settle(settled, epochs)
+        finally:
+            self._forget_raw(DETECTIONS)
+            unbind_contextvars("partition")
+
+    def _settle(self, tokens: list[Token], epochs: dict[str, int]) -> None:
+        """Settle `tokens` in their lanes (`OffsetTracker.settle`, work begun at `epochs`)
+        and observe their observed → durable latency."""
+        if not tokens:
+            return
+        direct = [t for t in tokens if t.topic != CORRELATION]
+        if direct:
+            self.direct.settle(direct, since=epochs[DETECTIONS])
+            tokens = [t for t in tokens if t.topic == CORRELATION]
+        self.tracker.settle(tokens, since=epochs[CORRELATION])
+        now, pop = time.time(), self._observed.pop
+        DURABLE_SECONDS.observe_many([now - at for at in map(pop, tokens, repeat(None))
+                                      if at is not None] + [
+            now - at for at in map(pop, direct, repeat(None)) if at is not None])
+
+    async def _process(self, shard: Any, items: list[tuple[Detection, Token]]
                        ) -> list[Token]:
         now = self.clock()
         try:
-            settled: list[Token] = await self.engine.process(partition, items, now)
+            settled: list[Token] = await self.engine.process(shard, items, now)
             return settled
         except Exception as exc:
             if is_infrastructure(exc):
                 raise
             log.warning("correlate: a batch of %d failed (%s: %s); retrying one by one",
-                        len(items), type(exc).__name__, exc, extra={"partition": partition})
+                        len(items), type(exc).__name__, exc, extra={"partition": shard[1]})
         settled = []
         for item in items:
             try:
-                settled += await self.engine.process(partition, [item], now)
+                settled += await self.engine.process(shard, [item], now)
             except Exception as exc:
                 if is_infrastructure(exc):
                     raise
@@ -374,7 +488,7 @@ class CorrelateHop:
     async def _letter(self, token: Token, det: Detection, exc: BaseException,
                       reason: str) -> Awaitable[Any]:
         """Send one dead letter; returns its acknowledgement to await."""
-        topic, key, raw = self._raw.get(token, ("", det.source_id.encode(), None))
+        topic, key, raw = self._raw.get(token, (token.topic, det.source_id.encode(), None))
         source: dict[str, Any] = {"topic": topic, "partition": token.partition,
                                   "offset": token.offset}
         if raw is None:  # from an earlier fetch (a coalescing buffer): the parsed content
@@ -414,20 +528,23 @@ class CorrelateHop:
         return items
 
     async def tick(self) -> None:
-        epoch = self.tracker.epoch
+        """The engine's timers, for both lanes' shards."""
+        epochs = self._epochs()
         settled = await self.engine.tick(self.clock())
         settled += await self._dead_letter_rejected()
-        self._settle(settled, epoch)
+        self._settle(settled, epochs)
 
     async def drain(self) -> None:
         """Write every coalescing buffer now (before a clean stop: then commit `due`)."""
-        epoch = self.tracker.epoch
+        epochs = self._epochs()
         settled = await self.engine.drain(self.clock())
         settled += await self._dead_letter_rejected()
-        self._settle(settled, epoch)
+        self._settle(settled, epochs)
 
-    def revoke(self, partitions: Sequence[int]) -> None:
-        self.engine.revoke(partitions)
-        self.tracker.forget(partitions)
+    def revoke(self, partitions: Sequence[int], topic: str = CORRELATION) -> None:
+        """Forget `topic`'s revoked partitions: their engine shards, offsets and timings."""
+        self.engine.revoke([shard_id(topic, p) for p in partitions])
+        self._tracker(topic).forget(partitions)
         gone = set(partitions)
-        self._observed = {t: at for t, at in self._observed.items() if t.partition not in gone}
+        self._observed = {t: at for t, at in self._observed.items()
+                          if t.partition not in gone or t.topic != topic}

@@ -1,7 +1,9 @@
 """The correlation engine: pure `domain.correlation` plus caching, coalescing and acking.
 
 Framework-free (`streams.app` and `streams.consumer` are a thin shell around it), so it is tested
-with plain asyncio. Per partition of the correlation topic it keeps a cache of `KeyState`s.
+with plain asyncio. Per shard it keeps a cache of `KeyState`s: a shard is whatever the caller
+names it — a partition of the correlation topic, or of the detections topic for detections the
+route hop correlates directly (`streams.consumer.shard_id`); the engine never mixes two.
 
 At-least-once, end to end: every detection arrives with an opaque *token* (its partition and
 offset, `streams.consumer.Token`) and the engine returns a token as *settled* only once the
@@ -138,7 +140,7 @@ class CorrelationEngine(Generic[T]):
         self.ledger = ledger if ledger is not None else ledger_for(app)
         self.ledger_retention = ledger_retention
         """Digests and hits older than this are pruned (the contract's skew plus a day)."""
-        self.shards: dict[int, _Shard[T]] = {}
+        self.shards: dict[Hashable, _Shard[T]] = {}
         self.silences: SilenceGate[T] = SilenceGate(app)
         self.rejected: list[Rejected[T]] = []
         self._schedules_checked: datetime | None = None
@@ -165,16 +167,16 @@ class CorrelationEngine(Generic[T]):
                     exc, extra={"detection_id": str(det.detection_id), **where})
         self.rejected.append(Rejected(token, det, reason, exc))
 
-    def revoke(self, partitions: Iterable[int]) -> None:
-        """Forget revoked partitions: their unsettled detections are redelivered elsewhere."""
+    def revoke(self, partitions: Iterable[Hashable]) -> None:
+        """Forget revoked shards: their unsettled detections are redelivered elsewhere."""
         for p in partitions:
             self.shards.pop(p, None)
 
     # --- input ----------------------------------------------------------------------------
 
-    async def process(self, partition: int, items: Sequence[tuple[Detection, T]],
+    async def process(self, partition: Hashable, items: Sequence[tuple[Detection, T]],
                       now: datetime) -> list[T]:
-        """Correlate a batch from one partition; returns the tokens now settled."""
+        """Correlate a batch from one shard (a partition); returns the tokens now settled."""
         shard = self.shards.setdefault(partition, _Shard())
         items = await self._admit(items)
         items, settled = await self._unless_silenced(items, now)

@@ -41,8 +41,10 @@ TIMEOUT_S = 120.0
 
 
 def sites_wave(rng: random.Random, wave: int, sites: int, now: datetime) -> list[Detection]:
-    """`sites` fire sites of their own (3 cameras, 4-6 hits each within seconds): every
-    record of a wave settles within the wave (no candidate waits for a later one)."""
+    """`sites` fire sites of their own (3 cameras, 4-6 hits each within seconds) and as many
+    fights seen by a patrol camera without a site (2-4 hits: source-keyed, correlated by the
+    route hop directly): every record of a wave settles within the wave (no candidate waits
+    for a later one)."""
     out = []
     for s in range(sites):
         site = f"w{wave}-site-{s}"
@@ -52,6 +54,13 @@ def sites_wave(rng: random.Random, wave: int, sites: int, now: datetime) -> list
                 "source_id": f"{site}-cam-{i % 3}", "source_kind": "camera", "kind": "fire",
                 "confidence": round(rng.uniform(0.8, 0.99), 3),
                 "observed_at": now.replace(microsecond=0).isoformat(), "site_id": site,
+            }))
+        for _ in range(rng.randint(2, 4)):
+            out.append(validate_detection_dict({
+                "detection_id": str(uuid.UUID(int=rng.getrandbits(128), version=4)),
+                "source_id": f"{site}-patrol", "source_kind": "camera", "kind": "fight",
+                "confidence": round(rng.uniform(0.8, 0.99), 3),
+                "observed_at": now.replace(microsecond=0).isoformat(),
             }))
     rng.shuffle(out)
     return out

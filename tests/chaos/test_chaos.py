@@ -1,8 +1,9 @@
 """Chaos tier: kill -9 of the worker, projections, relay and API, and of the embedded broker,
 while detections flow; on SQLite and on PostgreSQL.
 
-Four waves of fire detections (each wave its own sites, so every record of a wave settles
-within it) go through the detectors' publisher into a stack supervised as `kuzet up` does it:
+Four waves of fire detections, and fights of site-less patrol cameras (source-keyed:
+correlated by the route hop without the second hop), each wave its own sites and cameras, so
+every record of a wave settles within it, go through the detectors' publisher into a stack supervised as `kuzet up` does it:
 
 - wave 0: the worker is killed (SIGKILL) once a seeded number of the wave's incidents is in
   the store; the stack restarts it and the new worker redelivers from the committed offsets;

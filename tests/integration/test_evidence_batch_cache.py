@@ -66,3 +66,70 @@ def test_a_lost_race_leaves_no_unsaved_evidence_in_the_cache(store_env: dict[str
     finally:
         cached.close()
         rival.close()
+
+
+class _Reads:
+    """Counts the worker's event reads (the real recorder's `select_events`, called
+    through): the evidence flush of an incident the worker holds current reads nothing."""
+
+    def __init__(self, app: IncidentApp) -> None:
+        self.calls = 0
+        select = app.recorder.select_events
+
+        def counted(*args: Any, **kwargs: Any) -> Any:
+            self.calls += 1
+            return select(*args, **kwargs)
+
+        app.recorder.select_events = counted  # type: ignore[method-assign]
+
+
+def test_an_operator_command_between_two_flushes_is_kept_and_the_flush_sees_it(
+        store_env: dict[str, str]) -> None:
+    """The worker's flush no longer reads an incident's newer events before writing (its own
+    saves keep its cached copy current); an operator's command through the API process in
+    between makes that copy stale, so the flush's save conflicts and is retried on the
+    reloaded incident: the command stays, the evidence joins, the worker learns the status,
+    and a detection observed after an operator's resolution is refused (re-correlated)."""
+    from domain.kinds import Status
+
+    worker = IncidentApp({**store_env, "AGGREGATE_CACHE_MAXSIZE": "100"}, RULES)
+    operator = IncidentApp(store_env, RULES)  # the API's application: no cache
+    incident_id = incident_id_for(KEY, 0)
+    try:
+        dets = tuple(det("fire", site="s1", seconds=i) for i in range(3))
+        worker.open_incident(OpenIncident(KEY, Kind.FIRE, 0, incident_id, dets, None,
+                                          T0 + 5 * S), T0 + 5 * S)
+        reads = _Reads(worker)
+        for i in (6, 7):
+            [applied] = worker.add_evidence_batch(
+                [(incident_id, [det("fire", site="s1", seconds=i)], False)], T0 + (i + 1) * S)
+            assert applied.changed
+        assert reads.calls == 0  # held current by its own saves: nothing read back
+
+        operator.acknowledge(incident_id, by="op-1", at=T0 + 8 * S)
+        [applied] = worker.add_evidence_batch(
+            [(incident_id, [det("fire", site="s1", seconds=8)], False)], T0 + 9 * S)
+        assert applied.changed and reads.calls > 0  # the conflict made it reload
+        assert applied.snapshot is not None
+        assert applied.snapshot.episode.status is Status.ACKNOWLEDGED
+        assert len(_ids(operator)) == 6
+        assert operator.incident(incident_id).status == Status.ACKNOWLEDGED.value
+
+        operator.mark_false_alarm(incident_id, reason="drill", by="op-1", at=T0 + 10 * S)
+        before, after = det("fire", site="s1", seconds=9), det("fire", site="s1", seconds=11)
+        [applied] = worker.add_evidence_batch([(incident_id, [before, after], False)],
+                                              T0 + 12 * S)
+        assert [d.detection_id for d in applied.refused] == [after.detection_id]
+        assert applied.snapshot is not None
+        assert applied.snapshot.episode.status is Status.FALSE_ALARM
+        assert before.detection_id in _ids(operator)
+        assert after.detection_id not in _ids(operator)
+        fresh = IncidentApp(store_env, RULES)
+        try:  # the worker's cache and the store agree
+            assert _ids(worker) == _ids(fresh)
+            assert worker.incident(incident_id).version == fresh.incident(incident_id).version
+        finally:
+            fresh.close()
+    finally:
+        worker.close()
+        operator.close()

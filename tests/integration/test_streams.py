@@ -159,6 +159,10 @@ def _load(n_sites: int, per_site: int, now: datetime) -> list[tuple[bytes | None
         face = record("face_match", source=f"cam-{site}-9", site=f"site-{site}", conf=0.9,
                       at=now, attributes={"subject_id": f"W-{site % 4}", "similarity": 0.9})
         out.append((face["source_id"].encode(), json.dumps(face).encode()))
+        for i in range(3):  # source-keyed, no site: correlated by the route hop directly
+            fight = record("fight", source=f"patrol-{site}", site=None, conf=0.9, at=now,
+                           seconds=i * 0.5)
+            out.append((fight["source_id"].encode(), json.dumps(fight).encode()))
     return out
 
 

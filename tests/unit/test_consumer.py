@@ -134,3 +134,52 @@ def test_a_huge_record_makes_a_bounded_dead_letter_that_still_identifies_it() ->
     assert dead["original_size"] == len(raw)
     assert dead["original_sha256"] == hashlib.sha256(raw).hexdigest()
     assert "larger than" in dead["reason"]
+
+
+def test_the_route_hop_keeps_detections_whose_shard_is_their_own_source() -> None:
+    """Source-keyed kinds, and site-keyed kinds without a site, are correlated by the route
+    hop itself — but only from a record keyed by its source_id (the contract), so that every
+    detection of the shard is in this partition; the rest is re-keyed or dead-lettered."""
+    from domain.correlation import shard_key
+    from domain.topics import CORRELATION, DETECTIONS, DETECTIONS_DLQ
+    from streams.consumer import RouteHop
+    from tests.helpers import default_rules, record
+
+    rules = default_rules()
+    now = datetime.now(UTC)
+    cases = [  # (record key, record, kept here)
+        (b"cam-1", record("fight", source="cam-1", site=None, at=now), True),
+        (b"cam-2", record("fire", source="cam-2", site=None, at=now), True),
+        (b"cam-3", record("camera_offline", source="cam-3", site=None, at=now), True),
+        (b"cam-4", record("person", source="cam-4", site=None, at=now), True),
+        (b"cam-5", record("fight", source="cam-5", site="s-1", at=now), False),  # inhibition
+        (b"cam-6", record("fire", source="cam-6", site="s-1", at=now), False),
+        (b"cam-7", record("face_match", source="cam-7", site=None, at=now,
+                          attributes={"subject_id": "W-1", "similarity": 0.9}), False),
+        (b"other", record("fight", source="cam-8", site=None, at=now), False),  # keyed off
+        (None, record("fight", source="cam-9", site=None, at=now), False),
+    ]
+    tp = _TP(DETECTIONS, 1)
+    fetched = [_Fetched(key, json.dumps(rec).encode(), 20 + i)
+               for i, (key, rec, _) in enumerate(cases)]
+    fetched.append(_Fetched(b"cam-x", b'{"kind": "fight"}', 20 + len(cases)))
+    triage = RouteHop(rules).triage({tp: fetched})
+    kept = [msg.offset - 20 for _, msg in triage.local[tp]]
+    assert kept == [i for i, (_, _, here) in enumerate(cases) if here]
+    for det, msg in triage.local[tp]:
+        assert det == parse_detection(msg.value)
+        assert shard_key(det, rules) == f"source={det.source_id}"
+    produced = {token.offset - 20: record for record, token in triage.produce}
+    assert all(token.topic == DETECTIONS and token.partition == 1
+               for _, token in triage.produce)
+    assert sorted(produced) == [i for i, (_, _, here) in enumerate(cases) if not here] + [
+        len(cases)]
+    for i, rec in produced.items():
+        if i == len(cases):
+            assert rec.topic == DETECTIONS_DLQ
+        else:
+            assert rec.topic == CORRELATION
+            assert rec.key == shard_key(parse_detection(rec.value), rules).encode()
+    # without the direct lane (the reference): every valid record is re-keyed
+    records, _ = RouteHop(rules).route({tp: fetched})
+    assert [r.topic for r in records] == [CORRELATION] * len(cases) + [DETECTIONS_DLQ]

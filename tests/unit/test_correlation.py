@@ -191,3 +191,34 @@ def test_redelivering_any_subset_changes_nothing(dets: list[Detection], seed: in
     for d in again:
         mixed.insert(rng.randrange(mixed.index(d), len(mixed)) + 1, d)
     assert model(run(mixed)[1]) == model(run(dets)[1])
+
+
+def test_plain_evidence_changes_only_last_seen_and_keeps_every_other_field() -> None:
+    """`correlate` builds the evidence state directly (not with `dataclasses.replace`): every
+    field of `KeyState` and `Episode` must still be carried over."""
+    from dataclasses import fields
+
+    from domain.correlation import Episode, KeyState, correlate
+    from domain.incident import incident_id_for
+    from domain.kinds import Kind, Status
+
+    key = "fire:site=site-1"
+    episode = Episode(incident_id_for(key, 4), 4, Status.ACKNOWLEDGED, 2, 3, T0,
+                      T0 + timedelta(seconds=60), T0 + timedelta(seconds=1),
+                      resolved_at=None, step="call-fire-brigade",
+                      step_due_at=T0 + timedelta(seconds=90))
+    state = KeyState(key, Kind.FIRE, (), episode, next_episode=7)
+    assert [f.name for f in fields(Episode)] == [
+        "incident_id", "number", "status", "level", "severity", "opened_at", "sla_due_at",
+        "last_seen_at", "resolved_at", "step", "step_due_at"], "update domain.correlation._seen"
+    assert [f.name for f in fields(KeyState)] == [
+        "key", "group", "hits", "episode", "next_episode"], "update domain.correlation._seen"
+    later = det("fire", site="site-1", seconds=5)
+    out = correlate({key: state}, later, RULES, T0 + timedelta(seconds=6))
+    assert out.changes == {key: replace(state, episode=replace(
+        episode, last_seen_at=later.observed_at))}
+    assert out.decisions == [AddEvidence(key, episode.incident_id, (later,))]
+    earlier = det("fire", site="site-1", seconds=0)  # older than last seen: no state change
+    out = correlate({key: state}, earlier, RULES, T0 + timedelta(seconds=6))
+    assert out.changes == {}
+    assert out.decisions == [AddEvidence(key, episode.incident_id, (earlier,))]
