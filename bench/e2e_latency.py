@@ -35,6 +35,7 @@ import asyncio
 import itertools
 import json
 import os
+import re
 import statistics
 import sys
 import tempfile
@@ -288,6 +289,32 @@ async def measure(stack: LocalStack, args: argparse.Namespace, c: Conditions) ->
     await asyncio.gather(*tasks, return_exceptions=True)
 
 
+def unwatched(tmp: Path) -> dict[str, str]:
+    """Rules and procedures as shipped, except that nobody is expected to act on a `weapon`
+    incident during the run: no acknowledgement SLA, no step deadlines.
+
+    The bench opens 500 critical incidents per run and no operator acknowledges them; with
+    the shipped 30 s SLA and step deadlines the worker's timer escalates every one of them
+    30-90 s later (`Escalated`, `StepOverdue`), all delivered to the 100 subscribers in the
+    middle of a later run, and each run measured that backlog more than its own detections
+    (openings p50 42 -> 80 -> 104 ms over three runs at 1,000/s)."""
+    repo = Path(__file__).resolve().parents[1]
+    rules = (repo / "domain" / "rules.toml").read_text()
+    head, weapon = rules.split("[kinds.weapon]", 1)
+    weapon, tail = weapon.split("\n[", 1)
+    weapon = re.sub(r"(?m)^sla_ack_s = \d+$", "sla_ack_s = 86400", weapon)
+    rules_path = tmp / "rules.toml"
+    rules_path.write_text(re.sub(r"(?m)^version = (\d+)$", r"version = 9\1", head, count=1)
+                          + "[kinds.weapon]" + weapon + "\n[" + tail)
+    procedures = (repo / "domain" / "procedures.toml").read_text()
+    head, weapon = procedures.split('id = "weapon"', 1)
+    weapon, tail = weapon.split("[[procedures]]", 1)
+    weapon = re.sub(r"(?m)^deadline_s = \d+\n", "", weapon)
+    procedures_path = tmp / "procedures.toml"
+    procedures_path.write_text(head + 'id = "weapon"' + weapon + "[[procedures]]" + tail)
+    return {"rules_path": str(rules_path), "procedures_path": str(procedures_path)}
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--rates", default="1000,half", help="detections/s, comma-separated; "
@@ -310,7 +337,7 @@ def main() -> None:
             "data_dir": str(tmp / "data"), "kafka_url": broker.bootstrap_servers,
             "consumer_group": f"bench-{uuid.uuid4().hex[:8]}", "token_secret": SECRET,
             "api_port": free_port(), "api_host": "127.0.0.1",
-            "kafka_fetch_wait_ms": args.fetch_wait_ms}
+            "kafka_fetch_wait_ms": args.fetch_wait_ms, **unwatched(tmp)}
         if args.evidence_interval is not None:
             values["evidence_interval_s"] = args.evidence_interval
         settings = load_settings(environ={}, **values)
@@ -321,7 +348,8 @@ def main() -> None:
             fetch_wait_ms=settings.fetch_wait_ms,
             api_poll_interval_s=os.environ.get("KUZET_API_POLL_INTERVAL_S",
                                                settings.api_poll_interval_s),
-            store="sqlite", broker="embedded (Tansu)", worker_processes=1)
+            store="sqlite", broker="embedded (Tansu)", worker_processes=1,
+            weapon="shipped rules without SLA or step deadlines (nobody acknowledges)")
         with LocalStack(settings) as stack:
             stack.spawn("worker-0", ["worker"])
             stack.spawn("api", ["api"])

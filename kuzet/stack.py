@@ -83,6 +83,8 @@ def settings_env(settings: Settings, bootstrap: str) -> dict[str, str]:
         env["KUZET_READ_MODEL_URL"] = settings.read_model_url
     if settings.rules_path is not None:
         env["KUZET_RULES_PATH"] = str(settings.rules_path)
+    if settings.procedures_path is not None:
+        env["KUZET_PROCEDURES_PATH"] = str(settings.procedures_path)
     if settings.rules_author:
         env["KUZET_RULES_AUTHOR"] = settings.rules_author
     if settings.token_secret:
