@@ -49,6 +49,9 @@ class AccessLog:
         self.flush_s = flush_s
         self.pending: list[dict[str, Any]] = []
         self._task: asyncio.Task[None] | None = None
+        self._flushing = asyncio.Lock()
+        """One flush at a time: a flush returns only once every note taken before it is
+        written, including those a concurrent flush took (an auditor's query flushes first)."""
 
     def note(self, who: Principal, incident: str, fields: Sequence[str],
              subjects: Sequence[str], via: str) -> None:
@@ -71,14 +74,15 @@ class AccessLog:
                 log.exception("writing the personal-data access log failed")
 
     async def flush(self) -> None:
-        entries, self.pending = self.pending, []
-        if not entries:
-            return
-        try:
-            await asyncio.to_thread(self.write, entries)
-        except BaseException:
-            self.pending[:0] = entries
-            raise
+        async with self._flushing:
+            entries, self.pending = self.pending, []
+            if not entries:
+                return
+            try:
+                await asyncio.to_thread(self.write, entries)
+            except BaseException:
+                self.pending[:0] = entries
+                raise
 
     def write(self, entries: Sequence[Mapping[str, Any]]) -> None:
         """Blocking: one batch per `MAX_BATCH` entries."""

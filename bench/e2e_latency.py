@@ -2,9 +2,11 @@
 
     python bench/e2e_latency.py [--rates 1000,half] [--seconds 10] [--subscribers 100]
                                 [--runs 3] [--burst 10000] [--evidence-interval S]
+                                [--fetch-wait-ms 10] [--postgres SERVER_URL]
 
 The real stack (`kuzet.stack.LocalStack`): the embedded broker, one `kuzet worker` (route and
-correlate hops, SQLite event store in a fresh data folder) and `kuzet api` (its log follower
+correlate hops, SQLite event store in a fresh data folder, or a fresh PostgreSQL database with
+`--postgres`) and `kuzet api` (its log follower
 polls the store every KUZET_API_POLL_INTERVAL_S) as subprocesses; `--subscribers` operators
 (one socket each, spread over two loopback addresses so the default connection caps hold)
 subscribe to `incidentUpdates`. Detections (`weapon`, one hit opens an incident) are published
@@ -330,6 +332,9 @@ def main() -> None:
     p.add_argument("--fetch-wait-ms", type=int, default=10,
                    help="KUZET_KAFKA_FETCH_WAIT_MS (default 10: what `kuzet up` gives the "
                         "embedded broker, which answers a fetch only when its wait ends)")
+    p.add_argument("--postgres", metavar="SERVER_URL", default=None,
+                   help="the event store on PostgreSQL (a fresh database on this server, "
+                        "e.g. postgresql://postgres@127.0.0.1:5432/test) instead of SQLite")
     args = p.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="kuzet-e2e-"))
     with EmbeddedBroker(free_port(), tmp / "broker.log") as broker:
@@ -338,6 +343,11 @@ def main() -> None:
             "consumer_group": f"bench-{uuid.uuid4().hex[:8]}", "token_secret": SECRET,
             "api_port": free_port(), "api_host": "127.0.0.1",
             "kafka_fetch_wait_ms": args.fetch_wait_ms, **unwatched(tmp)}
+        if args.postgres:
+            from kuzet.bench_correlate import _fresh_pg_database
+
+            values.update(event_store_url=_fresh_pg_database(args.postgres),
+                          privacy_pepper="bench-pepper-not-a-secret")
         if args.evidence_interval is not None:
             values["evidence_interval_s"] = args.evidence_interval
         settings = load_settings(environ={}, **values)
@@ -348,7 +358,8 @@ def main() -> None:
             fetch_wait_ms=settings.fetch_wait_ms,
             api_poll_interval_s=os.environ.get("KUZET_API_POLL_INTERVAL_S",
                                                settings.api_poll_interval_s),
-            store="sqlite", broker="embedded (Tansu)", worker_processes=1,
+            store="postgresql" if args.postgres else "sqlite", broker="embedded (Tansu)",
+            worker_processes=1,
             weapon="shipped rules without SLA or step deadlines (nobody acknowledges)")
         with LocalStack(settings) as stack:
             stack.spawn("worker-0", ["worker"])
