@@ -233,10 +233,6 @@ class Correlator:
             except (TimeoutError, KafkaError, OSError) as exc:
                 log.warning("%s consumer did not stop cleanly: %s", topic, exc)
 
-    async def publish(self, records: Sequence[Record]) -> None:
-        """Produce `records` and return once the broker acknowledged all of them."""
-        await asyncio.gather(*await self._enqueue(records))
-
     async def _enqueue(self, records: Sequence[Record]) -> list[Awaitable[Any]]:
         """Hand `records` to the producer; returns the acknowledgements to await.
 

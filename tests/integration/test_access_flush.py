@@ -33,19 +33,20 @@ async def test_a_flush_returns_only_after_a_concurrent_flush_wrote(
         store_env: dict[str, str]) -> None:
     app = _Gated(store_env)
     log = AccessLog(app, flush_s=3600)
+    log.note(WHO, "incident-1", ["subject"], ["plate:pseudonym"], "graphql:incidentUpdates")
+    background = asyncio.create_task(log.flush())  # as the periodic flusher does
     try:
-        log.note(WHO, "incident-1", ["subject"], ["plate:pseudonym"], "graphql:incidentUpdates")
-        background = asyncio.create_task(log.flush())  # as the periodic flusher does
         assert await asyncio.to_thread(app.entered.wait, 10)  # it took the note, is writing
         query = asyncio.create_task(log.flush())  # as an auditor's query does, first
-        for _ in range(20):  # give the query's flush every chance to return early
-            await asyncio.sleep(0)
-        assert not query.done(), "a flush returned while the note was still being written"
-        app.gate.set()
-        await asyncio.gather(background, query)
+        await asyncio.to_thread(app.gate.set)  # the held write may finish now
+        await query
+        # awaiting a finished task does not yield: the background flush is done here only if
+        # the query's flush waited for it (without the lock the query returned at once)
+        assert background.done(), "a flush returned while the note was still being written"
         found = [e for _, e in read_access(app, AccessFilter(principal="patrol-5"))]
         assert [e["incident"] for e in found] == ["incident-1"]
     finally:
         app.gate.set()
+        await asyncio.gather(background, return_exceptions=True)  # its write, before close
         await log.stop()
         app.close()

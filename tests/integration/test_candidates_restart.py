@@ -7,7 +7,6 @@ commit rebuilds the candidate from the ledger, so the next hit opens the inciden
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -17,21 +16,12 @@ from streams.consumer import CorrelateHop, OffsetTracker
 from streams.engine import CorrelationEngine
 from tests.helpers import default_rules, record
 from tests.hostile import encode
+from tests.integration.hop_fakes import TP as _TP
+from tests.integration.hop_fakes import Msg as _Msg
 
 RULES = default_rules()
 
 
-@dataclass
-class _Msg:
-    key: bytes | None
-    value: bytes
-    offset: int
-
-
-@dataclass(frozen=True)
-class _TP:
-    topic: str
-    partition: int
 
 
 async def _no_send(topic: str, key: bytes | None, value: bytes):  # type: ignore[no-untyped-def]

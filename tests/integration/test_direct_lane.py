@@ -9,47 +9,25 @@ from __future__ import annotations
 import base64
 import json
 from collections import defaultdict
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from domain.application import IncidentApp
 from domain.detection import parse_detection
-from domain.topics import CORRELATION, DETECTIONS, DETECTIONS_DLQ
+from domain.topics import CORRELATION, DETECTIONS
 from streams.consumer import CorrelateHop, OffsetTracker, RouteHop, Triage, shard_id
 from streams.engine import CorrelationEngine
 from streams.relay import keyed_partition
 from tests.helpers import default_rules, record
+from tests.integration.hop_fakes import TP as _TP
+from tests.integration.hop_fakes import Dlq as _Dlq
+from tests.integration.hop_fakes import Msg as _Msg
 
 RULES = default_rules()
 PARTITIONS = [0, 1, 2, 3]
 
 
-@dataclass
-class _Msg:
-    key: bytes | None
-    value: bytes
-    offset: int
 
-
-@dataclass(frozen=True)
-class _TP:
-    topic: str
-    partition: int
-
-
-class _Dlq:
-    def __init__(self) -> None:
-        self.letters: list[dict[str, Any]] = []
-
-    async def send(self, topic: str, key: bytes | None, value: bytes):  # type: ignore[no-untyped-def]
-        assert topic == DETECTIONS_DLQ
-        self.letters.append(json.loads(value))
-
-        async def acked() -> None:
-            return None
-
-        return acked()
 
 
 def _records(now: datetime) -> list[dict[str, Any]]:

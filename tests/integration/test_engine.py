@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import json
 import threading
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from domain.application import IncidentApp
@@ -15,6 +14,8 @@ from kuzet.scenario import EXPECTED, demo_records
 from streams.consumer import CorrelateHop, OffsetTracker
 from streams.engine import CorrelationEngine
 from tests.helpers import default_rules, det, record
+from tests.integration.hop_fakes import TP as _TP
+from tests.integration.hop_fakes import Msg as _Fetched
 
 RULES = default_rules()
 
@@ -147,17 +148,6 @@ class _GatedApp(IncidentApp):
         return super().key_state(key)
 
 
-@dataclass
-class _Fetched:
-    key: bytes | None
-    value: bytes
-    offset: int
-
-
-@dataclass(frozen=True)
-class _TP:
-    topic: str
-    partition: int
 
 
 def _fetched(offset: int, **kw) -> _Fetched:  # type: ignore[no-untyped-def]

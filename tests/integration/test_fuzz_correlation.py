@@ -29,6 +29,8 @@ from streams.consumer import CorrelateHop, OffsetTracker, RouteHop
 from streams.engine import CorrelationEngine
 from tests.helpers import default_rules
 from tests.hostile import hostile_stream
+from tests.integration.hop_fakes import TP as _TP
+from tests.integration.hop_fakes import Dlq as _Dlq
 
 RULES = default_rules()
 NOW = datetime.now(UTC)
@@ -41,11 +43,6 @@ class _Msg:
     offset: int
 
 
-@dataclass(frozen=True)
-class _TP:
-    topic: str
-    partition: int
-
 
 class _Clock:
     def __init__(self) -> None:
@@ -54,21 +51,6 @@ class _Clock:
     def __call__(self) -> datetime:
         return self.now
 
-
-class _Dlq:
-    """The producer boundary: what the hops would send to the DLQ topic."""
-
-    def __init__(self) -> None:
-        self.letters: list[dict[str, Any]] = []
-
-    async def send(self, topic: str, key: bytes | None, value: bytes):  # type: ignore[no-untyped-def]
-        assert topic == DETECTIONS_DLQ
-        self.letters.append(json.loads(value))
-
-        async def acked() -> None:
-            return None
-
-        return acked()
 
 
 def _accounted(app: IncidentApp, engine: CorrelationEngine[Any]

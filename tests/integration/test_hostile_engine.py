@@ -5,50 +5,25 @@ stream, the offsets and the other records go on (issue 10, item 1)."""
 from __future__ import annotations
 
 import base64
-import json
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 from domain.application import IncidentApp
-from domain.topics import CORRELATION, DETECTIONS_DLQ
+from domain.topics import CORRELATION
 from streams.consumer import CorrelateHop, OffsetTracker
 from streams.engine import CorrelationEngine
 from streams.ledger import MemoryLedger
 from tests.helpers import default_rules, record
 from tests.hostile import encode
+from tests.integration.hop_fakes import TP as _TP
+from tests.integration.hop_fakes import Dlq as _Dlq
+from tests.integration.hop_fakes import Msg as _Msg
 
 RULES = default_rules()
 ID = "6a0b7a52-3c3e-4f0e-9a53-0d1f7f2a9e01"
 
 
-@dataclass
-class _Msg:
-    key: bytes | None
-    value: bytes
-    offset: int
 
-
-@dataclass(frozen=True)
-class _TP:
-    topic: str
-    partition: int
-
-
-class _Dlq:
-    """The producer boundary: what the hop sends to the DLQ topic."""
-
-    def __init__(self) -> None:
-        self.letters: list[dict[str, Any]] = []
-
-    async def send(self, topic: str, key: bytes | None, value: bytes):  # type: ignore[no-untyped-def]
-        assert topic == DETECTIONS_DLQ
-        self.letters.append(json.loads(value))
-
-        async def acked() -> None:
-            return None
-
-        return acked()
 
 
 def _plate(plate: str, second: int, det_id: str | None = None) -> bytes:
